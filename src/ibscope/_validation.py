@@ -1,0 +1,192 @@
+"""Input validation with clear messages: who failed, what is allowed, what came.
+
+Every public entry point funnels its data and parameters through these helpers so
+that bad input fails early with a message naming the argument, instead of a
+traceback from deep inside numpy, scipy or torch.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _describe(obj) -> str:
+    shape = getattr(obj, "shape", None)
+    if shape is not None:
+        return f"{type(obj).__name__} of shape {tuple(shape)}"
+    return type(obj).__name__
+
+
+def _to_numpy(x, name: str) -> np.ndarray:
+    """Convert array-likes, including torch tensors (any device), to numpy."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor without importing torch
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(
+            f"The '{name}' argument must be array-like (numpy array, torch tensor, list of rows). "
+            f"Could not convert {_describe(x)}: {exc}"
+        ) from None
+    return arr
+
+
+def as_samples(x, name: str, *, dtype=np.float64, allow_empty: bool = False) -> np.ndarray:
+    """Validate a continuous sample and return it as a C-contiguous 2-D float array.
+
+    A 1-D input is one column. Raises ``TypeError`` for non-numeric data and
+    ``ValueError`` for wrong dimensionality, no rows or non-finite values.
+    """
+    arr = _to_numpy(x, name)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(
+            f"The '{name}' argument must hold numeric data. Got dtype {arr.dtype} "
+            f"({_describe(x)}). Convert it to floats first."
+        )
+    if np.iscomplexobj(arr):
+        raise TypeError(f"The '{name}' argument must be real-valued. Got complex dtype {arr.dtype}.")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim == 0:
+        raise ValueError(
+            f"The '{name}' argument must be a 1-D or 2-D array of shape (n_samples, n_features). "
+            "Got a scalar."
+        )
+    elif arr.ndim != 2:
+        raise ValueError(
+            f"The '{name}' argument must be a 1-D or 2-D array of shape (n_samples, n_features). "
+            f"Got an array with {arr.ndim} dimensions, shape {arr.shape}. "
+            f"Flatten the trailing axes first, e.g. {name}.reshape(len({name}), -1)."
+        )
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"The '{name}' argument has 0 rows (shape {arr.shape}); at least 2 samples are needed.")
+    if arr.shape[1] == 0:
+        raise ValueError(f"The '{name}' argument has 0 columns (shape {arr.shape}).")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        bad = ~np.isfinite(arr)
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(bad.sum()) - n_nan
+        first = int(np.argwhere(bad)[0][0])
+        raise ValueError(
+            f"The '{name}' argument contains non-finite values ({n_nan} NaN, {n_inf} inf; first in row {first}). "
+            "Remove or impute those rows before estimating."
+        )
+    return arr
+
+
+def as_labels(y, name: str = "y") -> np.ndarray:
+    """Validate discrete labels and return them as a 1-D integer code array (0..n_classes-1).
+
+    Accepts integers, booleans, strings, and floats that are whole numbers. A column
+    vector of shape (n, 1) is accepted; other 2-D inputs are rejected.
+    """
+    arr = _to_numpy(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(
+            f"The '{name}' argument must be a 1-D array of discrete labels when it is discrete. "
+            f"Got shape {arr.shape}."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"The '{name}' argument has 0 rows; at least 2 samples are needed.")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"The '{name}' argument contains NaN or inf; discrete labels must be finite.")
+        if not np.all(arr == np.round(arr)):
+            bad = arr[arr != np.round(arr)][:3]
+            raise ValueError(
+                f"The '{name}' argument must hold integer class labels when it is discrete. "
+                f"Got non-integer values such as {bad.tolist()}. "
+                "Pass integer labels, or leave the variable continuous."
+            )
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iubUSO":
+        raise TypeError(
+            f"The '{name}' argument must hold discrete labels (int, bool or str). Got dtype {arr.dtype}."
+        )
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(str)
+        except Exception:
+            raise TypeError(f"The '{name}' argument holds objects that are not valid labels.") from None
+    _, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int64).ravel()
+
+
+def check_same_length(x: np.ndarray, y: np.ndarray, names=("x", "y")) -> int:
+    if len(x) != len(y):
+        raise ValueError(
+            f"The '{names[0]}' and '{names[1]}' arguments must have the same number of rows (samples). "
+            f"Got {len(x)} and {len(y)}."
+        )
+    return len(x)
+
+
+def check_int(value, name: str, owner: str, *, low: int, high: int | None = None, hint: str = "") -> int:
+    """Check an integer parameter in [low, high] (high inclusive, None = unbounded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must be an int. Got {value!r} of type {type(value).__name__}."
+        )
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        rng = f"[{low}, {high}]" if high is not None else f"[{low}, inf)"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be an int in the range {rng}. Got {value} instead."
+            + (f" {hint}" if hint else "")
+        )
+    return value
+
+
+def check_k(k, n_samples: int, owner: str, *, n_needed: int | None = None) -> int:
+    """Check the neighbour count against the sample size (needs k <= n - 1)."""
+    n_max = n_samples - 1 if n_needed is None else n_needed
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"The 'k' parameter of {owner} must be an int. Got {k!r} of type {type(k).__name__}.")
+    if k < 1 or k > n_max:
+        raise ValueError(
+            f"The 'k' parameter of {owner} must be an int in the range [1, n_samples - 1]. "
+            f"Got {k} instead (n_samples={n_samples}). Pass a smaller k or more samples."
+        )
+    return int(k)
+
+
+def check_float(value, name: str, owner: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must be a float. Got {value!r} of type {type(value).__name__}."
+        )
+    value = float(value)
+    ok = np.isfinite(value)
+    if low is not None:
+        ok &= value > low if low_open else value >= low
+    if high is not None:
+        ok &= value < high if high_open else value <= high
+    if not ok:
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a float in the range "
+            f"{lb}{'-inf' if low is None else low}, {'inf' if high is None else high}{hb}. Got {value} instead."
+        )
+    return value
+
+
+def check_choice(value, name: str, owner: str, choices) -> str:
+    if value not in choices:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be one of {sorted(choices)}. Got {value!r} instead."
+        )
+    return value
+
+
+def check_ci(ci, owner: str) -> float | None:
+    if ci is None:
+        return None
+    return check_float(ci, "ci", owner, low=0.0, high=1.0, low_open=True, high_open=True)
