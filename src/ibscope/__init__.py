@@ -1,8 +1,31 @@
-"""ibscope: mutual information and information-bottleneck analysis of neural networks."""
+"""ibscope: mutual information and information-bottleneck analysis of neural networks.
+
+Front doors: :func:`mutual_information` and :func:`entropy`. Estimator classes
+live in :mod:`ibscope.estimators`; known-MI data in :mod:`ibscope.synthetic`.
+"""
 
 from ._result import EntropyResult, MIResult
-from .estimators import KSG, KSGReference
+from .api import entropy, make_estimator, mutual_information
+from .estimators import (
+    KDEMI,
+    KLMI,
+    KSG,
+    ContinuousDiscreteMI,
+    DiscreteEntropy,
+    GaussianEntropy,
+    GaussianMI,
+    KDEEntropy,
+    KLEntropy,
+    KSGReference,
+    MixedKSG,
+    PluginMI,
+    WeightedKLMI,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["EntropyResult", "MIResult", "KSG", "KSGReference", "__version__"]
+__all__ = [
+    "mutual_information", "entropy", "make_estimator", "MIResult", "EntropyResult",
+    "KSG", "KSGReference", "KLMI", "WeightedKLMI", "KLEntropy", "KDEMI", "KDEEntropy", "GaussianMI",
+    "GaussianEntropy", "PluginMI", "DiscreteEntropy", "ContinuousDiscreteMI", "MixedKSG", "__version__",
+]
