@@ -59,11 +59,10 @@ def subsample_interval(fn, estimate: float, n: int, level: float, n_subsamples: 
     (se, low, high) : tuple of float
     """
     m = int(round(fraction * n))
-    m = min(max(m, min_size), n - 1)
     if m < min_size or m >= n:
         raise ValueError(
-            f"Too few samples for a subsampling confidence interval: n_samples={n}, but subsamples of at least "
-            f"{min_size} rows are needed. Pass ci=None or more samples."
+            f"Too few samples for a subsampling confidence interval: n_samples={n} gives subsamples of {m} rows, "
+            f"but the estimator needs at least {min_size}. Pass ci=None or more samples."
         )
     values = np.array([fn(idx) for idx in subsample_indices(n, m, n_subsamples, rng)], dtype=float)
     values = values[np.isfinite(values)]
