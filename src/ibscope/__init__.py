@@ -6,6 +6,7 @@ live in :mod:`ibscope.estimators`; known-MI data in :mod:`ibscope.synthetic`.
 
 from ._result import EntropyResult, MIResult
 from .api import entropy, make_estimator, mutual_information
+from .compress import CompressedEstimator, PCACompressor, parse_compressor
 from .estimators import (
     KDEMI,
     KLMI,
@@ -27,5 +28,6 @@ __version__ = "0.1.0"
 __all__ = [
     "mutual_information", "entropy", "make_estimator", "MIResult", "EntropyResult",
     "KSG", "KSGReference", "KLMI", "WeightedKLMI", "KLEntropy", "KDEMI", "KDEEntropy", "GaussianMI",
-    "GaussianEntropy", "PluginMI", "DiscreteEntropy", "ContinuousDiscreteMI", "MixedKSG", "__version__",
+    "GaussianEntropy", "PluginMI", "DiscreteEntropy", "ContinuousDiscreteMI", "MixedKSG", "CompressedEstimator",
+    "PCACompressor", "parse_compressor", "__version__",
 ]

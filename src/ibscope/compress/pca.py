@@ -1,0 +1,153 @@
+"""Principal component analysis as a compressor (a thin, deterministic wrapper of scikit-learn's PCA)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._random import resolve_seed
+from .._validation import _describe, as_samples, check_int
+from ._base import BaseCompressor
+
+
+class PCACompressor(BaseCompressor):
+    """Project onto the leading principal components.
+
+    Fitting runs :class:`sklearn.decomposition.PCA` with the exact LAPACK solver
+    (``svd_solver="full"``), so the result is deterministic, and component signs
+    are fixed by scikit-learn's sign convention. The fitted mean and components
+    are stored as plain arrays, so ``transform`` is ``(x - mean_) @ components_.T``
+    (divided by ``sqrt(explained_variance_)`` when whitening) and saving is exact.
+
+    Parameters
+    ----------
+    n_components : int
+        Code dimension, in ``[1, min(n_samples, n_features)]``. ``n_components ==
+        n_features`` is allowed: it is a rotation, a lossless change of basis.
+    whiten : bool, default=False
+        Scale each component to unit variance. Mutual information is unchanged
+        by this per-coordinate rescaling; kNN estimators may behave better.
+    random_state : int, numpy.random.Generator or None, default=None
+        Unused by the exact solver; accepted so every compressor takes a seed.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Principal axes (rows), by decreasing explained variance.
+    mean_ : ndarray of shape (n_features,)
+        Per-feature mean of the training data.
+    explained_variance_ : ndarray of shape (n_components,)
+        Variance of each component on the training data (ddof=1).
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+        Fraction of the total variance explained by each component.
+    singular_values_ : ndarray of shape (n_components,)
+    n_components_, n_features_in_ : int
+    input_shape_ : tuple
+        Shape of one input sample; inputs with more than 2 axes are flattened.
+    reconstruction_error_ : dict
+        ``{"train": mean absolute error of inverse_transform(transform(x)), "val": None}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(100, 6))
+    >>> PCACompressor(n_components=2).fit_transform(x).shape
+    (100, 2)
+    """
+
+    _array_attrs = ("components_", "mean_", "explained_variance_", "explained_variance_ratio_", "singular_values_")
+
+    def __init__(self, n_components, *, whiten=False, random_state=None):
+        self.n_components = n_components
+        self.whiten = whiten
+        self.random_state = random_state
+
+    def fit(self, x, y=None):
+        """Fit the principal axes on ``x``.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_samples, n_features) or (n_samples, d1, d2, ...)
+            Training data; trailing axes are flattened.
+        y : ignored
+            Accepted for scikit-learn pipeline compatibility.
+
+        Returns
+        -------
+        self : PCACompressor
+        """
+        from sklearn.decomposition import PCA
+
+        rows, shape = self._flat_input(x, "x", fitting=True)
+        n, d = rows.shape
+        k = check_int(self.n_components, "n_components", self._owner, low=1)
+        self._check_latent(k, d, shape, "n_components", allow_equal=True)
+        if k > n:
+            raise ValueError(
+                f"The 'n_components' parameter of {self._owner} must be <= n_samples. Got n_components={k} "
+                f"with n_samples={n}. Pass more samples or fewer components."
+            )
+        if not isinstance(self.whiten, (bool, np.bool_)):
+            raise TypeError(f"The 'whiten' parameter of {self._owner} must be a bool. Got {self.whiten!r}.")
+        self.seed_ = resolve_seed(self.random_state) if self.random_state is not None else None
+        pca = PCA(n_components=k, whiten=bool(self.whiten), svd_solver="full").fit(rows)
+        self.components_ = np.ascontiguousarray(pca.components_, dtype=np.float64)
+        self.mean_ = np.ascontiguousarray(pca.mean_, dtype=np.float64)
+        self.explained_variance_ = np.asarray(pca.explained_variance_, dtype=np.float64)
+        self.explained_variance_ratio_ = np.asarray(pca.explained_variance_ratio_, dtype=np.float64)
+        self.singular_values_ = np.asarray(pca.singular_values_, dtype=np.float64)
+        self.n_features_in_ = d
+        self.input_shape_ = shape
+        self.n_components_ = k
+        recon = self._decode(self._encode(rows))
+        self.reconstruction_error_ = {"train": float(np.mean(np.abs(recon - rows))), "val": None}
+        return self
+
+    def _scale(self) -> np.ndarray:
+        ev = self.explained_variance_
+        # a zero-variance component (data of lower rank than n_components) is left unscaled
+        return np.where(ev > 0, np.sqrt(np.where(ev > 0, ev, 1.0)), 1.0)
+
+    def _encode(self, rows: np.ndarray) -> np.ndarray:
+        z = (rows - self.mean_) @ self.components_.T
+        if self.whiten:
+            z = z / self._scale()
+        return z
+
+    def _decode(self, z: np.ndarray) -> np.ndarray:
+        if self.whiten:
+            z = z * self._scale()
+        return z @ self.components_ + self.mean_
+
+    def transform(self, x) -> np.ndarray:
+        """Project ``x`` onto the fitted components.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_samples, n_features) or (n_samples, *input_shape_)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_components_)
+        """
+        rows, _ = self._flat_input(x, "x", fitting=False)
+        return self._encode(rows)
+
+    def inverse_transform(self, z) -> np.ndarray:
+        """Map codes back to the input space (the best linear reconstruction).
+
+        Parameters
+        ----------
+        z : array-like of shape (n_samples, n_components_)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, *input_shape_)
+        """
+        self._check_fitted("inverse_transform")
+        codes = as_samples(z, "z")
+        if codes.shape[1] != self.n_components_:
+            raise ValueError(
+                f"The 'z' argument of {self._owner}.inverse_transform must have {self.n_components_} columns. "
+                f"Got {_describe(z)}."
+            )
+        return self._decode(codes).reshape((len(codes),) + tuple(self.input_shape_))
