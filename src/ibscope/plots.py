@@ -1,0 +1,660 @@
+"""Figures for information-bottleneck runs (matplotlib).
+
+Functions read the result files of a run folder (``info.csv``, ``metrics.csv``,
+see :mod:`ibscope.ib.run`) or the data frames returned by :func:`read_info` /
+:func:`read_metrics`. Every drawing function takes ``ax=None`` (a new figure
+is made when None) and returns the axes it drew on; every axis names its
+quantity and units. Smoothing is an explicit argument and is **off by
+default**, so the raw estimates show; when on, the smoothed curve is drawn over
+the raw points, never instead of them.
+
+* :func:`plot_information_plane` - one layer: x = I(X;L), y = I(L;Y), points
+  coloured by epoch (colour bar), CI bars.
+* :func:`plot_information_planes` - one panel per layer (the paper's Fig. 5).
+* :func:`plot_mi_vs_epoch` - I(X;L) or I(L;Y) against epoch, one line per layer.
+* :func:`plot_loss`, :func:`plot_loss_change` - loss and its change per epoch.
+* :func:`aggregate_runs`, :func:`plot_mi_bands`, :func:`plot_ib_runs` - several
+  runs (e.g. seeds): mean +- std bands.
+* :func:`plot_ib_run` - all figures of one run folder into ``RUN_DIR/figures``.
+
+Example
+-------
+>>> from ibscope.plots import plot_ib_run
+>>> plot_ib_run("runs/digits-s0")          # doctest: +SKIP
+[PosixPath('runs/digits-s0/figures/info_plane.png'), ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "read_info",
+    "read_metrics",
+    "smooth_series",
+    "plot_information_plane",
+    "plot_information_planes",
+    "plot_mi_vs_epoch",
+    "plot_loss",
+    "plot_loss_change",
+    "aggregate_runs",
+    "plot_mi_bands",
+    "plot_ib_run",
+    "plot_ib_runs",
+]
+
+_QUANTITY = {"i_xl": "I(X;L)", "i_ly": "I(L;Y)"}
+_SMOOTH = (None, "savgol", "paper")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------------------
+def _frame(data, kind: str):
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    return read_info(data) if kind == "info" else read_metrics(data)
+
+
+def read_info(run_dir):
+    """Read ``RUN_DIR/info.csv`` into a data frame (one row per epoch and layer).
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        An IB run folder (or the path of an ``info.csv`` file).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Numeric columns (``i_xl``, ``i_xl_lo`` ... in the ``units`` column's units) as floats.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``info.csv``.
+    """
+    import pandas as pd
+
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "info.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
+    df = pd.read_csv(path, keep_default_na=True, dtype={"flags": str, "warnings": str, "layer": str})
+    df["flags"] = df.get("flags", pd.Series(dtype=str)).fillna("")
+    for col in ("i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw", "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "h_y"):
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
+
+def read_metrics(run_dir):
+    """Read ``RUN_DIR/metrics.csv`` (epoch, train/test loss in nats per sample, accuracies in [0, 1]).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``metrics.csv``.
+    """
+    import pandas as pd
+
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "metrics.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
+    return pd.read_csv(path)
+
+
+def _units(info) -> str:
+    if "units" in info and len(info):
+        return str(info["units"].iloc[0])
+    return "nats"
+
+
+def _layers(info, layers=None) -> list[str]:
+    if layers is not None:
+        return list(layers)
+    if "layer_index" in info:
+        order = info.drop_duplicates("layer").sort_values("layer_index")
+        return [str(v) for v in order["layer"]]
+    return list(dict.fromkeys(str(v) for v in info["layer"]))
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Smoothing
+# ---------------------------------------------------------------------------------------------------------------
+def smooth_series(values, method: str = "savgol", *, window: int | None = None, order: int = 4):
+    """Smooth a trajectory sampled at consecutive analysed epochs.
+
+    Parameters
+    ----------
+    values : array-like of shape (T,)
+        Values in epoch order (NaNs are interpolated over first).
+    method : {"savgol", "paper"}, default="savgol"
+        ``"savgol"``: Savitzky-Golay filter. ``"paper"``: Savitzky-Golay followed
+        by a zero-phase Butterworth low-pass (order 8, normalised cut-off 0.125,
+        forward-backward), as in Butakov et al.'s figures.
+    window : int or None
+        Savitzky-Golay window (odd); None takes ``min(30, T)`` made odd, as the paper.
+    order : int, default=4
+        Polynomial order (reduced when the window is short).
+
+    Returns
+    -------
+    numpy.ndarray of shape (T,)
+        Smoothed values; series shorter than 5 points are returned unchanged.
+    """
+    from scipy.signal import butter, filtfilt, savgol_filter
+
+    if method not in ("savgol", "paper"):
+        raise ValueError(f"The 'method' argument of smooth_series must be 'savgol' or 'paper'. Got {method!r}.")
+    y = np.asarray(values, dtype=float).copy()
+    t = len(y)
+    if t < 5:
+        return y
+    bad = ~np.isfinite(y)
+    if bad.all():
+        return y
+    if bad.any():
+        idx = np.arange(t)
+        y[bad] = np.interp(idx[bad], idx[~bad], y[~bad])
+    w = min(30, t) if window is None else min(int(window), t)
+    if w % 2 == 0:
+        w -= 1
+    w = max(w, 3)
+    p = min(int(order), w - 1)
+    out = savgol_filter(y, w, p)
+    if method == "paper":
+        b, a = butter(8, 0.125)
+        padlen = 3 * max(len(a), len(b))
+        if t > padlen:
+            out = filtfilt(b, a, out)
+    return out
+
+
+def _check_smooth(smooth):
+    if smooth not in _SMOOTH:
+        raise ValueError(f"The 'smooth' argument must be None, 'savgol' or 'paper'. Got {smooth!r}.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Information plane
+# ---------------------------------------------------------------------------------------------------------------
+def _value_cols(values: str) -> tuple[str, str]:
+    if values == "raw":
+        return "i_xl_raw", "i_ly_raw"
+    if values == "clipped":
+        return "i_xl", "i_ly"
+    raise ValueError(f"The 'values' argument must be 'raw' or 'clipped'. Got {values!r}.")
+
+
+def _err(df, col, lo, hi):
+    if lo not in df or hi not in df:
+        return None
+    v = df[col].to_numpy(float)
+    low = np.clip(v - df[lo].to_numpy(float), 0, None)
+    high = np.clip(df[hi].to_numpy(float) - v, 0, None)
+    if not (np.isfinite(low).any() or np.isfinite(high).any()):
+        return None
+    return np.vstack([np.nan_to_num(low), np.nan_to_num(high)])
+
+
+def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smooth=None, cmap="viridis",
+                           colorbar=True, title=None, vmin=None, vmax=None):
+    """Draw one layer's information plane: x = I(X;L), y = I(L;Y), coloured by epoch.
+
+    Parameters
+    ----------
+    info : pandas.DataFrame or path-like
+        ``info.csv`` rows (or a run folder).
+    layer : str
+        Layer name, e.g. "L3".
+    ax : matplotlib.axes.Axes or None
+        Axes to draw on; None makes a new figure.
+    values : {"raw", "clipped"}, default="raw"
+        Plot the raw estimates (the centre of the CIs) or the values clipped at 0.
+    ci : bool, default=True
+        Draw the confidence intervals as grey bars in both directions.
+    smooth : {None, "savgol", "paper"}, default=None
+        Draw a smoothed trajectory over the raw points (off by default).
+    cmap : str, default="viridis"
+        Colour map of the epochs.
+    colorbar : bool, default=True
+        Add a colour bar labelled "epoch".
+    title : str or None
+        Axes title (default: the layer name).
+    vmin, vmax : float or None
+        Epoch range of the colour map (default: this layer's epochs).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from matplotlib.colors import Normalize
+
+    _check_smooth(smooth)
+    info = _frame(info, "info")
+    ax = _axes(ax)
+    cx, cy = _value_cols(values)
+    df = info[info["layer"].astype(str) == str(layer)].sort_values("epoch")
+    if df.empty:
+        raise ValueError(f"No rows for layer {layer!r}. Layers in the data: {_layers(info)}.")
+    units = _units(info)
+    x, y, ep = df[cx].to_numpy(float), df[cy].to_numpy(float), df["epoch"].to_numpy(float)
+    norm = Normalize(vmin=ep.min() if vmin is None else vmin, vmax=ep.max() if vmax is None else vmax)
+    if ci:
+        xerr, yerr = _err(df, cx, "i_xl_lo", "i_xl_hi"), _err(df, cy, "i_ly_lo", "i_ly_hi")
+        if xerr is not None or yerr is not None:
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.75", elinewidth=0.8, zorder=1)
+    sc = ax.scatter(x, y, c=ep, cmap=cmap, norm=norm, s=22, zorder=2, edgecolors="none")
+    if smooth is not None and len(df) >= 5:
+        ax.plot(smooth_series(x, smooth), smooth_series(y, smooth), color="k", lw=1.2, zorder=3,
+                label=f"smoothed ({smooth})")
+    if "h_y" in df and np.isfinite(df["h_y"]).any():
+        _ceiling(ax, float(df["h_y"].iloc[0]))
+    ax.set_xlabel(f"I(X;L) [{units}]")
+    ax.set_ylabel(f"I(L;Y) [{units}]")
+    ax.set_title(str(layer) if title is None else title)
+    if colorbar:
+        cb = ax.figure.colorbar(sc, ax=ax)
+        cb.set_label("epoch")
+    return ax
+
+
+def _ceiling(ax, h_y: float) -> None:
+    """Dotted line at H(Y), the largest possible I(L;Y), labelled on the axes."""
+    ax.axhline(h_y, color="tab:red", ls=":", lw=1, zorder=0)
+    ax.text(0.01, h_y, "H(Y)", transform=ax.get_yaxis_transform(), color="tab:red", fontsize="small",
+            va="bottom", ha="left")
+
+
+def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=True, smooth=None, cmap="viridis",
+                            ncols=None):
+    """One information plane per layer, sharing the epoch colour scale (the paper's Fig. 5).
+
+    Parameters
+    ----------
+    info : pandas.DataFrame or path-like
+    layers : list of str or None
+        Layers to draw (default: all, in network order).
+    axes : sequence of Axes or None
+        One axes per layer; None makes a new figure.
+    values, ci, smooth, cmap
+        As in :func:`plot_information_plane`.
+    ncols : int or None
+        Panels per row of a new figure (default: up to 5).
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+    """
+    info = _frame(info, "info")
+    names = _layers(info, layers)
+    if axes is None:
+        fig = _new_figure_grid(len(names), ncols)
+        axes = fig.axes
+    axes = np.asarray(axes, dtype=object).ravel()
+    if len(axes) < len(names):
+        raise ValueError(f"Got {len(axes)} axes for {len(names)} layers.")
+    vmin, vmax = float(info["epoch"].min()), float(info["epoch"].max())
+    for ax, name in zip(axes, names):
+        plot_information_plane(info, name, ax=ax, values=values, ci=ci, smooth=smooth, cmap=cmap, vmin=vmin,
+                               vmax=vmax)
+    return axes[:len(names)]
+
+
+def _new_figure_grid(n: int, ncols=None, size=(3.6, 3.0)):
+    from matplotlib.figure import Figure
+
+    ncols = min(n, 5) if ncols is None else int(ncols)
+    nrows = int(np.ceil(n / ncols))
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    for i in range(n):
+        fig.add_subplot(nrows, ncols, i + 1)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MI and loss against epoch
+# ---------------------------------------------------------------------------------------------------------------
+def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw", ci=True, smooth=None,
+                     legend=True):
+    """I(X;L) or I(L;Y) against epoch, one line per layer, with CI bands.
+
+    Parameters
+    ----------
+    info : pandas.DataFrame or path-like
+    quantity : {"i_xl", "i_ly"}, default="i_xl"
+    layers : list of str or None
+    ax : Axes or None
+    values : {"raw", "clipped"}, default="raw"
+    ci : bool, default=True
+        Shade each layer's confidence interval.
+    smooth : {None, "savgol", "paper"}, default=None
+        Add a smoothed line over the raw one (thin raw line + markers stay).
+    legend : bool, default=True
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    _check_smooth(smooth)
+    if quantity not in _QUANTITY:
+        raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
+    info = _frame(info, "info")
+    ax = _axes(ax)
+    col = _value_cols(values)[0 if quantity == "i_xl" else 1]
+    units = _units(info)
+    for name in _layers(info, layers):
+        df = info[info["layer"].astype(str) == name].sort_values("epoch")
+        ep, v = df["epoch"].to_numpy(float), df[col].to_numpy(float)
+        (line,) = ax.plot(ep, v, marker="o", ms=2.5, lw=0.8 if smooth else 1.2, label=name)
+        if ci and f"{quantity}_lo" in df:
+            lo, hi = df[f"{quantity}_lo"].to_numpy(float), df[f"{quantity}_hi"].to_numpy(float)
+            if np.isfinite(lo).any():
+                ax.fill_between(ep, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
+        if smooth is not None and len(df) >= 5:
+            ax.plot(ep, smooth_series(v, smooth), color=line.get_color(), lw=2)
+    if quantity == "i_ly" and "h_y" in info and np.isfinite(info["h_y"]).any():
+        _ceiling(ax, float(info["h_y"].iloc[0]))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}]")
+    if legend:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_loss(metrics, *, ax=None, columns=("train_loss", "test_loss"), log_y=False):
+    """Loss against epoch.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame or path-like
+        ``metrics.csv`` rows (or a run folder).
+    ax : Axes or None
+    columns : sequence of str, default=("train_loss", "test_loss")
+        Columns to draw (negative log-likelihood in nats per sample).
+    log_y : bool, default=False
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    metrics = _frame(metrics, "metrics")
+    ax = _axes(ax)
+    for col in columns:
+        if col in metrics:
+            ax.plot(metrics["epoch"], metrics[col], marker="o", ms=2.5, label=col.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL loss [nats/sample]")
+    if log_y:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_loss_change(metrics, *, ax=None, column="train_loss", smooth=None):
+    """Loss change between consecutive epochs, loss(e) - loss(e-1) (the paper's "loss delta").
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame or path-like
+    ax : Axes or None
+    column : str, default="train_loss"
+    smooth : {None, "savgol", "paper"}, default=None
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    _check_smooth(smooth)
+    metrics = _frame(metrics, "metrics").sort_values("epoch")
+    ax = _axes(ax)
+    ep = metrics["epoch"].to_numpy(float)
+    delta = np.diff(metrics[column].to_numpy(float))
+    ax.plot(ep[1:], delta, marker="o", ms=2.5, lw=0.8 if smooth else 1.2, label=f"change in {column.replace('_', ' ')}")
+    if smooth is not None and len(delta) >= 5:
+        ax.plot(ep[1:], smooth_series(delta, smooth), color="k", lw=1.5, label=f"smoothed ({smooth})")
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss change [nats/sample per epoch]")
+    ax.legend(fontsize="small")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several runs (seeds)
+# ---------------------------------------------------------------------------------------------------------------
+def aggregate_runs(run_dirs, *, values="raw"):
+    """Mean and standard deviation over runs (e.g. seeds), per epoch and layer.
+
+    Parameters
+    ----------
+    run_dirs : sequence of path-like
+        IB run folders with the same layers and units.
+    values : {"raw", "clipped"}, default="raw"
+
+    Returns
+    -------
+    info : pandas.DataFrame
+        Columns ``epoch, layer, layer_index, i_xl_mean, i_xl_std, i_ly_mean,
+        i_ly_std, n_runs, units`` (std with ddof=1; NaN for a single run).
+    metrics : pandas.DataFrame
+        ``epoch`` and ``<column>_mean`` / ``<column>_std`` for the loss and accuracy columns.
+
+    Raises
+    ------
+    ValueError
+        If the runs use different units.
+    """
+    import pandas as pd
+
+    cx, cy = _value_cols(values)
+    infos, mets = [], []
+    for i, d in enumerate(run_dirs):
+        df = read_info(d)
+        df["run"] = i
+        infos.append(df)
+        m = read_metrics(d)
+        m["run"] = i
+        mets.append(m)
+    if not infos:
+        raise ValueError("aggregate_runs needs at least one run folder.")
+    units = {_units(df) for df in infos}
+    if len(units) > 1:
+        raise ValueError(f"The runs use different units {sorted(units)}; convert them first.")
+    info = pd.concat(infos, ignore_index=True)
+    g = info.groupby(["epoch", "layer"], sort=True)
+    agg = g.agg(layer_index=("layer_index", "first"), i_xl_mean=(cx, "mean"), i_xl_std=(cx, "std"),
+                i_ly_mean=(cy, "mean"), i_ly_std=(cy, "std"), h_y=("h_y", "mean"), n_runs=("run", "nunique"))
+    agg = agg.reset_index()
+    agg["units"] = units.pop()
+    met = pd.concat(mets, ignore_index=True)
+    cols = [c for c in ("train_loss", "train_acc", "test_loss", "test_acc") if c in met]
+    magg = met.groupby("epoch")[cols].agg(["mean", "std"])
+    magg.columns = [f"{a}_{b}" for a, b in magg.columns]
+    magg = magg.reset_index()
+    magg["n_runs"] = met.groupby("epoch")["run"].nunique().to_numpy()
+    return agg, magg
+
+
+def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
+    """Mean +- std over runs of I(X;L) or I(L;Y) against epoch (from :func:`aggregate_runs`).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if quantity not in _QUANTITY:
+        raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
+    ax = _axes(ax)
+    units = _units(agg)
+    for name in _layers(agg, layers):
+        df = agg[agg["layer"].astype(str) == name].sort_values("epoch")
+        ep, m, s = (df["epoch"].to_numpy(float), df[f"{quantity}_mean"].to_numpy(float),
+                    np.nan_to_num(df[f"{quantity}_std"].to_numpy(float)))
+        (line,) = ax.plot(ep, m, lw=1.4, label=name)
+        ax.fill_between(ep, m - s, m + s, color=line.get_color(), alpha=0.2, lw=0)
+    n = int(agg["n_runs"].max()) if "n_runs" in agg and len(agg) else 0
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}] (mean ± std, {n} runs)")
+    if legend:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def _plane_bands(agg, layer, ax, vmin, vmax, cmap="viridis"):
+    from matplotlib.colors import Normalize
+
+    df = agg[agg["layer"].astype(str) == layer].sort_values("epoch")
+    units = _units(agg)
+    x, y = df["i_xl_mean"].to_numpy(float), df["i_ly_mean"].to_numpy(float)
+    xs, ys = np.nan_to_num(df["i_xl_std"].to_numpy(float)), np.nan_to_num(df["i_ly_std"].to_numpy(float))
+    ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="none", ecolor="0.75", elinewidth=0.8, zorder=1)
+    sc = ax.scatter(x, y, c=df["epoch"], cmap=cmap, norm=Normalize(vmin, vmax), s=22, zorder=2, edgecolors="none")
+    ax.set_xlabel(f"I(X;L) [{units}]")
+    ax.set_ylabel(f"I(L;Y) [{units}]")
+    ax.set_title(f"{layer} (mean ± std)")
+    ax.figure.colorbar(sc, ax=ax).set_label("epoch")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Whole-folder figures
+# ---------------------------------------------------------------------------------------------------------------
+def _save(fig, folder: Path, stem: str, formats) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        p = folder / f"{stem}.{fmt}"
+        fig.savefig(p, dpi=150)
+        paths.append(p)
+    return paths
+
+
+def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, values="raw") -> list[Path]:
+    """Draw every figure of one IB run folder.
+
+    Writes ``info_plane``, ``mi_vs_epoch`` (I(X;L) and I(L;Y) with the loss
+    change below, like the paper's Fig. 6) and ``loss`` in each of ``formats``.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The run folder (with ``info.csv`` and ``metrics.csv``).
+    out : path-like or None
+        Output folder (default ``RUN_DIR/figures``, created if needed).
+    formats : sequence of str, default=("png", "pdf")
+    smooth : {None, "savgol", "paper"}, default=None
+    values : {"raw", "clipped"}, default="raw"
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``info.csv`` or ``metrics.csv`` is missing.
+    ValueError
+        If ``info.csv`` has no rows yet (no analysed epoch).
+    """
+    from matplotlib.figure import Figure
+
+    run_dir = Path(run_dir)
+    info, metrics = read_info(run_dir), read_metrics(run_dir)
+    if info.empty:
+        raise ValueError(f"{run_dir / 'info.csv'} has no rows yet: no epoch has been analysed.")
+    folder = run_dir / "figures" if out is None else Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    fig = _new_figure_grid(len(_layers(info)))
+    plot_information_planes(info, axes=fig.axes, smooth=smooth, values=values)
+    fig.suptitle("Information plane per layer")
+    written += _save(fig, folder, "info_plane", formats)
+
+    fig = Figure(figsize=(7.5, 8.0), layout="constrained")
+    a1, a2, a3 = fig.subplots(3, 1, sharex=True)
+    plot_mi_vs_epoch(info, "i_xl", ax=a1, smooth=smooth, values=values)
+    plot_mi_vs_epoch(info, "i_ly", ax=a2, smooth=smooth, values=values, legend=False)
+    if len(metrics) >= 2:
+        plot_loss_change(metrics, ax=a3, smooth=smooth)
+    else:
+        a3.set_xlabel("epoch")
+        a3.set_ylabel("loss change [nats/sample per epoch]")
+    written += _save(fig, folder, "mi_vs_epoch", formats)
+
+    fig = Figure(figsize=(7.5, 3.2), layout="constrained")
+    b1, b2 = fig.subplots(1, 2)
+    plot_loss(metrics, ax=b1)
+    if len(metrics) >= 2:
+        plot_loss_change(metrics, ax=b2, smooth=smooth)
+    written += _save(fig, folder, "loss", formats)
+    return written
+
+
+def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list[Path]:
+    """Figures over several runs (e.g. seeds): mean +- std bands and mean information planes.
+
+    Parameters
+    ----------
+    run_dirs : sequence of path-like
+        IB run folders.
+    out : path-like
+        Output folder (created if needed).
+    formats : sequence of str, default=("png", "pdf")
+    values : {"raw", "clipped"}, default="raw"
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``seeds_info_plane``, ``seeds_mi_vs_epoch`` and ``seeds_loss`` files.
+    """
+    from matplotlib.figure import Figure
+
+    agg, magg = aggregate_runs(run_dirs, values=values)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    names = _layers(agg)
+    fig = _new_figure_grid(len(names))
+    vmin, vmax = float(agg["epoch"].min()), float(agg["epoch"].max())
+    for ax, name in zip(fig.axes, names):
+        _plane_bands(agg, name, ax, vmin, vmax)
+    fig.suptitle(f"Information plane, mean ± std over {len(list(run_dirs))} runs")
+    written += _save(fig, folder, "seeds_info_plane", formats)
+
+    fig = Figure(figsize=(7.5, 6.0), layout="constrained")
+    a1, a2 = fig.subplots(2, 1, sharex=True)
+    plot_mi_bands(agg, "i_xl", ax=a1)
+    plot_mi_bands(agg, "i_ly", ax=a2, legend=False)
+    written += _save(fig, folder, "seeds_mi_vs_epoch", formats)
+
+    fig = Figure(figsize=(5.0, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for col in ("train_loss", "test_loss"):
+        if f"{col}_mean" in magg:
+            m, s = magg[f"{col}_mean"].to_numpy(float), np.nan_to_num(magg[f"{col}_std"].to_numpy(float))
+            (line,) = ax.plot(magg["epoch"], m, label=col.replace("_", " "))
+            ax.fill_between(magg["epoch"], m - s, m + s, color=line.get_color(), alpha=0.2, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL loss [nats/sample] (mean ± std)")
+    ax.legend(fontsize="small")
+    written += _save(fig, folder, "seeds_loss", formats)
+    return written
