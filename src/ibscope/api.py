@@ -91,24 +91,29 @@ def _build(table: dict, kind: str, name, common: dict, extra: dict):
     return factory(**params)
 
 
-def make_estimator(estimator="ksg", *, y_discrete=False, x_discrete=False, **params):
+#: defaults chosen by benchmarks/bench_accuracy.py (README "Choosing defaults")
+DEFAULT_ESTIMATOR = {"continuous": "ksg", "labels": "wkl", "discrete": "plugin"}
+
+
+def make_estimator(estimator=None, *, y_discrete=False, x_discrete=False, **params):
     """Build an MI estimator object from its name (see :func:`mutual_information`)."""
     if x_discrete and y_discrete:
         table, kind = DISCRETE, "two discrete variables"
-        if estimator == "ksg":
-            estimator = "plugin"
+        estimator = DEFAULT_ESTIMATOR["discrete"] if estimator is None else estimator
     elif y_discrete:
         table, kind = LABELS, "continuous x and discrete y"
     elif x_discrete:
         raise ValueError("x_discrete=True with continuous y: swap the arguments and pass y_discrete=True.")
     else:
         table, kind = CONTINUOUS, "continuous x and y"
+    if estimator is None:
+        estimator = DEFAULT_ESTIMATOR["labels" if y_discrete else "continuous"]
     common_keys = ("k", "units", "ci", "random_state", "device")
     common = {key: params.pop(key) for key in common_keys if key in params}
     return _build(table, kind, estimator, common, params)
 
 
-def mutual_information(x, y, *, estimator="ksg", k=5, units="nats", ci=None, random_state=None,
+def mutual_information(x, y, *, estimator=None, k=5, units="nats", ci=None, random_state=None,
                        y_discrete=False, x_discrete=False, device=None, compress=None, compress_x=None,
                        compress_y=None, **estimator_params) -> MIResult:
     """Estimate mutual information I(X; Y) between two samples.
@@ -118,10 +123,13 @@ def mutual_information(x, y, *, estimator="ksg", k=5, units="nats", ci=None, ran
     x, y : array-like of shape (n_samples, dim_x) and (n_samples, dim_y)
         Numpy arrays, torch tensors or anything array-like; 1-D means one column.
         With ``y_discrete=True``, ``y`` holds class labels.
-    estimator : str or estimator object, default="ksg"
+    estimator : str, estimator object or None, default=None
         Continuous X and Y: "ksg" (KSG-I), "ksg2", "kl", "wkl", "kde", "gaussian",
         "mine", "nwj", "infonce". Discrete labels Y: "ksg" (Ross's mixed KSG),
         "kl", "wkl", "kde" (class-conditional entropies). Both discrete: "plugin".
+        None picks the default chosen by the accuracy benchmark: "ksg" (with
+        rank preprocessing) for continuous pairs, "wkl" (class-conditional
+        weighted KL) for labels, "plugin" when both are discrete.
     k : int, default=5
         Number of neighbours for kNN estimators; larger k lowers variance and
         raises bias.

@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Estimate I(X;Y) between the rows of two files (.npy, .npz, .csv).")
     est.add_argument("x", help="file with X (n rows)")
     est.add_argument("y", help="file with Y (n rows), or labels with --y-discrete")
-    est.add_argument("--estimator", default="ksg", help="ksg, ksg2, kl, wkl, kde, gaussian, mine, nwj, infonce (default ksg)")
+    est.add_argument("--estimator", default=None,
+                     help="ksg, ksg2, kl, wkl, kde, gaussian, mine, nwj, infonce (default: ksg; wkl with --y-discrete)")
     est.add_argument("--k", type=int, default=5, help="number of neighbours (default 5)")
     est.add_argument("--units", default="nats", choices=["nats", "bits"])
     est.add_argument("--ci", type=float, default=None, help="confidence level, e.g. 0.95")

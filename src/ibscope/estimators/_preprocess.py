@@ -23,21 +23,41 @@ from .base import jitter_ties, standardize
 PREPROCESS = ("standardize", "rank", None)
 
 
-def normal_scores(x: np.ndarray) -> np.ndarray:
-    """Per-column normal scores Phi^{-1}(rank / (n + 1)); ties get their average rank."""
+def normal_scores(x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Per-column normal scores: a monotone map of every column to a standard normal shape.
+
+    Without ``rng`` each value becomes Phi^{-1}(rank / (n + 1)) (ties share their
+    average rank). Those scores lie on a fixed grid, which is harmless for KSG but
+    biases Kozachenko-Leonenko entropies of a 1-D column (the k-th neighbour is
+    always k grid steps away, about +0.29 nat per 1-D entropy at k = 5). With
+    ``rng``, each column instead receives a fresh, seeded i.i.d. N(0, 1) sample
+    placed in the order of the data (still a monotone, MI-preserving map), so the
+    spacings are random as the entropy estimators assume.
+    """
     n = len(x)
-    ranks = rankdata(x, axis=0, method="average")
-    return ndtri(ranks / (n + 1.0))
+    if rng is None:
+        ranks = rankdata(x, axis=0, method="average")
+        return ndtri(ranks / (n + 1.0))
+    order = np.argsort(x, axis=0, kind="stable")
+    out = np.empty_like(x, dtype=float)
+    for j in range(x.shape[1]):
+        out[order[:, j], j] = np.sort(rng.standard_normal(n))
+    return out
 
 
-def prepare_continuous(x: np.ndarray, name: str, mode, rng, warnings: list, *, jitter: bool = True) -> np.ndarray:
-    """Apply ``mode`` preprocessing and break exact duplicate rows."""
+def prepare_continuous(x: np.ndarray, name: str, mode, rng, warnings: list, *, jitter: bool = True,
+                       random_scores: bool = False) -> np.ndarray:
+    """Apply ``mode`` preprocessing and break exact duplicate rows.
+
+    ``random_scores=True`` makes the rank transform use seeded random normal
+    order statistics (see :func:`normal_scores`); entropy-based estimators need it.
+    """
     if mode == "rank":
         x = standardize(x, name, warnings)  # flags constant columns
         constant = np.all(x == 0.0, axis=0)
         if jitter:
             x = jitter_ties(x, name, rng, warnings)
-        out = normal_scores(x)
+        out = normal_scores(x, rng if random_scores else None)
         out[:, constant] = 0.0
         return out
     if mode == "standardize":

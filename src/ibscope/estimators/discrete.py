@@ -195,7 +195,7 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
     def _prepare(self, x, y, rng, warnings):
         _check_classes(y, self.k + 1, self._owner, self.k)
         self._y_codes = y
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
+        x = prepare_continuous(x, "x", self.preprocess, rng, warnings, random_scores=True)
         return x, y
 
     def _entropy(self, x: np.ndarray) -> float:
@@ -229,7 +229,7 @@ class MixedKSG(_LabelMixin, MIEstimator):
     ----------
     k : int, default=5
         Neighbours within the same class (reduced to n_c - 1 for small classes).
-    preprocess : {"standardize", "rank", None}, default="standardize"
+    preprocess : {"rank", "standardize", None}, default="rank"
     units, ci, n_subsamples, backend, device, random_state
 
     References
@@ -239,7 +239,7 @@ class MixedKSG(_LabelMixin, MIEstimator):
 
     name = "mixed-ksg"
 
-    def __init__(self, *, k=5, preprocess="standardize", units="nats", ci=None, n_subsamples=30, backend="auto",
+    def __init__(self, *, k=5, preprocess="rank", units="nats", ci=None, n_subsamples=30, backend="auto",
                  device=None, random_state=None):
         self.k = k
         self.preprocess = preprocess

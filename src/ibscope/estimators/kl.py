@@ -16,9 +16,9 @@ d the minimum-norm weights on the support 1..k explode (||w|| ~ 16 at d = 8,
 ~ 10^4 at d = 16 for k = 5), which multiplies the variance. We therefore widen
 the support K = k, 2k, 4k, ... (up to 128 or n - 1) until the minimum-norm
 solution has ||w||_2 <= ``max_weight_norm``; if even the widest support cannot
-satisfy all floor(d/4) constraints within that bound, we keep as many leading
-constraints as it allows and record a warning saying how many bias terms were
-left uncancelled.
+satisfy all floor(d/4) constraints within that bound (d >= 12 at n <= 10^4), we
+fall back to plain KL with the k-th neighbour and record a warning: cancelling
+only some terms was measured to be worse than cancelling none.
 
 MI is estimated as H(X) + H(Y) - H(X, Y). Each term is computed on whitened
 data with its own log-det correction (H(AX) = H(X) + log|det A|); the three
@@ -87,17 +87,12 @@ def bsy_weights(d: int, k: int, n: int, max_weight_norm: float = 4.0):
         w = _min_norm_weights(d, support, n_wanted)
         if np.linalg.norm(w) <= max_weight_norm:
             return tuple(w), n_wanted, n_wanted
-    # cannot cancel all terms with bounded weights: keep the leading ones
-    for n_c in range(n_wanted - 1, -1, -1):
-        if n_c == 0:
-            w = np.zeros(k)
-            w[-1] = 1.0
-            return tuple(w), 0, n_wanted
-        support = max(supports[-1], n_c + 1)
-        w = _min_norm_weights(d, support, n_c)
-        if np.linalg.norm(w) <= max_weight_norm:
-            return tuple(w), n_c, n_wanted
-    raise AssertionError("unreachable")  # pragma: no cover
+    # Bounded weights cannot cancel every term. Cancelling only some of them was
+    # measured to be worse than none (d = 16: plain KL +0.48 nat, one term
+    # cancelled -1.16 nat on a 16-D Gaussian entropy), so fall back to plain KL.
+    w = np.zeros(k)
+    w[-1] = 1.0
+    return tuple(w), 0, n_wanted
 
 
 def kl_entropy_from_distances(dist: np.ndarray, d: int, n: int, weights=None) -> float:
@@ -131,9 +126,9 @@ def _entropy_core(z: np.ndarray, k: int, weighted: bool, max_weight_norm: float,
 def _weight_warning(notes, warnings):
     for d, n_c, n_wanted, support in sorted(notes):
         warnings.append(
-            f"Weighted KL in d={d}: bounded weights (support 1..{support}) cancel only {n_c} of the {n_wanted} "
-            "leading bias terms; the weight system is ill-conditioned in this dimension, so expect the bias of "
-            "plain KL. Use more samples, lower dimension (compress first), or KSG."
+            f"Weighted KL in d={d}: no bounded weights cancel all {n_wanted} leading bias terms (the weight "
+            "system is ill-conditioned in this dimension), so plain KL with the k-th neighbour was used; expect "
+            "its bias. Use more samples, lower dimension (compress first), or KSG."
         )
 
 
@@ -237,8 +232,8 @@ class KLMI(_KLParamsMixin, MIEstimator):
         self.name = "wkl" if self.weighted else "kl"
 
     def _prepare(self, x, y, rng, warnings):
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
-        y = prepare_continuous(y, "y", self.preprocess, rng, warnings)
+        x = prepare_continuous(x, "x", self.preprocess, rng, warnings, random_scores=True)
+        y = prepare_continuous(y, "y", self.preprocess, rng, warnings, random_scores=True)
         zx, _ = whiten(x, "x", warnings)
         zy, _ = whiten(y, "y", warnings)
         self._notes = set()
