@@ -55,6 +55,15 @@ def _plot_ib_folder(folder: Path, options: dict) -> list:
 register_folder_plotter("info.csv", _plot_ib_folder, "ib")
 
 
+def _plot_sweep_folder(folder, options):
+    from .plots_sweep import plot_sweep
+
+    return plot_sweep(folder, formats=tuple(options.get("formats") or ("png", "pdf")))
+
+
+register_folder_plotter("results.csv", _plot_sweep_folder, "sweep")
+
+
 def folder_kind(folder: Path):
     """``(kind, plot_function)`` for a result folder; raises :class:`CLIError` for unknown folders."""
     if not folder.exists():
