@@ -7,57 +7,59 @@ sample estimator sees it:
 * ``"standardize"`` - per-column zero mean, unit variance (the max-norm of KSG
   is not scale-invariant, so this matters; NPEET's unscaled KSG is a known trap);
 * ``"rank"`` - per-column normal scores (copula transform): each column is
-  replaced by Phi^{-1}(rank / (n + 1)). Marginals become exactly Gaussian, which
-  removes heavy tails and monotone distortions of each coordinate;
+  replaced by seeded standard-normal order statistics in the order of its ranks.
+  Marginals become Gaussian, which removes heavy tails and monotone distortions
+  of each coordinate;
 * ``None`` - leave the data as they are.
 """
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import rankdata
 
 from .base import jitter_ties, standardize
 
 PREPROCESS = ("standardize", "rank", None)
 
 
-def normal_scores(x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+#: fixed internal seed of the rank transform (documented; STYLE.md section 7)
+RANK_SEED = 0x1B5C0BE
+
+
+def normal_scores(x: np.ndarray) -> np.ndarray:
     """Per-column normal scores: a monotone map of every column to a standard normal shape.
 
-    Without ``rng`` each value becomes Phi^{-1}(rank / (n + 1)) (ties share their
-    average rank). Those scores lie on a fixed grid, which is harmless for KSG but
-    biases Kozachenko-Leonenko entropies of a 1-D column (the k-th neighbour is
-    always k grid steps away, about +0.29 nat per 1-D entropy at k = 5). With
-    ``rng``, each column instead receives a fresh, seeded i.i.d. N(0, 1) sample
-    placed in the order of the data (still a monotone, MI-preserving map), so the
-    spacings are random as the entropy estimators assume.
+    Each column receives an i.i.d. N(0, 1) sample, drawn from a generator seeded by
+    ``RANK_SEED`` and the column's own rank order, placed in the order of the data:
+    a monotone, MI-preserving map that depends only on the ranks, so it is
+    reproducible, symmetric in (X, Y) and exactly equivariant to column permutations.
+    The textbook scores Phi^{-1}(rank / (n + 1)) are deliberately not used: they lie
+    on a fixed, symmetric grid, which biases Kozachenko-Leonenko entropies of a 1-D
+    column (the k-th neighbour is always k grid steps away: about +0.29 nat per 1-D
+    entropy at k = 5) and creates exact distance ties that make KSG's neighbour
+    sets ambiguous. Random order statistics have the spacings the estimators assume.
     """
     n = len(x)
-    if rng is None:
-        ranks = rankdata(x, axis=0, method="average")
-        return ndtri(ranks / (n + 1.0))
     order = np.argsort(x, axis=0, kind="stable")
     out = np.empty_like(x, dtype=float)
     for j in range(x.shape[1]):
-        out[order[:, j], j] = np.sort(rng.standard_normal(n))
+        # the draw depends on the column's own ranks only, so permuting columns
+        # (or swapping X and Y) permutes the scores exactly
+        column_rng = np.random.default_rng([RANK_SEED, zlib.crc32(order[:, j].tobytes())])
+        out[order[:, j], j] = np.sort(column_rng.standard_normal(n))
     return out
 
 
-def prepare_continuous(x: np.ndarray, name: str, mode, rng, warnings: list, *, jitter: bool = True,
-                       random_scores: bool = False) -> np.ndarray:
-    """Apply ``mode`` preprocessing and break exact duplicate rows.
-
-    ``random_scores=True`` makes the rank transform use seeded random normal
-    order statistics (see :func:`normal_scores`); entropy-based estimators need it.
-    """
+def prepare_continuous(x: np.ndarray, name: str, mode, rng, warnings: list, *, jitter: bool = True) -> np.ndarray:
+    """Apply ``mode`` preprocessing and break exact duplicate rows."""
     if mode == "rank":
         x = standardize(x, name, warnings)  # flags constant columns
         constant = np.all(x == 0.0, axis=0)
         if jitter:
             x = jitter_ties(x, name, rng, warnings)
-        out = normal_scores(x, rng if random_scores else None)
+        out = normal_scores(x)
         out[:, constant] = 0.0
         return out
     if mode == "standardize":

@@ -195,7 +195,7 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
     def _prepare(self, x, y, rng, warnings):
         _check_classes(y, self.k + 1, self._owner, self.k)
         self._y_codes = y
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings, random_scores=True)
+        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
         return x, y
 
     def _entropy(self, x: np.ndarray) -> float:

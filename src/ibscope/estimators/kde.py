@@ -126,8 +126,8 @@ class KDEMI(MIEstimator):
     def _prepare(self, x, y, rng, warnings):
         if len(x) > 20000:
             warnings.append(f"KDE costs O(n^2) per bandwidth; n={len(x)} will be slow. Consider KSG.")
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings, random_scores=True)
-        y = prepare_continuous(y, "y", self.preprocess, rng, warnings, random_scores=True)
+        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
+        y = prepare_continuous(y, "y", self.preprocess, rng, warnings)
         return whiten(x, "x", warnings)[0], whiten(y, "y", warnings)[0]
 
     def _core(self, zx, zy, rng):

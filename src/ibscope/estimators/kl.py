@@ -232,8 +232,8 @@ class KLMI(_KLParamsMixin, MIEstimator):
         self.name = "wkl" if self.weighted else "kl"
 
     def _prepare(self, x, y, rng, warnings):
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings, random_scores=True)
-        y = prepare_continuous(y, "y", self.preprocess, rng, warnings, random_scores=True)
+        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
+        y = prepare_continuous(y, "y", self.preprocess, rng, warnings)
         zx, _ = whiten(x, "x", warnings)
         zy, _ = whiten(y, "y", warnings)
         self._notes = set()
