@@ -3,17 +3,28 @@
 One interface, several backends, chosen automatically by dimension, size and
 device:
 
-* ``"sorted"`` - 1-D data: neighbour counts by binary search in the sorted
-  column (O(n log n), any n).
-* ``"kdtree"`` - scipy's ``cKDTree`` using all cores (``workers=-1``), for low
-  dimensions.
-* ``"torch"`` - chunked brute force in torch, on CPU or CUDA. Distances are
-  computed block by block (``chunk`` rows against all points), so memory stays
-  O(chunk * n) and an n x n matrix is never materialised.
+* ``"numba"`` (CPU default) - compiled, parallel (all cores) KD-tree search in
+  :mod:`ibscope._neighbors_numba`: balanced median-split tree with tight
+  bounding boxes, nearest-child-first kNN with box pruning, and range counts
+  that add whole nodes lying inside the query ball. For KSG the joint kNN radius
+  and the marginal counts run as one fused routine (:func:`ksg_counts`), and 1-D
+  marginals are counted by galloping search in the sorted column. Compiled on
+  first use and cached on disk (``cache=True``), so only the very first call in
+  a fresh environment pays the compile time (a few seconds).
+* ``"sorted"`` - 1-D data: counts by exact search in the sorted column.
+* ``"kdtree"`` - scipy's ``cKDTree`` using all cores (``workers=-1``).
+* ``"torch"`` - chunked brute force in torch, on CPU or CUDA (the default when
+  ``device`` is a GPU). Distances are computed block by block (``chunk`` rows
+  against all points), so memory stays O(chunk * n) and an n x n matrix is
+  never materialised. Its KSG routine is fused: one block of X- and Y-distances
+  gives the joint radius and both marginal counts.
 
 All functions exclude the query point itself from its neighbours and counts.
 Distances are ``"chebyshev"`` (max-norm, used by KSG) or ``"euclidean"`` (used
-by Kozachenko-Leonenko entropies).
+by Kozachenko-Leonenko entropies). Results are exact: the max-norm k-th
+distances and counts equal a brute-force computation bit for bit on every
+backend (KSG uses only the max-norm); Euclidean distances agree to rounding
+(the order in which ``d`` squares are summed may differ between backends).
 """
 
 from __future__ import annotations
@@ -21,17 +32,25 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ._validation import check_choice
 
 METRICS = ("chebyshev", "euclidean")
-BACKENDS = ("auto", "kdtree", "torch", "sorted")
+BACKENDS = ("auto", "numba", "kdtree", "torch", "sorted")
 
-#: joint dimension above which the brute-force backend beats KD-trees on CPU
+#: joint dimension from which the KD-tree stops pruning and a brute-force scan is used
+#: by backend="kdtree" users of the old heuristic (kept for reference; "auto" now picks numba)
 BRUTE_FORCE_MIN_DIM = 12
-#: target number of distance entries per torch block (memory ~ 4 bytes each)
-_BLOCK_ENTRIES = 1 << 22
+#: target number of distance entries per torch block (memory ~ 8 bytes each, a few arrays)
+_BLOCK_ENTRIES = 1 << 21
+#: leaf sizes (multiples of 8) of the numba KD-trees: kNN search, range counting, and both in "flat" mode
+_LEAF_KNN = 32
+_LEAF_COUNT = 64
+_LEAF_FLAT = 128
+#: dimension from which the numba backend scans all leaves (box-pruned) instead of descending the tree
+_FLAT_MIN_DIM = 12
+
+_METRIC_CODE = {"chebyshev": 0, "euclidean": 1}
 
 
 def _p(metric: str) -> float:
@@ -40,6 +59,12 @@ def _p(metric: str) -> float:
 
 def _n_workers() -> int:
     return -1
+
+
+def _nb():
+    from . import _neighbors_numba
+
+    return _neighbors_numba
 
 
 def resolve_device(device=None) -> str:
@@ -63,16 +88,45 @@ def resolve_device(device=None) -> str:
 
 
 def choose_backend(n: int, dim: int, backend: str = "auto", device=None) -> str:
-    """Pick a backend for ``n`` points in ``dim`` dimensions."""
+    """Pick a backend for ``n`` points in ``dim`` dimensions.
+
+    "auto" gives "torch" when ``device`` names a GPU, else "numba" (all cores).
+    """
     check_choice(backend, "backend", "ibscope.neighbors", BACKENDS)
     if backend != "auto":
         return backend
     dev = resolve_device(device) if device is not None else "cpu"
     if dev != "cpu":
         return "torch"
-    if dim >= BRUTE_FORCE_MIN_DIM:
-        return "torch"
-    return "kdtree"
+    return "numba"
+
+
+def _device_for(backend: str, device) -> str:
+    if backend == "torch":
+        return resolve_device(device) if device is not None else "cpu"
+    return "cpu"
+
+
+def _check_points(points, owner: str) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim == 1:
+        points = points[:, None]
+    if points.ndim != 2:
+        raise ValueError(f"{owner}: points must be a 2-D array of shape (n_samples, dim); got shape {points.shape}.")
+    if not np.isfinite(points).all():
+        raise ValueError(f"{owner}: points contain non-finite values (NaN or inf); remove or impute them first.")
+    return np.ascontiguousarray(points)
+
+
+def _check_knn_k(k, n: int, owner: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{owner}: k must be an integer; got {k!r}.")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"{owner}: k must be >= 1; got k={k}.")
+    if k > n - 1:
+        raise ValueError(f"{owner}: k={k} neighbours need at least k + 1 = {k + 1} points; got n_samples={n}.")
+    return k
 
 
 # --------------------------------------------------------------------------- torch helpers
@@ -84,8 +138,8 @@ def _torch_pairwise(a, b, metric: str):
     return torch.cdist(a, b, p=float("inf"))
 
 
-def _chunk_rows(n: int) -> int:
-    return max(1, min(n, _BLOCK_ENTRIES // max(n, 1)))
+def _chunk_rows(n: int, arrays: int = 1) -> int:
+    return max(1, min(n, _BLOCK_ENTRIES // max(n * arrays, 1)))
 
 
 def _as_torch(x: np.ndarray, device: str):
@@ -113,9 +167,12 @@ def _torch_knn(points: np.ndarray, k: int, metric: str, device: str):
     return dists, idxs
 
 
-def _torch_count(points: np.ndarray, radii: np.ndarray, metric: str, strict: bool, device: str):
-    import torch
+def _self_in(r, strict: bool):
+    # the point itself (distance 0) is within r when 0 < r (strict) or 0 <= r
+    return (r > 0) if strict else (r >= 0)
 
+
+def _torch_count(points: np.ndarray, radii: np.ndarray, metric: str, strict: bool, device: str):
     dev = resolve_device(device)
     pts = _as_torch(points, dev)
     r = _as_torch(radii, dev)
@@ -126,8 +183,158 @@ def _torch_count(points: np.ndarray, radii: np.ndarray, metric: str, strict: boo
         block = _torch_pairwise(pts[start:start + chunk], pts, metric)
         rr = r[start:start + chunk, None]
         inside = block < rr if strict else block <= rr
-        counts[start:start + chunk] = (inside.sum(dim=1) - 1).cpu().numpy()  # minus self
+        c = inside.sum(dim=1) - _self_in(rr[:, 0], strict).long()
+        counts[start:start + chunk] = c.cpu().numpy()
     return counts
+
+
+def _torch_ksg(x: np.ndarray, y: np.ndarray, k: int, variant: int, device: str):
+    """Fused brute-force KSG counts: per block of rows, one X- and one Y-distance
+    block give the joint k-th radius (max of the two) and both marginal counts."""
+    import torch
+
+    dev = resolve_device(device)
+    tx = _as_torch(x, dev)
+    ty = _as_torch(y, dev)
+    n = len(x)
+    chunk = _chunk_rows(n, arrays=3)
+    nx = torch.empty(n, dtype=torch.int64, device=dev)
+    ny = torch.empty(n, dtype=torch.int64, device=dev)
+    inf = float("inf")
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        dx = torch.cdist(tx[start:stop], tx, p=inf)
+        dy = torch.cdist(ty[start:stop], ty, p=inf)
+        dz = torch.maximum(dx, dy)
+        rows = torch.arange(stop - start, device=dev)
+        dz[rows, rows + start] = inf  # exclude self from the joint neighbours
+        kth = torch.topk(dz, k, dim=1, largest=False, sorted=True).values[:, -1:]
+        if variant == 1:
+            self_in = (kth[:, 0] > 0).long()
+            nx[start:stop] = (dx < kth).sum(dim=1) - self_in
+            ny[start:stop] = (dy < kth).sum(dim=1) - self_in
+            continue
+        # the k-neighbour set: everything closer than the k-th distance, plus the
+        # lowest-index points at exactly that distance (a stable sort's choice)
+        below = dz < kth
+        tied = dz == kth
+        need = k - below.sum(dim=1, keepdim=True)
+        sel = below | (tied & (torch.cumsum(tied, dim=1) <= need))
+        zero = torch.zeros((), dtype=dx.dtype, device=dev)
+        ex = torch.where(sel, dx, zero).amax(dim=1, keepdim=True)
+        ey = torch.where(sel, dy, zero).amax(dim=1, keepdim=True)
+        nx[start:stop] = (dx <= ex).sum(dim=1) - 1
+        ny[start:stop] = (dy <= ey).sum(dim=1) - 1
+    return nx.cpu().numpy(), ny.cpu().numpy()
+
+
+# --------------------------------------------------------------------------- numba helpers
+# The numba kernels are serial and release the GIL (``nogil=True``); parallelism
+# comes from a small pool of Python threads, each running a kernel on a chunk of
+# leaf blocks. Unlike OpenMP-style ``prange`` there is no spin-waiting, so a busy
+# machine (or a caller running several estimates at once) is not slowed down, and
+# chunks are handed out dynamically, which balances uneven work.
+_POOL = None
+_POOL_KEY = None
+#: below this many items a kernel runs in the calling thread
+_MIN_PARALLEL = 2048
+
+
+def _pool(threads: int):
+    global _POOL, _POOL_KEY
+    key = (os.getpid(), threads)
+    if _POOL is None or _POOL_KEY != key:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ibscope-nn")
+        _POOL_KEY = key
+    return _POOL
+
+
+def _parallel(kernel, n_items: int, *args, weight: int = 1) -> None:
+    """Run ``kernel(*args, lo, hi)`` over [0, n_items) in chunks on all threads.
+
+    ``weight`` is the number of points per item (for the inline threshold)."""
+    threads = default_threads()
+    if threads <= 1 or n_items < 2 or n_items * weight < _MIN_PARALLEL:
+        kernel(*args, 0, n_items)
+        return
+    chunks = min(n_items, 8 * threads)
+    bounds = np.linspace(0, n_items, chunks + 1).astype(np.int64)
+    futures = [_pool(threads).submit(kernel, *args, int(lo), int(hi))
+               for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    for f in futures:
+        f.result()
+
+
+def _build(points: np.ndarray, width: int):
+    """Numba KD-tree over ``points`` (see :mod:`ibscope._neighbors_numba`)."""
+    nb = _nb()
+    tree = nb.build_init(points, width)
+    blk, oid, nstart, nend, box, sdim, sval, slot, depth = tree
+    # split the top levels in this thread, then whole subtrees in parallel
+    threads = default_threads()
+    root_level = 0
+    while root_level < depth and (1 << root_level) < 4 * threads:
+        root_level += 1
+    if len(points) < _MIN_PARALLEL:
+        root_level = 0
+    nb.build_split(points, oid, nstart, nend, box, sdim, sval, 0, root_level, 0, 0, 1)
+
+    def sub(lo, hi):
+        nb.build_split(points, oid, nstart, nend, box, sdim, sval, root_level, depth, root_level, lo, hi)
+        nb.build_leaves(points, blk, oid, nstart, nend, box, slot, depth, root_level, lo, hi)
+
+    _parallel(sub, 1 << root_level, weight=max(1, len(points) >> root_level))
+    nb.build_boxes(box, root_level, 0, 0, 1)
+    return tree
+
+
+def _flat(n: int, d: int) -> bool:
+    return d >= _FLAT_MIN_DIM
+
+
+def _width(n: int, d: int, leaf: int) -> int:
+    return _LEAF_FLAT if _flat(n, d) else leaf
+
+
+def _numba_knn(points: np.ndarray, k: int, metric: str):
+    nb = _nb()
+    n, d = points.shape
+    tree = _build(points, _width(n, d, _LEAF_KNN))
+    dist = np.empty((n, k))
+    idx = np.empty((n, k), dtype=np.int64)
+    _parallel(nb.knn_range, len(tree[0]), *tree, k, _METRIC_CODE[metric], _flat(n, d), dist, idx,
+              weight=tree[0].shape[2])
+    return dist, idx
+
+
+def _numba_count(points: np.ndarray, radii: np.ndarray, metric: str, strict: bool) -> np.ndarray:
+    nb = _nb()
+    n, d = points.shape
+    counts = np.empty(n, dtype=np.int64)
+    if d == 1:
+        v = points[:, 0]
+        order = np.argsort(v)
+        _parallel(nb.count_sorted_range, n, v[order], order, radii, bool(strict), counts)
+        return counts
+    tree = _build(points, _width(n, d, _LEAF_COUNT))
+    _parallel(nb.count_range, len(tree[0]), *tree, radii, bool(strict), _METRIC_CODE[metric], _flat(n, d), counts,
+              weight=tree[0].shape[2])
+    return counts
+
+
+def _numba_ksg(x: np.ndarray, y: np.ndarray, k: int, variant: int):
+    nb = _nb()
+    z = np.ascontiguousarray(np.hstack([x, y]))
+    n, d = z.shape
+    tree = _build(z, _width(n, d, _LEAF_KNN))
+    ex = np.empty(n)
+    ey = np.empty(n) if variant == 2 else ex
+    _parallel(nb.ksg_joint_range, len(tree[0]), *tree, k, x.shape[1], variant, _flat(n, d), ex, ey,
+              weight=tree[0].shape[2])
+    strict = variant == 1
+    return _numba_count(x, ex, "chebyshev", strict), _numba_count(y, ey, "chebyshev", strict)
 
 
 # --------------------------------------------------------------------------- public API
@@ -140,7 +347,7 @@ def knn(points: np.ndarray, k: int, *, metric: str = "euclidean", backend: str =
     k : int
         Number of neighbours (1 <= k <= n - 1).
     metric : {"euclidean", "chebyshev"}
-    backend : {"auto", "kdtree", "torch"}
+    backend : {"auto", "numba", "kdtree", "torch"}
     device : str or None
         Torch device for the brute-force backend.
 
@@ -150,12 +357,20 @@ def knn(points: np.ndarray, k: int, *, metric: str = "euclidean", backend: str =
     idx : ndarray of shape (n, k)
     """
     check_choice(metric, "metric", "ibscope.neighbors.knn", METRICS)
+    points = _check_points(points, "ibscope.neighbors.knn")
     n, d = points.shape
+    k = _check_knn_k(k, n, "ibscope.neighbors.knn")
     b = choose_backend(n, d, backend, device)
     if b == "torch":
-        return _torch_knn(points, k, metric, device or "cpu")
+        return _torch_knn(points, k, metric, _device_for(b, device))
+    if b in ("numba", "sorted"):  # "sorted" only affects counts; kNN uses the tree
+        return _numba_knn(points, k, metric)
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(points)
     dist, idx = tree.query(points, k + 1, p=_p(metric), workers=_n_workers())
+    dist = dist.reshape(n, k + 1)
+    idx = idx.reshape(n, k + 1)
     # column 0 is the point itself unless duplicates exist; drop self robustly
     self_col = idx == np.arange(n)[:, None]
     has_self = self_col.any(axis=1)
@@ -187,34 +402,28 @@ def count_within(points: np.ndarray, radii: np.ndarray, *, metric: str = "chebys
     counts : ndarray of shape (n,), int64, self excluded
     """
     check_choice(metric, "metric", "ibscope.neighbors.count_within", METRICS)
+    points = _check_points(points, "ibscope.neighbors.count_within")
     n, d = points.shape
-    radii = np.asarray(radii, dtype=np.float64)
-    if d == 1 and backend in ("auto", "sorted") and (device is None or resolve_device(device) == "cpu"):
-        return _sorted_count(points[:, 0], radii, strict)
+    radii = np.array(np.broadcast_to(np.asarray(radii, dtype=np.float64), (n,)))  # own writable copy
     b = choose_backend(n, d, backend, device)
-    if b == "torch":
-        return _torch_count(points, radii, metric, strict, device or "cpu")
-    if b == "sorted":
+    if b == "sorted" and d != 1:
         raise ValueError(f"backend='sorted' works for 1-D data only; got {d} dimensions.")
-    r = np.nextafter(radii, 0) if strict else radii
-    tree = cKDTree(points)
-    counts = tree.query_ball_point(points, r, p=_p(metric), workers=_n_workers(), return_length=True)
-    return np.asarray(counts, dtype=np.int64) - 1
+    if b == "torch":
+        return _torch_count(points, radii, metric, strict, _device_for(b, device))
+    if b in ("numba", "sorted"):
+        return _numba_count(points, radii, metric, strict)
+    from scipy.spatial import cKDTree
 
-
-def _sorted_count(values: np.ndarray, radii: np.ndarray, strict: bool) -> np.ndarray:
-    # v + r is rounded, so a point at distance exactly r (the k-th neighbour that
-    # defined r) could land on the wrong side; shrink/grow r by a relative 1e-9,
-    # far below any real gap between continuous samples.
-    s = np.sort(values)
-    radii = radii * (1.0 - 1e-9) if strict else radii * (1.0 + 1e-9)
-    if strict:
-        hi = np.searchsorted(s, values + radii, side="left")
-        lo = np.searchsorted(s, values - radii, side="right")
-    else:
-        hi = np.searchsorted(s, values + radii, side="right")
-        lo = np.searchsorted(s, values - radii, side="left")
-    return (hi - lo - 1).astype(np.int64)
+    # cKDTree counts distances <= r; one ulp below r gives "< r" exactly
+    r = np.nextafter(radii, -np.inf) if strict else radii
+    valid = r >= 0
+    counts = np.zeros(n, dtype=np.int64)
+    if valid.any():
+        tree = cKDTree(points)
+        found = tree.query_ball_point(points[valid], r[valid], p=_p(metric), workers=_n_workers(),
+                                      return_length=True)
+        counts[valid] = np.asarray(found, dtype=np.int64) - 1
+    return counts
 
 
 def ksg_counts(x: np.ndarray, y: np.ndarray, k: int, *, variant: int = 1, backend: str = "auto", device=None):
@@ -225,28 +434,48 @@ def ksg_counts(x: np.ndarray, y: np.ndarray, k: int, *, variant: int = 1, backen
 
     * variant 1: n_x(i) = #{j != i : ||x_j - x_i||_inf < eps_i}, same for y;
     * variant 2: eps_x(i), eps_y(i) are the largest X- and Y-distances within
-      the k-neighbour set, and n_x(i) = #{j != i : ||x_j - x_i||_inf <= eps_x(i)}.
+      the k-neighbour set (ties at the k-th distance go to the smaller index),
+      and n_x(i) = #{j != i : ||x_j - x_i||_inf <= eps_x(i)}.
 
     Returns
     -------
     nx, ny : ndarray of shape (n,), int64
     """
+    check_choice(variant, "variant", "ibscope.neighbors.ksg_counts", (1, 2))
+    x = _check_points(x, "ibscope.neighbors.ksg_counts")
+    y = _check_points(y, "ibscope.neighbors.ksg_counts")
+    if len(x) != len(y):
+        raise ValueError(f"ibscope.neighbors.ksg_counts: x and y have different lengths ({len(x)} != {len(y)}).")
+    n = len(x)
+    k = _check_knn_k(k, n, "ibscope.neighbors.ksg_counts")
+    b = choose_backend(n, x.shape[1] + y.shape[1], backend, device)
+    if b in ("numba", "sorted"):
+        return _numba_ksg(x, y, k, variant)
+    if b == "torch":
+        return _torch_ksg(x, y, k, variant, _device_for(b, device))
+    # "kdtree": scipy cKDTree for the joint kNN and the marginal counts
     xy = np.hstack([x, y])
-    n, d = xy.shape
-    b = choose_backend(n, d, backend, device)
     if variant == 1:
-        eps = kth_distance(xy, k, metric="chebyshev", backend=b, device=device)
-        nx = count_within(x, eps, metric="chebyshev", strict=True, backend=backend if x.shape[1] == 1 else b, device=device)
-        ny = count_within(y, eps, metric="chebyshev", strict=True, backend=backend if y.shape[1] == 1 else b, device=device)
-        return nx, ny
-    _, idx = knn(xy, k, metric="chebyshev", backend=b, device=device)
+        eps = kth_distance(xy, k, metric="chebyshev", backend=b)
+        return (count_within(x, eps, metric="chebyshev", strict=True, backend=b),
+                count_within(y, eps, metric="chebyshev", strict=True, backend=b))
+    _, idx = knn(xy, k, metric="chebyshev", backend=b)
     eps_x = np.abs(x[idx] - x[:, None, :]).max(axis=(1, 2))
     eps_y = np.abs(y[idx] - y[:, None, :]).max(axis=(1, 2))
-    nx = count_within(x, eps_x, metric="chebyshev", strict=False, backend=backend if x.shape[1] == 1 else b, device=device)
-    ny = count_within(y, eps_y, metric="chebyshev", strict=False, backend=backend if y.shape[1] == 1 else b, device=device)
-    return nx, ny
+    return (count_within(x, eps_x, metric="chebyshev", strict=False, backend=b),
+            count_within(y, eps_y, metric="chebyshev", strict=False, backend=b))
 
 
 def default_threads() -> int:
-    """Number of CPU threads the backends use (all cores)."""
-    return os.cpu_count() or 1
+    """Number of CPU threads the backends use: all cores available to this process,
+    or the ``IBSCOPE_NUM_THREADS`` environment variable when set."""
+    env = os.environ.get("IBSCOPE_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,775 @@
+"""Numba kernels behind the ``"numba"`` neighbour backend (private).
+
+Exactness
+---------
+Distances use the same IEEE operations as a brute-force reference
+(``max_d |a_d - b_d|`` for the max-norm, the ordered sum of squares for the
+Euclidean norm), and every pruning test on a bounding box is
+*monotone-consistent* with those per-point computations: rounding is monotone,
+so ``fl(lo - q) <= fl(p - q) <= fl(hi - q)`` for every point ``p`` of a box
+``[lo, hi]``; a box is skipped, or counted whole, only when each of its points
+would have been skipped, or counted, one by one. Counts and k-th distances
+therefore equal brute force bit for bit (Euclidean ones up to the order in
+which the ``d`` squares are summed). Inputs must be finite (NaN pads leaves).
+
+Tree
+----
+An implicit KD-tree with *full* leaves: ``W`` (a multiple of 8) points per
+leaf, except the very last leaf; node ``i`` has children ``2i + 1`` and
+``2i + 2``; a node holding ``L`` leaves gives ``ceil(L / 2)`` to its left child,
+so splits are at (near-)medians, every leaf sits at the same depth, and a few
+leaf slots may stay empty (their box is empty and always pruned). The split
+coordinate is the widest side of the node's (loose) box and the split is found
+by quickselect, so building costs O(n log n), in parallel over each level.
+
+Points are copied into *leaf blocks*: ``blk[t, dim, j]`` is coordinate ``dim``
+of the ``j``-th point of leaf ``t`` (position ``p = t * W + j``; the last
+block is padded with NaN, which fails every comparison). A leaf is one
+contiguous, cache- and TLB-friendly block, scanned by branch-free loops that
+vectorise (AVX2): per point, count the coordinates whose difference is within
+the bound (``|x_jd - q_d| <= r``); only points passing in every coordinate get
+their exact distance computed. Every node stores its tight bounding box
+(``box[node, 0] = lo``, ``box[node, 1] = hi``).
+
+Queries are the data points themselves, processed leaf by leaf in tree order
+(consecutive queries share their neighbourhood in cache), in parallel over
+leaves (``prange``):
+
+* kNN: depth-first, nearer child (by the split plane) first; a popped node is
+  pruned on its tight-box distance against the current k-th distance.
+* range count: a node whose box lies inside the query ball is counted whole,
+  one that misses the ball is skipped, leaves in between are scanned.
+* "flat" mode (high dimension, where KD-tree pruning fails): every leaf is
+  visited in XOR order from the query's own leaf slot (``own ^ m``, m = 0, 1,
+  ...: the own leaf, its sibling, then cousins, i.e. nearest subtrees first)
+  and pruned on its box; leaf scans stop early once no point can qualify.
+
+Metric codes: 0 = max-norm (Chebyshev), 1 = Euclidean (squares internally).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy", boundscheck=False)
+_INLINE = dict(_JIT, inline="always")
+
+_INT_MAX = np.iinfo(np.int64).max
+
+
+# --------------------------------------------------------------------------- build
+@njit(**_JIT)
+def _select(keys, idx, kth):
+    """Quickselect on ``keys`` (``idx`` carried along): afterwards keys[kth] is the
+    kth smallest and keys[:kth] <= keys[kth] <= keys[kth + 1:]."""
+    lo = 0
+    hi = len(keys) - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        a = keys[lo]
+        b = keys[mid]
+        c = keys[hi]
+        if a < b:
+            if b < c:
+                pivot = b
+            elif a < c:
+                pivot = c
+            else:
+                pivot = a
+        else:
+            if a < c:
+                pivot = a
+            elif b < c:
+                pivot = c
+            else:
+                pivot = b
+        i = lo
+        j = hi
+        while i <= j:
+            while keys[i] < pivot:
+                i += 1
+            while keys[j] > pivot:
+                j -= 1
+            if i <= j:
+                tk = keys[i]
+                keys[i] = keys[j]
+                keys[j] = tk
+                ti = idx[i]
+                idx[i] = idx[j]
+                idx[j] = ti
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            return
+
+
+@njit(**_JIT)
+def build_init(data, width):
+    """Allocate a tree over ``data`` (n, d) with leaves of ``width`` points.
+
+    Returns (blk, oid, nstart, nend, box, sdim, sval, slot, depth):
+    ``blk`` (n_leaves, d, width) leaf blocks; ``oid[p]`` original index of
+    position p; node ``i`` holds positions ``nstart[i]:nend[i]``; internal node
+    ``i`` splits on coordinate ``sdim[i]`` at ``sval[i]`` (left <= sval <= right);
+    ``slot[t]`` is the node index of leaf block t. Only the node ranges and the
+    root box are filled here; :func:`build_split` and :func:`build_leaves` do the rest.
+    """
+    n, d = data.shape
+    n_leaves = (n + width - 1) // width
+    depth = 0
+    while (1 << depth) < n_leaves:
+        depth += 1
+    n_nodes = (1 << (depth + 1)) - 1
+    n_internal = (1 << depth) - 1
+    nstart = np.empty(n_nodes, np.int64)
+    nend = np.empty(n_nodes, np.int64)
+    nlv = np.empty(n_nodes, np.int64)
+    nstart[0] = 0
+    nend[0] = n
+    nlv[0] = n_leaves
+    for i in range(n_internal):
+        s = nstart[i]
+        e = nend[i]
+        lv = nlv[i]
+        left = (lv + 1) // 2
+        m = min(e, s + left * width)
+        nstart[2 * i + 1] = s
+        nend[2 * i + 1] = m
+        nlv[2 * i + 1] = left
+        nstart[2 * i + 2] = m
+        nend[2 * i + 2] = e
+        nlv[2 * i + 2] = lv - left
+    sdim = np.zeros(max(n_internal, 1), np.int64)
+    sval = np.full(max(n_internal, 1), np.inf)
+    box = np.empty((n_nodes, 2, d))
+    for dd in range(d):
+        vmin = np.inf
+        vmax = -np.inf
+        for j in range(n):
+            v = data[j, dd]
+            if v < vmin:
+                vmin = v
+            if v > vmax:
+                vmax = v
+        box[0, 0, dd] = vmin
+        box[0, 1, dd] = vmax
+    oid = np.arange(n)
+    blk = np.empty((n_leaves, d, width))
+    slot = np.empty(n_leaves, np.int64)
+    return blk, oid, nstart, nend, box, sdim, sval, slot, depth
+
+
+@njit(**_JIT)
+def build_split(data, oid, nstart, nend, box, sdim, sval, level_from, level_to, root_level, r0, r1):
+    """Median splits of levels [level_from, level_to) inside the subtrees rooted at
+    nodes r0..r1-1 of level ``root_level``. The split coordinate is the widest
+    side of the node's loose box (the parent's box cut at the parent's split)."""
+    d = data.shape[1]
+    for level in range(level_from, level_to):
+        span = 1 << (level - root_level)
+        first = (1 << level) - 1 + r0 * span
+        for node in range(first, first + (r1 - r0) * span):
+            s = nstart[node]
+            e = nend[node]
+            m = nstart[2 * node + 2]
+            best = 0
+            best_spread = -1.0
+            for dd in range(d):
+                spread = box[node, 1, dd] - box[node, 0, dd]
+                if spread > best_spread:
+                    best_spread = spread
+                    best = dd
+            split = np.inf
+            if s < m < e:
+                keys = np.empty(e - s)
+                loc = oid[s:e].copy()
+                for j in range(e - s):
+                    keys[j] = data[loc[j], best]
+                _select(keys, loc, m - s)
+                oid[s:e] = loc
+                split = keys[m - s]
+            sdim[node] = best
+            sval[node] = split
+            c1 = 2 * node + 1
+            c2 = c1 + 1
+            for dd in range(d):
+                box[c1, 0, dd] = box[node, 0, dd]
+                box[c1, 1, dd] = box[node, 1, dd]
+                box[c2, 0, dd] = box[node, 0, dd]
+                box[c2, 1, dd] = box[node, 1, dd]
+            if split < np.inf:
+                box[c1, 1, best] = split
+                box[c2, 0, best] = split
+
+
+@njit(**_JIT)
+def build_leaves(data, blk, oid, nstart, nend, box, slot, depth, root_level, r0, r1):
+    """Fill the leaf blocks (NaN-padded) and the tight boxes of the subtrees rooted
+    at nodes r0..r1-1 of level ``root_level`` (bottom-up to that level)."""
+    n_leaves, d, width = blk.shape
+    n = oid.shape[0]
+    span = 1 << (depth - root_level)
+    first = (1 << depth) - 1 + r0 * span
+    for node in range(first, first + (r1 - r0) * span):
+        s = nstart[node]
+        e = nend[node]
+        if e > s:
+            t = s // width
+            slot[t] = node
+            for j in range(width):
+                p = s + j
+                if p < n:
+                    src = oid[p]
+                    for dd in range(d):
+                        blk[t, dd, j] = data[src, dd]
+                else:
+                    for dd in range(d):
+                        blk[t, dd, j] = np.nan
+        for dd in range(d):
+            vmin = np.inf
+            vmax = -np.inf
+            for p in range(s, e):
+                v = blk[s // width, dd, p - s]
+                if v < vmin:
+                    vmin = v
+                if v > vmax:
+                    vmax = v
+            box[node, 0, dd] = vmin
+            box[node, 1, dd] = vmax
+    build_boxes(box, depth, root_level, r0, r1)
+
+
+@njit(**_JIT)
+def build_boxes(box, depth, root_level, r0, r1):
+    """Tight boxes of the internal nodes at levels [root_level, depth) of the
+    subtrees rooted at nodes r0..r1-1 of ``root_level``, from their children."""
+    d = box.shape[2]
+    for level in range(depth - 1, root_level - 1, -1):
+        span = 1 << (level - root_level)
+        first = (1 << level) - 1 + r0 * span
+        for node in range(first, first + (r1 - r0) * span):
+            c1 = 2 * node + 1
+            c2 = c1 + 1
+            for dd in range(d):
+                box[node, 0, dd] = min(box[c1, 0, dd], box[c2, 0, dd])
+                box[node, 1, dd] = max(box[c1, 1, dd], box[c2, 1, dd])
+
+
+# --------------------------------------------------------------------------- box tests
+@njit(**_INLINE)
+def _box_min(Q, qi, box, node, metric):
+    """Lower bound of the (squared, if Euclidean) distance from query Q[qi] to the
+    node's box (branch-free; an empty box gives +inf)."""
+    d = Q.shape[1]
+    acc = 0.0
+    for dd in range(d):
+        a = box[node, 0, dd] - Q[qi, dd]
+        b = Q[qi, dd] - box[node, 1, dd]
+        g = a if a > b else b
+        g = g if g > 0.0 else 0.0
+        if metric == 0:
+            acc = g if g > acc else acc
+        else:
+            acc += g * g
+    return acc
+
+
+@njit(**_INLINE)
+def _box_min_max(Q, qi, box, node, metric):
+    """(min, max) (squared, if Euclidean) distance from Q[qi] to points of the box,
+    computed with the operations used for single points (branch-free)."""
+    d = Q.shape[1]
+    mn = 0.0
+    mx = 0.0
+    for dd in range(d):
+        a = box[node, 0, dd] - Q[qi, dd]
+        b = box[node, 1, dd] - Q[qi, dd]
+        na = -a
+        nb = -b
+        g = a if a > nb else nb
+        g = g if g > 0.0 else 0.0
+        f = na if na > b else b
+        if metric == 0:
+            mn = g if g > mn else mn
+            mx = f if f > mx else mx
+        else:
+            mn += g * g
+            mx += f * f
+    return mn, mx
+
+
+@njit(**_INLINE)
+def _box_box(box, u, v, metric):
+    """(min, max) (squared, if Euclidean) distance between points of boxes u and v
+    (monotone-consistent bounds for every pair of points)."""
+    d = box.shape[2]
+    mn = 0.0
+    mx = 0.0
+    for dd in range(d):
+        a = box[v, 0, dd] - box[u, 1, dd]   # gap when v lies above u
+        b = box[u, 0, dd] - box[v, 1, dd]   # gap when v lies below u
+        g = a if a > b else b
+        g = g if g > 0.0 else 0.0
+        fa = box[v, 1, dd] - box[u, 0, dd]
+        fb = box[u, 1, dd] - box[v, 0, dd]
+        f = fa if fa > fb else fb
+        if metric == 0:
+            mn = g if g > mn else mn
+            mx = f if f > mx else mx
+        else:
+            mn += g * g
+            mx += f * f
+    return mn, mx
+
+
+@njit(**_INLINE)
+def _sq_within(s, r, strict):
+    """Exact test of sqrt(s) < r (strict) or sqrt(s) <= r, with s a sum of squares."""
+    r2 = r * r
+    if s < r2 * (1.0 - 1e-14):
+        return True
+    if s > r2 * (1.0 + 1e-14):
+        return False
+    v = np.sqrt(s)
+    return v < r if strict else v <= r
+
+
+@njit(**_INLINE)
+def _within(acc, r, strict, metric):
+    if metric == 0:
+        return acc < r if strict else acc <= r
+    return _sq_within(acc, r, strict)
+
+
+@njit(**_INLINE)
+def _point_dist(blk, t, j, Q, qi, metric):
+    d = Q.shape[1]
+    acc = 0.0
+    for dd in range(d):
+        g = blk[t, dd, j] - Q[qi, dd]
+        if metric == 0:
+            g = abs(g)
+            acc = g if g > acc else acc
+        else:
+            acc += g * g
+    return acc
+
+
+# --------------------------------------------------------------------------- leaf screens
+@njit(**_INLINE)
+def _screen_cheb(blk, t, Q, qi, bound, strict, cnt, sel):
+    """Indices j (into sel[:m], m returned) of the points of leaf t with
+    |x_jd - q_d| < bound (strict) or <= bound in every coordinate d.
+
+    A branch-free pass vectorised over the leaf counts, per point, the
+    coordinates that pass; every 4 coordinates it stops early if no point can
+    pass any more. NaN padding never passes. (Listing survivors after a few
+    coordinates and finishing them one by one was measured slower: the
+    per-point early exit costs branch mispredictions.)"""
+    d = Q.shape[1]
+    w = cnt.shape[0]
+    for j in range(w):
+        cnt[j] = 0
+    for dd in range(d):
+        qd = Q[qi, dd]
+        if strict:
+            for j in range(w):
+                cnt[j] += 1 if abs(blk[t, dd, j] - qd) < bound else 0
+        else:
+            for j in range(w):
+                cnt[j] += 1 if abs(blk[t, dd, j] - qd) <= bound else 0
+        if (dd & 3) == 3 and dd + 1 < d:
+            alive = 0
+            for j in range(w):
+                alive += 1 if cnt[j] > dd else 0
+            if alive == 0:
+                return 0
+    m = 0
+    for j in range(w):
+        sel[m] = j
+        m += 1 if cnt[j] == d else 0
+    return m
+
+
+@njit(**_INLINE)
+def _screen_sq(blk, t, Q, qi, bound, acc, sel):
+    """Indices j (into sel[:m], m returned) of the points of leaf t whose squared
+    Euclidean distance (ordered sum, left in acc[j]) is <= bound; vectorised
+    like :func:`_screen_cheb`."""
+    d = Q.shape[1]
+    w = acc.shape[0]
+    for j in range(w):
+        acc[j] = 0.0
+    for dd in range(d):
+        qd = Q[qi, dd]
+        for j in range(w):
+            x = blk[t, dd, j] - qd
+            acc[j] = acc[j] + x * x
+        if (dd & 3) == 3 and dd + 1 < d:
+            alive = 0
+            for j in range(w):
+                alive += 1 if acc[j] <= bound else 0
+            if alive == 0:
+                return 0
+    m = 0
+    for j in range(w):
+        sel[m] = j
+        m += 1 if acc[j] <= bound else 0
+    return m
+
+
+# --------------------------------------------------------------------------- kNN
+@njit(**_INLINE)
+def _insert(HD, HP, HID, qi, dist, pos, ident):
+    """Insert (dist, ident) into row qi of the sorted size-k lists (ties broken by
+    the smaller original index, like a stable sort)."""
+    a = HD.shape[1] - 1
+    while a > 0 and (HD[qi, a - 1] > dist or (HD[qi, a - 1] == dist and HID[qi, a - 1] > ident)):
+        HD[qi, a] = HD[qi, a - 1]
+        HP[qi, a] = HP[qi, a - 1]
+        HID[qi, a] = HID[qi, a - 1]
+        a -= 1
+    HD[qi, a] = dist
+    HP[qi, a] = pos
+    HID[qi, a] = ident
+
+
+@njit(**_INLINE)
+def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel):
+    """Offer every point of leaf block t to the neighbour list of query Q[qi]
+    (position p, which is skipped)."""
+    k = HD.shape[1]
+    w = cnt.shape[0]
+    worst = HD[qi, k - 1]
+    base = t * w
+    if metric == 0:
+        m = _screen_cheb(blk, t, Q, qi, worst, False, cnt, sel)
+    else:
+        m = _screen_sq(blk, t, Q, qi, worst, acc, sel)
+    for s in range(m):
+        j = sel[s]
+        pos = base + j
+        if pos == p:
+            continue
+        a = _point_dist(blk, t, j, Q, qi, 0) if metric == 0 else acc[j]
+        ident = oid[pos]
+        if a < worst or (a == worst and ident < HID[qi, k - 1]):
+            _insert(HD, HP, HID, qi, a, pos, ident)
+            worst = HD[qi, k - 1]
+
+
+@njit(**_JIT)
+def _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, metric, Q, HD, HP, HID, stack,
+              cnt, acc, sel):
+    """k nearest neighbours of every point of leaf block t (rows 0.. of HD/HP/HID).
+
+    Tree mode: one depth-first search per query, nearer child first; internal
+    nodes are pruned on the distance to the split planes on the path (O(1) per
+    node: the max-norm distance to a node's region is the largest such plane
+    distance), leaves on their tight box. Flat mode: the queries of the block
+    visit every leaf together (XOR order), so each candidate leaf is loaded into
+    cache once per block rather than once per query."""
+    n = oid.shape[0]
+    k = HD.shape[1]
+    d = Q.shape[1]
+    w = cnt.shape[0]
+    first_leaf = (1 << depth) - 1
+    own = slot[t]
+    p0 = nstart[own]
+    nq = nend[own] - p0
+    for qi in range(nq):
+        for dd in range(d):
+            Q[qi, dd] = blk[t, dd, qi]
+        for a in range(k):
+            HD[qi, a] = np.inf
+            HP[qi, a] = -1
+            HID[qi, a] = _INT_MAX
+    if flat:
+        u0 = own - first_leaf
+        for m in range(1 << depth):
+            leaf = first_leaf + (u0 ^ m)
+            if nstart[leaf] == nend[leaf]:
+                continue
+            tc = nstart[leaf] // w
+            if m > 0:
+                far = 0.0
+                for qi in range(nq):
+                    far = HD[qi, k - 1] if HD[qi, k - 1] > far else far
+                if _box_box(box, own, leaf, metric)[0] > far:
+                    continue
+            for qi in range(nq):
+                if m > 0 and _box_min(Q, qi, box, leaf, metric) > HD[qi, k - 1]:
+                    continue
+                _scan_leaf_knn(p0 + qi, tc, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel)
+        return
+    stk_rd = np.empty(stack.shape[0])
+    for qi in range(nq):
+        sp = 1
+        stack[0] = 0
+        stk_rd[0] = 0.0
+        while sp > 0:
+            sp -= 1
+            node = stack[sp]
+            if stk_rd[sp] > HD[qi, k - 1]:
+                continue
+            if node >= first_leaf:
+                if nstart[node] == nend[node]:
+                    continue
+                if node != own and _box_min(Q, qi, box, node, metric) > HD[qi, k - 1]:
+                    continue
+                _scan_leaf_knn(p0 + qi, nstart[node] // w, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel)
+            else:
+                rd = stk_rd[sp]
+                c1 = 2 * node + 1
+                diff = Q[qi, sdim[node]] - sval[node]
+                if diff < 0.0:
+                    g = -diff
+                    far = c1 + 1
+                    near = c1
+                else:
+                    g = diff
+                    far = c1
+                    near = c1 + 1
+                # lower bound for the far side: max-norm distance to the split plane
+                # (Euclidean: the larger of the parent's bound and the plane's square)
+                if metric == 1:
+                    g = g * g
+                frd = g if g > rd else rd
+                stack[sp] = far
+                stk_rd[sp] = frd
+                stack[sp + 1] = near
+                stk_rd[sp + 1] = rd
+                sp += 2
+
+
+@njit(**_JIT)
+def knn_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, metric, flat, dist, idx, t0, t1):
+    """kNN of the points of leaf blocks t0..t1-1 into dist/idx (original rows and indices)."""
+    n_leaves, d, w = blk.shape
+    n = oid.shape[0]
+    Q = np.empty((w, d))
+    HD = np.empty((w, k))
+    HP = np.empty((w, k), np.int64)
+    HID = np.empty((w, k), np.int64)
+    stack = np.empty(2 * depth + 4, np.int64)
+    cnt = np.empty(w, np.int64)
+    acc = np.empty(w)
+    sel = np.empty(w, np.int64)
+    for t in range(t0, t1):
+        _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, metric, Q, HD, HP, HID, stack,
+                  cnt, acc, sel)
+        p0 = t * w
+        for qi in range(min(w, n - p0)):
+            i = oid[p0 + qi]
+            for a in range(k):
+                dist[i, a] = np.sqrt(HD[qi, a]) if metric == 1 else HD[qi, a]
+                idx[i, a] = HID[qi, a]
+
+
+# --------------------------------------------------------------------------- range counts
+@njit(**_INLINE)
+def _scan_leaf_count(t, Q, qi, r, strict, blk, metric, cnt, acc, sel):
+    if metric == 0:
+        return _screen_cheb(blk, t, Q, qi, r, strict, cnt, sel)
+    cut = r * r * (1.0 + 1e-14)  # squared sums above this are surely outside
+    m = _screen_sq(blk, t, Q, qi, cut, acc, sel)
+    c = 0
+    for s in range(m):
+        if _sq_within(acc[sel[s]], r, strict):
+            c += 1
+    return c
+
+
+@njit(**_JIT)
+def _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict, Q, C, stack, cnt, acc, sel):
+    """Number of points within R[qi] of every point qi of leaf block t (into C,
+    the point itself included when it qualifies)."""
+    d = Q.shape[1]
+    w = cnt.shape[0]
+    first_leaf = (1 << depth) - 1
+    own = slot[t]
+    nq = nend[own] - nstart[own]
+    rmin = np.inf
+    rmax = -np.inf
+    for qi in range(nq):
+        for dd in range(d):
+            Q[qi, dd] = blk[t, dd, qi]
+        C[qi] = 0
+        rmin = R[qi] if R[qi] < rmin else rmin
+        rmax = R[qi] if R[qi] > rmax else rmax
+    if flat:
+        for leaf in range(first_leaf, 2 * first_leaf + 1):
+            size = nend[leaf] - nstart[leaf]
+            if size == 0:
+                continue
+            bmn, bmx = _box_box(box, own, leaf, metric)
+            if not _within(bmn, rmax, strict, metric):
+                continue
+            if _within(bmx, rmin, strict, metric):
+                for qi in range(nq):
+                    C[qi] += size
+                continue
+            tc = nstart[leaf] // w
+            for qi in range(nq):
+                r = R[qi]
+                mn, mx = _box_min_max(Q, qi, box, leaf, metric)
+                if not _within(mn, r, strict, metric):
+                    continue
+                if _within(mx, r, strict, metric):
+                    C[qi] += size
+                else:
+                    C[qi] += _scan_leaf_count(tc, Q, qi, r, strict, blk, metric, cnt, acc, sel)
+        return
+    for qi in range(nq):
+        r = R[qi]
+        total = 0
+        sp = 1
+        stack[0] = 0
+        while sp > 0:
+            sp -= 1
+            node = stack[sp]
+            mn, mx = _box_min_max(Q, qi, box, node, metric)
+            if not _within(mn, r, strict, metric):
+                continue
+            if _within(mx, r, strict, metric):
+                total += nend[node] - nstart[node]
+            elif node >= first_leaf:
+                total += _scan_leaf_count(nstart[node] // w, Q, qi, r, strict, blk, metric, cnt, acc, sel)
+            else:
+                stack[sp] = 2 * node + 1
+                stack[sp + 1] = 2 * node + 2
+                sp += 2
+        C[qi] = total
+
+
+@njit(**_JIT)
+def count_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, radii, strict, metric, flat, counts,
+                t0, t1):
+    """Counts of other points within radii[i] of the points i of leaf blocks t0..t1-1."""
+    n_leaves, d, w = blk.shape
+    n = oid.shape[0]
+    Q = np.empty((w, d))
+    R = np.empty(w)
+    C = np.empty(w, np.int64)
+    stack = np.empty(2 * depth + 4, np.int64)
+    cnt = np.empty(w, np.int64)
+    acc = np.empty(w)
+    sel = np.empty(w, np.int64)
+    for t in range(t0, t1):
+        p0 = t * w
+        nq = min(w, n - p0)
+        for qi in range(nq):
+            R[qi] = radii[oid[p0 + qi]]
+        _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict, Q, C, stack, cnt, acc, sel)
+        for qi in range(nq):
+            r = R[qi]
+            self_in = (0.0 < r) if strict else (0.0 <= r)
+            counts[oid[p0 + qi]] = C[qi] - (1 if self_in else 0)
+
+
+@njit(**_JIT)
+def count_sorted_range(s, order, radii, strict, counts, p0, p1):
+    """Exact 1-D counts #{j != i : |v_j - v_i| < r_i} (or <=) for the points at
+    sorted positions p0..p1-1, given the sorted column ``s = v[order]``: galloping
+    search from each point's own position, with the predicate evaluated on the
+    same rounded differences as brute force."""
+    n = s.shape[0]
+    for p in range(p0, p1):
+        i = order[p]
+        v = s[p]
+        r = radii[i]
+        if (strict and not (r > 0.0)) or (not strict and not (r >= 0.0)):
+            counts[i] = 0  # no point, not even i itself, is within such a radius
+            continue
+        # upper end: a is inside, bnd is outside (or n)
+        a = p
+        step = 1
+        bnd = p + 1
+        while bnd < n:
+            g = s[bnd] - v
+            if (g < r) if strict else (g <= r):
+                a = bnd
+                step *= 2
+                bnd = p + step
+            else:
+                break
+        if bnd > n:
+            bnd = n
+        while bnd - a > 1:
+            m = (a + bnd) // 2
+            g = s[m] - v
+            if (g < r) if strict else (g <= r):
+                a = m
+            else:
+                bnd = m
+        up = bnd
+        a = p
+        step = 1
+        bnd = p - 1
+        while bnd >= 0:
+            g = v - s[bnd]
+            if (g < r) if strict else (g <= r):
+                a = bnd
+                step *= 2
+                bnd = p - step
+            else:
+                break
+        if bnd < -1:
+            bnd = -1
+        while a - bnd > 1:
+            m = (a + bnd) // 2
+            g = v - s[m]
+            if (g < r) if strict else (g <= r):
+                a = m
+            else:
+                bnd = m
+        counts[i] = up - bnd - 2
+
+
+# --------------------------------------------------------------------------- fused KSG joint step
+@njit(**_JIT)
+def ksg_joint_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, dx, variant, flat, ex, ey, t0, t1):
+    """Joint max-norm kNN step of KSG for the points of leaf blocks t0..t1-1.
+
+    variant 1: ex[i] = the k-th neighbour distance;
+    variant 2: ex[i], ey[i] = the largest X- and Y-distances within the
+    k-neighbour set (ties at the k-th distance go to the smaller index).
+    """
+    metric = variant - variant  # 0 = max-norm, as a run-time value (a literal 0 would compile a second _knn_leaf)
+    n_leaves, d, w = blk.shape
+    n = oid.shape[0]
+    Q = np.empty((w, d))
+    HD = np.empty((w, k))
+    HP = np.empty((w, k), np.int64)
+    HID = np.empty((w, k), np.int64)
+    stack = np.empty(2 * depth + 4, np.int64)
+    cnt = np.empty(w, np.int64)
+    acc = np.empty(w)
+    sel = np.empty(w, np.int64)
+    for t in range(t0, t1):
+        _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, metric, Q, HD, HP, HID, stack,
+                  cnt, acc, sel)
+        p0 = t * w
+        for qi in range(min(w, n - p0)):
+            i = oid[p0 + qi]
+            if variant == 1:
+                ex[i] = HD[qi, k - 1]
+            else:
+                mx = 0.0
+                my = 0.0
+                for a in range(k):
+                    tj = HP[qi, a] // w
+                    jj = HP[qi, a] - tj * w
+                    for dd in range(dx):
+                        g = abs(blk[tj, dd, jj] - Q[qi, dd])
+                        mx = g if g > mx else mx
+                    for dd in range(dx, d):
+                        g = abs(blk[tj, dd, jj] - Q[qi, dd])
+                        my = g if g > my else my
+                ex[i] = mx
+                ey[i] = my
