@@ -166,11 +166,10 @@ def main(argv=None):
     from ibscope import neighbors
 
     print(f"# ibscope KSG speed benchmark\n\npython {platform.python_version()}, numpy {np.__version__}, "
-          f"numba {numba.__version__}, cores {os.cpu_count()}, numba threads {numba.get_num_threads()}, "
+          f"numba {numba.__version__}, cores {os.cpu_count()}, ibscope threads {neighbors.default_threads()}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"first KSG call in this process (numba cache load): {first_call_seconds():.2f} s")
-    print(f"numba threading layer: {numba.threading_layer()}; auto backend on CPU: "
-          f"{neighbors.choose_backend(10_000, 8)}")
+    print(f"first KSG call in this process (numba cache load): {first_call_seconds():.2f} s; "
+          f"auto backend on CPU: {neighbors.choose_backend(10_000, 8)}")
     if args.cold_jit:
         print(f"cold compile (empty numba cache, fresh process, incl. imports): {cold_compile_seconds():.1f} s")
     wanted = None if args.cells == "all" else {c.strip() for c in args.cells.split(",")}

@@ -20,29 +20,40 @@ leaf, except the very last leaf; node ``i`` has children ``2i + 1`` and
 so splits are at (near-)medians, every leaf sits at the same depth, and a few
 leaf slots may stay empty (their box is empty and always pruned). The split
 coordinate is the widest side of the node's (loose) box and the split is found
-by quickselect, so building costs O(n log n), in parallel over each level.
+by quickselect on a working copy of the points that is permuted along (deeper
+levels touch only their own, cache-resident, range), so building costs
+O(n log n); the top levels are split first, then whole subtrees in parallel.
 
 Points are copied into *leaf blocks*: ``blk[t, dim, j]`` is coordinate ``dim``
 of the ``j``-th point of leaf ``t`` (position ``p = t * W + j``; the last
 block is padded with NaN, which fails every comparison). A leaf is one
 contiguous, cache- and TLB-friendly block, scanned by branch-free loops that
 vectorise (AVX2): per point, count the coordinates whose difference is within
-the bound (``|x_jd - q_d| <= r``); only points passing in every coordinate get
-their exact distance computed. Every node stores its tight bounding box
+the bound (``|x_jd - q_d| <= r``), checking every 4 coordinates whether any
+point can still pass; only points passing in every coordinate get their exact
+distance computed. Every node stores its tight bounding box
 (``box[node, 0] = lo``, ``box[node, 1] = hi``).
 
-Queries are the data points themselves, processed leaf by leaf in tree order
-(consecutive queries share their neighbourhood in cache), in parallel over
-leaves (``prange``):
+Queries
+-------
+Queries are the data points themselves, processed leaf block by leaf block in
+tree order (consecutive queries share their neighbourhood in cache). Every
+kernel here is serial, releases the GIL (``nogil=True``) and works on a range
+of leaf blocks ``[t0, t1)``; :mod:`ibscope.neighbors` runs chunks of blocks on
+a pool of threads (no OpenMP spin-waiting, dynamic load balance).
 
-* kNN: depth-first, nearer child (by the split plane) first; a popped node is
-  pruned on its tight-box distance against the current k-th distance.
-* range count: a node whose box lies inside the query ball is counted whole,
-  one that misses the ball is skipped, leaves in between are scanned.
-* "flat" mode (high dimension, where KD-tree pruning fails): every leaf is
-  visited in XOR order from the query's own leaf slot (``own ^ m``, m = 0, 1,
-  ...: the own leaf, its sibling, then cousins, i.e. nearest subtrees first)
-  and pruned on its box; leaf scans stop early once no point can qualify.
+* kNN (tree mode): depth-first, nearer child first; internal nodes are pruned
+  on the distance to the split planes on the path (O(1) per node), leaves on
+  their tight box, both against the current k-th distance.
+* range count (tree mode): a node whose box lies inside the query ball is
+  counted whole, one that misses the ball is skipped, leaves in between are
+  scanned.
+* "flat" mode (high dimension, where KD-tree pruning fails): the queries of a
+  block visit every leaf together, so each candidate leaf is loaded into cache
+  once per block; kNN visits leaves in XOR order from the own leaf slot
+  (``own ^ m``, m = 0, 1, ...: the own leaf, its sibling, then cousins, i.e.
+  nearest subtrees first) so the k-th distance tightens early; each leaf is
+  pruned first for the whole block (box-to-box distance), then per query.
 
 Metric codes: 0 = max-norm (Chebyshev), 1 = Euclidean (squares internally).
 """
@@ -109,11 +120,13 @@ def _select(keys, idx, kth):
 
 
 @njit(**_JIT)
-def build_init(data, width):
+def build_init(data, width, with32):
     """Allocate a tree over ``data`` (n, d) with leaves of ``width`` points.
 
-    Returns (blk, oid, nstart, nend, box, sdim, sval, slot, depth):
-    ``blk`` (n_leaves, d, width) leaf blocks; ``oid[p]`` original index of
+    Returns (blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax):
+    ``blk`` (n_leaves, d, width) leaf blocks; ``blk32`` their float32 copy for
+    screening when ``with32`` (else an empty dummy); ``amax`` the largest
+    absolute coordinate; ``oid[p]`` original index of
     position p; node ``i`` holds positions ``nstart[i]:nend[i]``; internal node
     ``i`` splits on coordinate ``sdim[i]`` at ``sval[i]`` (left <= sval <= right);
     ``slot[t]`` is the node index of leaf block t. Only the node ranges and the
@@ -160,16 +173,37 @@ def build_init(data, width):
         box[0, 1, dd] = vmax
     oid = np.arange(n)
     blk = np.empty((n_leaves, d, width))
+    if with32:
+        blk32 = np.empty((n_leaves, d, width), np.float32)
+    else:
+        blk32 = np.empty((0, 1, 1), np.float32)  # no float32 copy (never matches n_leaves >= 1)
     slot = np.empty(n_leaves, np.int64)
-    return blk, oid, nstart, nend, box, sdim, sval, slot, depth
+    amax = 0.0
+    for dd in range(d):
+        amax = max(amax, abs(box[0, 0, dd]), abs(box[0, 1, dd]))
+    return blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax
 
 
 @njit(**_JIT)
 def build_split(data, oid, nstart, nend, box, sdim, sval, level_from, level_to, root_level, r0, r1):
     """Median splits of levels [level_from, level_to) inside the subtrees rooted at
     nodes r0..r1-1 of level ``root_level``. The split coordinate is the widest
-    side of the node's loose box (the parent's box cut at the parent's split)."""
+    side of the node's loose box (the parent's box cut at the parent's split).
+
+    ``data`` is a working copy of the points that is permuted in place along with
+    ``oid`` (``data[p]`` is the point at tree position p)."""
     d = data.shape[1]
+    # scratch buffers sized for the largest node, allocated once: many large
+    # temporary allocations would page-fault and contend between threads
+    big = 0
+    span = 1 << (level_from - root_level)
+    first = (1 << level_from) - 1 + r0 * span
+    for node in range(first, first + (r1 - r0) * span):
+        big = max(big, nend[node] - nstart[node])
+    keys = np.empty(big)
+    loc = np.empty(big, np.int64)
+    tmp = np.empty((big, d))
+    tmpo = np.empty(big, np.int64)
     for level in range(level_from, level_to):
         span = 1 << (level - root_level)
         first = (1 << level) - 1 + r0 * span
@@ -186,13 +220,23 @@ def build_split(data, oid, nstart, nend, box, sdim, sval, level_from, level_to, 
                     best = dd
             split = np.inf
             if s < m < e:
-                keys = np.empty(e - s)
-                loc = oid[s:e].copy()
-                for j in range(e - s):
-                    keys[j] = data[loc[j], best]
-                _select(keys, loc, m - s)
-                oid[s:e] = loc
+                cnt = e - s
+                for j in range(cnt):
+                    keys[j] = data[s + j, best]
+                    loc[j] = j
+                _select(keys[:cnt], loc[:cnt], m - s)
                 split = keys[m - s]
+                # apply the partition to the rows (kept physically in tree order, so
+                # deeper levels touch only their own, cache-resident, range)
+                for j in range(cnt):
+                    src = s + loc[j]
+                    for dd in range(d):
+                        tmp[j, dd] = data[src, dd]
+                    tmpo[j] = oid[src]
+                for j in range(cnt):
+                    for dd in range(d):
+                        data[s + j, dd] = tmp[j, dd]
+                    oid[s + j] = tmpo[j]
             sdim[node] = best
             sval[node] = split
             c1 = 2 * node + 1
@@ -208,11 +252,13 @@ def build_split(data, oid, nstart, nend, box, sdim, sval, level_from, level_to, 
 
 
 @njit(**_JIT)
-def build_leaves(data, blk, oid, nstart, nend, box, slot, depth, root_level, r0, r1):
-    """Fill the leaf blocks (NaN-padded) and the tight boxes of the subtrees rooted
+def build_leaves(data, blk, blk32, oid, nstart, nend, box, slot, depth, root_level, r0, r1):
+    """Fill the leaf blocks (NaN-padded) from the working copy ``data`` (in tree
+    order after :func:`build_split`) and the tight boxes of the subtrees rooted
     at nodes r0..r1-1 of level ``root_level`` (bottom-up to that level)."""
     n_leaves, d, width = blk.shape
     n = oid.shape[0]
+    with32 = blk32.shape[0] == n_leaves
     span = 1 << (depth - root_level)
     first = (1 << depth) - 1 + r0 * span
     for node in range(first, first + (r1 - r0) * span):
@@ -224,12 +270,14 @@ def build_leaves(data, blk, oid, nstart, nend, box, slot, depth, root_level, r0,
             for j in range(width):
                 p = s + j
                 if p < n:
-                    src = oid[p]
                     for dd in range(d):
-                        blk[t, dd, j] = data[src, dd]
+                        blk[t, dd, j] = data[p, dd]
                 else:
                     for dd in range(d):
                         blk[t, dd, j] = np.nan
+                if with32:
+                    for dd in range(d):
+                        blk32[t, dd, j] = np.float32(blk[t, dd, j])
         for dd in range(d):
             vmin = np.inf
             vmax = -np.inf
@@ -330,6 +378,8 @@ def _box_box(box, u, v, metric):
 @njit(**_INLINE)
 def _sq_within(s, r, strict):
     """Exact test of sqrt(s) < r (strict) or sqrt(s) <= r, with s a sum of squares."""
+    if r < 0.0:
+        return False
     r2 = r * r
     if s < r2 * (1.0 - 1e-14):
         return True
@@ -396,6 +446,57 @@ def _screen_cheb(blk, t, Q, qi, bound, strict, cnt, sel):
     return m
 
 
+#: float32 screening (flat mode) is used when the largest |coordinate| lies in this range
+_F32_RANGE = (1e-20, 1e20)
+
+
+@njit(**_INLINE)
+def _thr32(bound, amax):
+    """A float32 threshold t such that |fl64(x - q)| <= bound implies
+    |fl32(fl32(x) - fl32(q))| <= t whenever |x|, |q| <= amax (conservative: the
+    conversions and the float32 subtraction each err by at most 2^-24 relative)."""
+    if not (bound < np.inf):
+        return np.float32(np.inf)
+    return np.float32(bound * (1.0 + 2.0 ** -21) + amax * 2.0 ** -21 + 1e-40)
+
+
+@njit(**_INLINE)
+def _screen_f32(blk32, t, Q32, qi, thr, cnt, sel):
+    """Like :func:`_screen_cheb` (non-strict) in float32 with a widened bound: a
+    superset of the qualifying points, to be confirmed in float64. Eight lanes
+    per AVX2 instruction and half the memory traffic of float64."""
+    d = Q32.shape[1]
+    w = cnt.shape[0]
+    for j in range(w):
+        cnt[j] = 0
+    for dd in range(d):
+        qd = Q32[qi, dd]
+        for j in range(w):
+            cnt[j] += 1 if abs(blk32[t, dd, j] - qd) <= thr else 0
+        if (dd & 3) == 3 and dd + 1 < d:
+            alive = 0
+            for j in range(w):
+                alive += 1 if cnt[j] > dd else 0
+            if alive == 0:
+                return 0
+    m = 0
+    for j in range(w):
+        sel[m] = j
+        m += 1 if cnt[j] == d else 0
+    return m
+
+
+@njit(**_INLINE)
+def _point_within(blk, t, j, Q, qi, r, strict):
+    """Exact max-norm test |x_j - q| < r (strict) or <= r, with early exit."""
+    d = Q.shape[1]
+    for dd in range(d):
+        a = abs(blk[t, dd, j] - Q[qi, dd])
+        if (a >= r) if strict else (a > r):
+            return False
+    return True
+
+
 @njit(**_INLINE)
 def _screen_sq(blk, t, Q, qi, bound, acc, sel):
     """Indices j (into sel[:m], m returned) of the points of leaf t whose squared
@@ -440,7 +541,7 @@ def _insert(HD, HP, HID, qi, dist, pos, ident):
 
 
 @njit(**_INLINE)
-def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel):
+def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel, blk32, Q32, cnt32, amax, use32):
     """Offer every point of leaf block t to the neighbour list of query Q[qi]
     (position p, which is skipped)."""
     k = HD.shape[1]
@@ -448,7 +549,10 @@ def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel)
     worst = HD[qi, k - 1]
     base = t * w
     if metric == 0:
-        m = _screen_cheb(blk, t, Q, qi, worst, False, cnt, sel)
+        if use32:
+            m = _screen_f32(blk32, t, Q32, qi, _thr32(worst, amax), cnt32, sel)
+        else:
+            m = _screen_cheb(blk, t, Q, qi, worst, False, cnt, sel)
     else:
         m = _screen_sq(blk, t, Q, qi, worst, acc, sel)
     for s in range(m):
@@ -464,8 +568,8 @@ def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel)
 
 
 @njit(**_JIT)
-def _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, metric, Q, HD, HP, HID, stack,
-              cnt, acc, sel):
+def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
+              HID, stack, cnt, cnt32, acc, sel):
     """k nearest neighbours of every point of leaf block t (rows 0.. of HD/HP/HID).
 
     Tree mode: one depth-first search per query, nearer child first; internal
@@ -482,9 +586,12 @@ def _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, met
     own = slot[t]
     p0 = nstart[own]
     nq = nend[own] - p0
+    use32 = flat and metric == 0 and blk32.shape[0] == blk.shape[0] and _F32_RANGE[0] < amax < _F32_RANGE[1]
     for qi in range(nq):
         for dd in range(d):
             Q[qi, dd] = blk[t, dd, qi]
+            if use32:
+                Q32[qi, dd] = blk32[t, dd, qi]
         for a in range(k):
             HD[qi, a] = np.inf
             HP[qi, a] = -1
@@ -505,7 +612,8 @@ def _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, met
             for qi in range(nq):
                 if m > 0 and _box_min(Q, qi, box, leaf, metric) > HD[qi, k - 1]:
                     continue
-                _scan_leaf_knn(p0 + qi, tc, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel)
+                _scan_leaf_knn(p0 + qi, tc, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel,
+                               blk32, Q32, cnt32, amax, use32)
         return
     stk_rd = np.empty(stack.shape[0])
     for qi in range(nq):
@@ -522,7 +630,8 @@ def _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, met
                     continue
                 if node != own and _box_min(Q, qi, box, node, metric) > HD[qi, k - 1]:
                     continue
-                _scan_leaf_knn(p0 + qi, nstart[node] // w, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel)
+                _scan_leaf_knn(p0 + qi, nstart[node] // w, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel,
+                               blk32, Q32, cnt32, amax, use32)
             else:
                 rd = stk_rd[sp]
                 c1 = 2 * node + 1
@@ -548,11 +657,13 @@ def _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, met
 
 
 @njit(**_JIT)
-def knn_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, metric, flat, dist, idx, t0, t1):
+def knn_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, k, metric, flat, dist, idx, t0, t1):
     """kNN of the points of leaf blocks t0..t1-1 into dist/idx (original rows and indices)."""
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
     Q = np.empty((w, d))
+    Q32 = np.empty((w, d), np.float32)
+    cnt32 = np.empty(w, np.int32)
     HD = np.empty((w, k))
     HP = np.empty((w, k), np.int64)
     HID = np.empty((w, k), np.int64)
@@ -561,8 +672,8 @@ def knn_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, metric, f
     acc = np.empty(w)
     sel = np.empty(w, np.int64)
     for t in range(t0, t1):
-        _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, metric, Q, HD, HP, HID, stack,
-                  cnt, acc, sel)
+        _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
+                  HID, stack, cnt, cnt32, acc, sel)
         p0 = t * w
         for qi in range(min(w, n - p0)):
             i = oid[p0 + qi]
@@ -573,9 +684,16 @@ def knn_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, metric, f
 
 # --------------------------------------------------------------------------- range counts
 @njit(**_INLINE)
-def _scan_leaf_count(t, Q, qi, r, strict, blk, metric, cnt, acc, sel):
+def _scan_leaf_count(t, Q, qi, r, strict, blk, metric, cnt, acc, sel, blk32, Q32, cnt32, amax, use32):
     if metric == 0:
-        return _screen_cheb(blk, t, Q, qi, r, strict, cnt, sel)
+        if not use32:
+            return _screen_cheb(blk, t, Q, qi, r, strict, cnt, sel)
+        m = _screen_f32(blk32, t, Q32, qi, _thr32(r, amax), cnt32, sel)
+        c = 0
+        for s in range(m):
+            if _point_within(blk, t, sel[s], Q, qi, r, strict):
+                c += 1
+        return c
     cut = r * r * (1.0 + 1e-14)  # squared sums above this are surely outside
     m = _screen_sq(blk, t, Q, qi, cut, acc, sel)
     c = 0
@@ -586,7 +704,8 @@ def _scan_leaf_count(t, Q, qi, r, strict, blk, metric, cnt, acc, sel):
 
 
 @njit(**_JIT)
-def _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict, Q, C, stack, cnt, acc, sel):
+def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack, cnt,
+                cnt32, acc, sel):
     """Number of points within R[qi] of every point qi of leaf block t (into C,
     the point itself included when it qualifies)."""
     d = Q.shape[1]
@@ -596,9 +715,12 @@ def _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict,
     nq = nend[own] - nstart[own]
     rmin = np.inf
     rmax = -np.inf
+    use32 = flat and metric == 0 and blk32.shape[0] == blk.shape[0] and _F32_RANGE[0] < amax < _F32_RANGE[1]
     for qi in range(nq):
         for dd in range(d):
             Q[qi, dd] = blk[t, dd, qi]
+            if use32:
+                Q32[qi, dd] = blk32[t, dd, qi]
         C[qi] = 0
         rmin = R[qi] if R[qi] < rmin else rmin
         rmax = R[qi] if R[qi] > rmax else rmax
@@ -623,7 +745,8 @@ def _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict,
                 if _within(mx, r, strict, metric):
                     C[qi] += size
                 else:
-                    C[qi] += _scan_leaf_count(tc, Q, qi, r, strict, blk, metric, cnt, acc, sel)
+                    C[qi] += _scan_leaf_count(tc, Q, qi, r, strict, blk, metric, cnt, acc, sel,
+                                               blk32, Q32, cnt32, amax, use32)
         return
     for qi in range(nq):
         r = R[qi]
@@ -633,27 +756,47 @@ def _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict,
         while sp > 0:
             sp -= 1
             node = stack[sp]
-            mn, mx = _box_min_max(Q, qi, box, node, metric)
-            if not _within(mn, r, strict, metric):
-                continue
-            if _within(mx, r, strict, metric):
-                total += nend[node] - nstart[node]
-            elif node >= first_leaf:
-                total += _scan_leaf_count(nstart[node] // w, Q, qi, r, strict, blk, metric, cnt, acc, sel)
+            # tight boxes at the leaves and the top levels (where a whole subtree may
+            # be inside or outside the ball); elsewhere only the split plane is tested
+            if node >= first_leaf or node < 64:
+                mn, mx = _box_min_max(Q, qi, box, node, metric)
+                if not _within(mn, r, strict, metric):
+                    continue
+                if _within(mx, r, strict, metric):
+                    total += nend[node] - nstart[node]
+                    continue
+                if node >= first_leaf:
+                    total += _scan_leaf_count(nstart[node] // w, Q, qi, r, strict, blk, metric, cnt, acc, sel,
+                                                   blk32, Q32, cnt32, amax, use32)
+                    continue
+            # internal node: descend, dropping a child beyond its split plane
+            c1 = 2 * node + 1
+            diff = Q[qi, sdim[node]] - sval[node]
+            g = diff * diff if metric == 1 else abs(diff)
+            if diff < 0.0:
+                stack[sp] = c1
+                sp += 1
+                if _within(g, r, strict, metric):
+                    stack[sp] = c1 + 1
+                    sp += 1
             else:
-                stack[sp] = 2 * node + 1
-                stack[sp + 1] = 2 * node + 2
-                sp += 2
+                stack[sp] = c1 + 1
+                sp += 1
+                if _within(g, r, strict, metric):
+                    stack[sp] = c1
+                    sp += 1
         C[qi] = total
 
 
 @njit(**_JIT)
-def count_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, radii, strict, metric, flat, counts,
-                t0, t1):
+def count_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, radii, strict, metric, flat,
+                counts, t0, t1):
     """Counts of other points within radii[i] of the points i of leaf blocks t0..t1-1."""
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
     Q = np.empty((w, d))
+    Q32 = np.empty((w, d), np.float32)
+    cnt32 = np.empty(w, np.int32)
     R = np.empty(w)
     C = np.empty(w, np.int64)
     stack = np.empty(2 * depth + 4, np.int64)
@@ -665,7 +808,8 @@ def count_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, radii, str
         nq = min(w, n - p0)
         for qi in range(nq):
             R[qi] = radii[oid[p0 + qi]]
-        _count_leaf(t, blk, nstart, nend, box, slot, depth, flat, metric, R, strict, Q, C, stack, cnt, acc, sel)
+        _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack,
+                    cnt, cnt32, acc, sel)
         for qi in range(nq):
             r = R[qi]
             self_in = (0.0 < r) if strict else (0.0 <= r)
@@ -733,7 +877,8 @@ def count_sorted_range(s, order, radii, strict, counts, p0, p1):
 
 # --------------------------------------------------------------------------- fused KSG joint step
 @njit(**_JIT)
-def ksg_joint_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, dx, variant, flat, ex, ey, t0, t1):
+def ksg_joint_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, k, dx, variant, flat, ex, ey,
+                    t0, t1):
     """Joint max-norm kNN step of KSG for the points of leaf blocks t0..t1-1.
 
     variant 1: ex[i] = the k-th neighbour distance;
@@ -744,6 +889,8 @@ def ksg_joint_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, dx,
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
     Q = np.empty((w, d))
+    Q32 = np.empty((w, d), np.float32)
+    cnt32 = np.empty(w, np.int32)
     HD = np.empty((w, k))
     HP = np.empty((w, k), np.int64)
     HID = np.empty((w, k), np.int64)
@@ -752,8 +899,8 @@ def ksg_joint_range(blk, oid, nstart, nend, box, sdim, sval, slot, depth, k, dx,
     acc = np.empty(w)
     sel = np.empty(w, np.int64)
     for t in range(t0, t1):
-        _knn_leaf(t, blk, oid, nstart, nend, box, sdim, sval, slot, depth, flat, metric, Q, HD, HP, HID, stack,
-                  cnt, acc, sel)
+        _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
+                  HID, stack, cnt, cnt32, acc, sel)
         p0 = t * w
         for qi in range(min(w, n - p0)):
             i = oid[p0 + qi]

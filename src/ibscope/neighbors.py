@@ -1,30 +1,36 @@
 """Nearest-neighbour search: the hot path of every kNN estimator.
 
-One interface, several backends, chosen automatically by dimension, size and
-device:
+One interface, several backends, chosen automatically by device:
 
-* ``"numba"`` (CPU default) - compiled, parallel (all cores) KD-tree search in
-  :mod:`ibscope._neighbors_numba`: balanced median-split tree with tight
-  bounding boxes, nearest-child-first kNN with box pruning, and range counts
-  that add whole nodes lying inside the query ball. For KSG the joint kNN radius
-  and the marginal counts run as one fused routine (:func:`ksg_counts`), and 1-D
-  marginals are counted by galloping search in the sorted column. Compiled on
-  first use and cached on disk (``cache=True``), so only the very first call in
-  a fresh environment pays the compile time (a few seconds).
-* ``"sorted"`` - 1-D data: counts by exact search in the sorted column.
+* ``"numba"`` (CPU default) - compiled KD-tree search on all cores
+  (:mod:`ibscope._neighbors_numba`): a balanced median-split tree whose leaves
+  are contiguous, vectorised blocks of 32-128 points with tight bounding boxes;
+  nearest-child-first kNN with split-plane and box pruning; range counts that
+  add whole nodes lying inside the query ball. From ``_FLAT_MIN_DIM`` (12)
+  dimensions, where KD-tree pruning fails, a "flat" mode scans all leaves
+  (box-pruned) for a whole block of queries at a time. For KSG,
+  :func:`ksg_counts` fuses the joint k-th-neighbour radius with the marginal
+  counts, and 1-D marginals are counted by galloping search in the sorted
+  column. The kernels release the GIL and run in chunks on a small thread pool
+  (``IBSCOPE_NUM_THREADS`` overrides the thread count). They are compiled on
+  first use and cached on disk (``cache=True``): a fresh environment pays the
+  compile time once (about 20-30 s), later processes load in under a second.
+* ``"sorted"`` - 1-D data: counts by exact search in the sorted column (kNN
+  queries fall back to the numba tree).
 * ``"kdtree"`` - scipy's ``cKDTree`` using all cores (``workers=-1``).
 * ``"torch"`` - chunked brute force in torch, on CPU or CUDA (the default when
-  ``device`` is a GPU). Distances are computed block by block (``chunk`` rows
+  ``device`` names a GPU). Distances are computed block by block (``chunk`` rows
   against all points), so memory stays O(chunk * n) and an n x n matrix is
-  never materialised. Its KSG routine is fused: one block of X- and Y-distances
-  gives the joint radius and both marginal counts.
+  never materialised. Its KSG routine is fused: one block of X- and
+  Y-distances gives the joint radius and both marginal counts.
 
 All functions exclude the query point itself from its neighbours and counts.
 Distances are ``"chebyshev"`` (max-norm, used by KSG) or ``"euclidean"`` (used
-by Kozachenko-Leonenko entropies). Results are exact: the max-norm k-th
-distances and counts equal a brute-force computation bit for bit on every
-backend (KSG uses only the max-norm); Euclidean distances agree to rounding
-(the order in which ``d`` squares are summed may differ between backends).
+by Kozachenko-Leonenko entropies). Results are exact: max-norm k-th distances
+and counts equal a brute-force computation bit for bit on every backend,
+including points exactly at the radius (KSG uses only the max-norm); Euclidean
+distances agree to rounding (the order in which ``d`` squares are summed may
+differ between backends). Inputs must be finite.
 """
 
 from __future__ import annotations
@@ -38,15 +44,13 @@ from ._validation import check_choice
 METRICS = ("chebyshev", "euclidean")
 BACKENDS = ("auto", "numba", "kdtree", "torch", "sorted")
 
-#: joint dimension from which the KD-tree stops pruning and a brute-force scan is used
-#: by backend="kdtree" users of the old heuristic (kept for reference; "auto" now picks numba)
-BRUTE_FORCE_MIN_DIM = 12
 #: target number of distance entries per torch block (memory ~ 8 bytes each, a few arrays)
 _BLOCK_ENTRIES = 1 << 21
 #: leaf sizes (multiples of 8) of the numba KD-trees: kNN search, range counting, and both in "flat" mode
 _LEAF_KNN = 32
 _LEAF_COUNT = 64
-_LEAF_FLAT = 128
+_LEAF_FLAT_KNN = 128
+_LEAF_FLAT_COUNT = 256
 #: dimension from which the numba backend scans all leaves (box-pruned) instead of descending the tree
 _FLAT_MIN_DIM = 12
 
@@ -267,11 +271,13 @@ def _parallel(kernel, n_items: int, *args, weight: int = 1) -> None:
         f.result()
 
 
-def _build(points: np.ndarray, width: int):
-    """Numba KD-tree over ``points`` (see :mod:`ibscope._neighbors_numba`)."""
+def _build(points: np.ndarray, width: int, flat32: bool = False):
+    """Numba KD-tree over ``points`` (see :mod:`ibscope._neighbors_numba`); with
+    ``flat32`` it also keeps a float32 copy of the leaves for flat-mode screening."""
     nb = _nb()
-    tree = nb.build_init(points, width)
-    blk, oid, nstart, nend, box, sdim, sval, slot, depth = tree
+    tree = nb.build_init(points, width, bool(flat32))
+    blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax = tree
+    points = np.array(points, dtype=np.float64, order="C")  # working copy, permuted into tree order
     # split the top levels in this thread, then whole subtrees in parallel
     threads = default_threads()
     root_level = 0
@@ -283,7 +289,7 @@ def _build(points: np.ndarray, width: int):
 
     def sub(lo, hi):
         nb.build_split(points, oid, nstart, nend, box, sdim, sval, root_level, depth, root_level, lo, hi)
-        nb.build_leaves(points, blk, oid, nstart, nend, box, slot, depth, root_level, lo, hi)
+        nb.build_leaves(points, blk, blk32, oid, nstart, nend, box, slot, depth, root_level, lo, hi)
 
     _parallel(sub, 1 << root_level, weight=max(1, len(points) >> root_level))
     nb.build_boxes(box, root_level, 0, 0, 1)
@@ -294,14 +300,16 @@ def _flat(n: int, d: int) -> bool:
     return d >= _FLAT_MIN_DIM
 
 
-def _width(n: int, d: int, leaf: int) -> int:
-    return _LEAF_FLAT if _flat(n, d) else leaf
+def _width(n: int, d: int, count: bool) -> int:
+    if _flat(n, d):
+        return _LEAF_FLAT_COUNT if count else _LEAF_FLAT_KNN
+    return _LEAF_COUNT if count else _LEAF_KNN
 
 
 def _numba_knn(points: np.ndarray, k: int, metric: str):
     nb = _nb()
     n, d = points.shape
-    tree = _build(points, _width(n, d, _LEAF_KNN))
+    tree = _build(points, _width(n, d, False), _flat(n, d) and metric == "chebyshev")
     dist = np.empty((n, k))
     idx = np.empty((n, k), dtype=np.int64)
     _parallel(nb.knn_range, len(tree[0]), *tree, k, _METRIC_CODE[metric], _flat(n, d), dist, idx,
@@ -318,7 +326,7 @@ def _numba_count(points: np.ndarray, radii: np.ndarray, metric: str, strict: boo
         order = np.argsort(v)
         _parallel(nb.count_sorted_range, n, v[order], order, radii, bool(strict), counts)
         return counts
-    tree = _build(points, _width(n, d, _LEAF_COUNT))
+    tree = _build(points, _width(n, d, True), _flat(n, d) and metric == "chebyshev")
     _parallel(nb.count_range, len(tree[0]), *tree, radii, bool(strict), _METRIC_CODE[metric], _flat(n, d), counts,
               weight=tree[0].shape[2])
     return counts
@@ -328,7 +336,7 @@ def _numba_ksg(x: np.ndarray, y: np.ndarray, k: int, variant: int):
     nb = _nb()
     z = np.ascontiguousarray(np.hstack([x, y]))
     n, d = z.shape
-    tree = _build(z, _width(n, d, _LEAF_KNN))
+    tree = _build(z, _width(n, d, False), _flat(n, d))
     ex = np.empty(n)
     ey = np.empty(n) if variant == 2 else ex
     _parallel(nb.ksg_joint_range, len(tree[0]), *tree, k, x.shape[1], variant, _flat(n, d), ex, ey,
@@ -464,6 +472,42 @@ def ksg_counts(x: np.ndarray, y: np.ndarray, k: int, *, variant: int = 1, backen
     eps_y = np.abs(y[idx] - y[:, None, :]).max(axis=(1, 2))
     return (count_within(x, eps_x, metric="chebyshev", strict=False, backend=b),
             count_within(y, eps_y, metric="chebyshev", strict=False, backend=b))
+
+
+def count_duplicate_rows(points: np.ndarray) -> int:
+    """Number of rows equal to an earlier row (exact equality; -0.0 == 0.0).
+
+    Same result as ``(np.unique(points, axis=0, return_counts=True)[1] - 1).sum()``
+    but about 10x faster: rows are hashed (their float64 bit patterns mixed with
+    splitmix64), only rows with colliding hashes are compared exactly.
+    """
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    n = len(x)
+    if n < 2:
+        return 0
+    if x.shape[1] == 1:
+        v = np.sort(x[:, 0])
+        return int(np.count_nonzero(v[1:] == v[:-1]))
+    bits = np.ascontiguousarray(x + 0.0).view(np.uint64)  # + 0.0 maps -0.0 to 0.0
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in range(bits.shape[1]):
+            z = h ^ bits[:, c]
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h = z ^ (z >> np.uint64(31))
+    order = np.argsort(h)
+    hs = h[order]
+    eq = hs[1:] == hs[:-1]
+    if not eq.any():
+        return 0
+    cand = np.zeros(n, dtype=bool)
+    cand[1:] |= eq
+    cand[:-1] |= eq
+    _, counts = np.unique(x[order[cand]] + 0.0, axis=0, return_counts=True)
+    return int((counts - 1).sum())
 
 
 def default_threads() -> int:

@@ -150,7 +150,8 @@ def test_parallel_chunks_and_tiny_leaves(monkeypatch):
     monkeypatch.setattr(neighbors, "_MIN_PARALLEL", 1)
     monkeypatch.setattr(neighbors, "_LEAF_KNN", 8)
     monkeypatch.setattr(neighbors, "_LEAF_COUNT", 8)
-    monkeypatch.setattr(neighbors, "_LEAF_FLAT", 8)
+    monkeypatch.setattr(neighbors, "_LEAF_FLAT_KNN", 8)
+    monkeypatch.setattr(neighbors, "_LEAF_FLAT_COUNT", 16)
     monkeypatch.setenv("IBSCOPE_NUM_THREADS", "3")
     for v in (1, 2):
         nx, ny = neighbors.ksg_counts(x, y, 3, variant=v, backend="numba")
@@ -176,6 +177,20 @@ def test_torch_chunking_with_tiny_blocks(monkeypatch):
     np.testing.assert_array_equal(d, _bf_knn(x, 3, "chebyshev")[0])
     r = np.full(150, 0.5)
     np.testing.assert_array_equal(neighbors.count_within(x, r, backend="torch"), _bf_count(x, r, "chebyshev", True))
+
+
+@pytest.mark.parametrize("scale", [1e25, 1e-25, 1.0])
+def test_flat_mode_any_scale(scale):
+    """High-dimension scans screen in float32 only where that is safe; results stay exact."""
+    x = _data(300, 12, seed=8) * scale  # 12-D marginals and 25-D joint: all flat scans
+    y = _data(300, 13, seed=9) * scale
+    for v in (1, 2):
+        nx, ny = neighbors.ksg_counts(x, y, 4, variant=v, backend="numba")
+        rx, ry = _bf_ksg_counts(x, y, 4, v)
+        np.testing.assert_array_equal(nx, rx)
+        np.testing.assert_array_equal(ny, ry)
+    kth = neighbors.kth_distance(y, 3, metric="chebyshev", backend="numba")
+    np.testing.assert_array_equal(kth, _bf_knn(y, 3, "chebyshev")[0][:, -1])
 
 
 def test_block_size_bounds_memory():
@@ -209,6 +224,18 @@ def test_bad_inputs():
         neighbors.ksg_counts(x, x[:10], 3)
     with pytest.raises(ValueError):
         neighbors.knn(x, 2, backend="nope")
+    for metric in ("chebyshev", "euclidean"):  # negative radii contain nothing
+        np.testing.assert_array_equal(neighbors.count_within(x, -np.ones(20), metric=metric, strict=False), 0)
+
+
+@pytest.mark.parametrize("d", [2, 14])
+def test_k_larger_than_a_leaf(d):
+    x = _data(300, d, seed=d)
+    for metric in ("chebyshev", "euclidean"):
+        dist, idx = neighbors.knn(x, 70, metric=metric, backend="numba")
+        ref_d, ref_i = _bf_knn(x, 70, metric)
+        np.testing.assert_allclose(dist, ref_d, rtol=1e-13, atol=0)
+        np.testing.assert_array_equal(idx, ref_i)
 
 
 def test_auto_backend_choice():
@@ -216,3 +243,17 @@ def test_auto_backend_choice():
     assert neighbors.choose_backend(10**4, 32) == "numba"
     assert neighbors.choose_backend(10, 2, backend="torch") == "torch"
     assert set(neighbors.BACKENDS) >= {"auto", "numba", "kdtree", "torch", "sorted"}
+
+
+@pytest.mark.parametrize("d", [1, 3, 16])
+def test_count_duplicate_rows_matches_unique(d):
+    rng = np.random.default_rng(d)
+    x = rng.integers(0, 3, size=(500, d)).astype(float)  # many duplicates
+    _, counts = np.unique(x, axis=0, return_counts=True)
+    assert neighbors.count_duplicate_rows(x) == int((counts - 1).sum())
+    y = rng.standard_normal((400, d))
+    assert neighbors.count_duplicate_rows(y) == 0
+    y[7] = y[300]
+    y[8] = y[300]
+    assert neighbors.count_duplicate_rows(y) == 2
+    assert neighbors.count_duplicate_rows(np.array([[0.0, 1.0], [-0.0, 1.0]])) == 1

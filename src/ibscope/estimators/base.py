@@ -98,8 +98,9 @@ def jitter_ties(x: np.ndarray, name: str, rng: np.random.Generator, warnings: li
     """
     if len(x) < 2:
         return x
-    _, counts = np.unique(x, axis=0, return_counts=True)
-    n_dup = int((counts - 1).sum())
+    from ibscope.neighbors import count_duplicate_rows
+
+    n_dup = count_duplicate_rows(x)
     if n_dup == 0:
         return x
     warnings.append(
