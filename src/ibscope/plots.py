@@ -13,6 +13,7 @@ the raw points, never instead of them.
 * :func:`plot_information_planes` - one panel per layer (the paper's Fig. 5).
 * :func:`plot_mi_vs_epoch` - I(X;L) or I(L;Y) against epoch, one line per layer.
 * :func:`plot_loss`, :func:`plot_loss_change` - loss and its change per epoch.
+* :func:`plot_auc` - one-vs-one ROC-AUC per epoch.
 * :func:`aggregate_runs`, :func:`plot_mi_bands`, :func:`plot_ib_runs` - several
   runs (e.g. seeds): mean +- std bands.
 * :func:`plot_ib_run` - all figures of one run folder into ``RUN_DIR/figures``.
@@ -39,6 +40,7 @@ __all__ = [
     "plot_mi_vs_epoch",
     "plot_loss",
     "plot_loss_change",
+    "plot_auc",
     "aggregate_runs",
     "plot_mi_bands",
     "plot_ib_run",
@@ -408,6 +410,31 @@ def plot_loss(metrics, *, ax=None, columns=("train_loss", "test_loss"), log_y=Fa
     return ax
 
 
+def plot_auc(metrics, *, ax=None, columns=("train_auc", "test_auc")):
+    """One-vs-one macro ROC-AUC against epoch (the paper's accuracy metric).
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame or path-like
+        ``metrics.csv`` rows (or a run folder).
+    ax : Axes or None
+    columns : sequence of str, default=("train_auc", "test_auc")
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    metrics = _frame(metrics, "metrics")
+    ax = _axes(ax)
+    for col in columns:
+        if col in metrics:
+            ax.plot(metrics["epoch"], metrics[col], marker="o", ms=2.5, label=col.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ROC-AUC (one-vs-one, macro)")
+    ax.legend(fontsize="small")
+    return ax
+
+
 def plot_loss_change(metrics, *, ax=None, column="train_loss", smooth=None):
     """Loss change between consecutive epochs, loss(e) - loss(e-1) (the paper's "loss delta").
 
@@ -600,11 +627,14 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
         a3.set_ylabel("loss change [nats/sample per epoch]")
     written += _save(fig, folder, "mi_vs_epoch", formats)
 
-    fig = Figure(figsize=(7.5, 3.2), layout="constrained")
-    b1, b2 = fig.subplots(1, 2)
-    plot_loss(metrics, ax=b1)
+    has_auc = "test_auc" in metrics
+    fig = Figure(figsize=(11.0 if has_auc else 7.5, 3.2), layout="constrained")
+    panels = fig.subplots(1, 3 if has_auc else 2)
+    plot_loss(metrics, ax=panels[0])
     if len(metrics) >= 2:
-        plot_loss_change(metrics, ax=b2, smooth=smooth)
+        plot_loss_change(metrics, ax=panels[1], smooth=smooth)
+    if has_auc:
+        plot_auc(metrics, ax=panels[2])
     written += _save(fig, folder, "loss", formats)
     return written
 

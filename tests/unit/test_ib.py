@@ -40,6 +40,10 @@ from ibscope.nets import MLP, PaperConvNet
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+#: rows per analysed epoch of the tiny MLP run: its three layers and the class probabilities exp(L3)
+_LAYERS = ("L1", "L2", "L3", "exp(L3)")
+
+
 def _tiny(**kw) -> IBConfig:
     """A run that takes about a second per epoch: MLP 64-16-8-10 on digits, 200 probe images."""
     params = dict(dataset="digits", model="mlp", hidden=[16, 8], epochs=2, batch_size=256, probe_size=200,
@@ -184,7 +188,7 @@ def test_ib_recorder_in_a_users_loop(probe):
         torch.nn.functional.nll_loss(model(x), torch.as_tensor(y)).backward()
         opt.step()
         rows = rec.on_epoch_end(model, epoch)
-        assert [r["layer"] for r in rows] == ["L1", "L2", "L3"]
+        assert [r["layer"] for r in rows] == ["L1", "L2", "L3", "exp(L3)"]
         assert set(rows[0]) == set(INFO_COLUMNS)
         assert all(r["fit_epoch"] == 1 and r["refit"] == "first" and r["dim_code"] == 3 for r in rows)
         if comps is None:
@@ -198,6 +202,38 @@ def test_ib_recorder_in_a_users_loop(probe):
     every.on_epoch_end(model, 1)
     first = every.layer_compressors_["L2"]
     assert every.on_epoch_end(model, 2)[0]["fit_epoch"] == 2 and every.layer_compressors_["L2"] is not first
+
+
+def test_softmax_row_and_roc_auc(probe):
+    """exp of the log-softmax layer is analysed after it; the ROC-AUC helper matches scikit-learn's definition."""
+    from sklearn.metrics import roc_auc_score
+
+    from ibscope.ib.run import roc_auc_ovo
+
+    x, y = probe
+    model = MLP((1, 8, 8), hidden=(8,), seed=0)
+    rows = IBRecorder(x, y, compress="pca:4", ci=None, random_state=0).on_epoch_end(model, 1)
+    assert [r["layer"] for r in rows] == ["L1", "L2", "exp(L2)"]
+    assert rows[2]["dim_layer"] == 10 and rows[2]["layer_index"] == 2
+    # I(L;Y) of the probabilities cannot exceed H(Y)
+    assert rows[2]["i_ly"] <= rows[2]["h_y"] + 0.1
+    fresh = MLP((1, 8, 8), hidden=(8,), seed=0)  # same weights and noise streams as ``model`` had
+    off = IBRecorder(x, y, softmax=False, ci=None, random_state=0).on_epoch_end(fresh, 1)
+    assert [r["layer"] for r in off] == ["L1", "L2"]
+    assert [r["i_xl"] for r in off] == [r["i_xl"] for r in rows[:2]]  # the extra row changes nothing else
+    with pytest.raises(TypeError, match="'softmax' argument of IBRecorder must be a bool"):
+        IBRecorder(x, y, softmax="yes")
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    logits = rng.standard_normal((120, 3)) + 1.5 * np.eye(3)[labels]
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expect = roc_auc_score(labels, np.exp(logp), multi_class="ovo")
+    assert roc_auc_ovo(logp, labels) == pytest.approx(expect)
+    assert 0.7 < expect < 1.0
+    perfect = np.log(np.clip(np.eye(3)[labels], 1e-9, None))
+    assert roc_auc_ovo(perfect, labels) == pytest.approx(1.0)
+    assert math.isnan(roc_auc_ovo(logp[:40], labels[:40]))  # one class: undefined, not an error
 
 
 def test_small_layers_are_used_as_is(probe):
@@ -219,8 +255,12 @@ def test_run_folder_files_and_columns(finished_run):
     with open(out / "info.csv", encoding="utf-8") as fh:
         assert next(csv.reader(fh)) == list(INFO_COLUMNS)
     assert _epochs(out / "metrics.csv") == [1, 2, 3]
+    for m in _read(out / "metrics.csv"):
+        assert 0.5 < float(m["test_auc"]) <= 1.0 and 0.0 < float(m["train_auc"]) <= 1.0
+        parts = float(m["train_s"]) + float(m["eval_s"]) + float(m["analysis_s"])
+        assert parts == pytest.approx(float(m["time_s"]), rel=1e-6) and float(m["analysis_s"]) > 0
     info = _read(out / "info.csv")
-    assert [(int(r["epoch"]), r["layer"]) for r in info] == [(e, f"L{i}") for e in (1, 2, 3) for i in (1, 2, 3)]
+    assert [(int(r["epoch"]), r["layer"]) for r in info] == [(e, n) for e in (1, 2, 3) for n in _LAYERS]
     r = info[-1]
     assert r["units"] == "nats" and int(r["n"]) == 200 and int(r["k"]) == 5 and r["refit"] == "first"
     assert float(r["i_xl_lo"]) <= float(r["i_xl_raw"]) <= float(r["i_xl_hi"])
@@ -270,7 +310,7 @@ def test_resume_after_a_crash_gives_each_epoch_once_and_the_same_numbers(tmp_pat
     assert res.resumed_from == 2 and res.epochs_run == [3, 4]
     assert _epochs(out / "metrics.csv") == [1, 2, 3, 4]
     info = _read(out / "info.csv")
-    assert [(int(r["epoch"]), r["layer"]) for r in info] == [(e, f"L{i}") for e in (1, 2, 3, 4) for i in (1, 2, 3)]
+    assert [(int(r["epoch"]), r["layer"]) for r in info] == [(e, n) for e in (1, 2, 3, 4) for n in _LAYERS]
     if where == "rows":
         return
     # an uninterrupted run gives the same numbers: model, optimiser, noise, dropout and loader RNGs were restored

@@ -315,6 +315,13 @@ class IBRecorder:
         Integer class labels of the probe set.
     layers : sequence of str or None, default=None
         Module names to analyse; None takes ``model.layer_names``.
+    softmax : bool, default=True
+        When the model names a log-probability output layer
+        (``model.log_prob_layer``, "L5" for the paper's net) and that layer is
+        analysed, also analyse its exp, the class probabilities, as an extra
+        row ``exp(L5)`` after it (the paper tracks both). exp is a bijection,
+        so the uncompressed I(X;.) and I(.;Y) are the same; the compressed
+        codes differ, because PCA is not invariant to it.
     compress : str, compressor object or None, default="pca:4"
         Compressor for each layer's output, as a spec for
         :func:`ibscope.compress.parse_compressor` (``"pca:4"``, ``"ae:4"``) or an
@@ -371,7 +378,7 @@ class IBRecorder:
         Every row produced so far.
     """
 
-    def __init__(self, probe_x, probe_y, *, layers=None, compress="pca:4", compress_x="pca:4", x_fit=None,
+    def __init__(self, probe_x, probe_y, *, layers=None, softmax=True, compress="pca:4", compress_x="pca:4", x_fit=None,
                  estimator="kl", estimator_y=None, k=5, ci=0.95, n_subsamples=10, units="nats", refit="first",
                  batch_size=2048, backend="auto", device=None, random_state=0):
         from .._validation import as_labels, check_choice, check_int
@@ -384,6 +391,9 @@ class IBRecorder:
             raise ValueError(f"The 'probe_x' and 'probe_y' arguments of {owner} must have the same number of rows. "
                              f"Got {len(probe_x)} and {len(self.probe_y)}.")
         self.layers = layers
+        if not isinstance(softmax, (bool, np.bool_)):
+            raise TypeError(f"The 'softmax' argument of {owner} must be a bool. Got {softmax!r}.")
+        self.softmax = bool(softmax)
         self.compress = compress
         self.compress_x = compress_x
         self.x_fit = x_fit
@@ -480,7 +490,14 @@ class IBRecorder:
         rec = ActivationRecorder(model, self.layers, n_samples=len(self.probe_y))
         acts = rec.capture(self.probe_x, self.probe_y, batch_size=self.batch_size)
         acts.check_aligned(index=np.arange(len(self.probe_y)), labels=self.probe_y)
-        return rec.layers, acts
+        names = list(rec.layers)
+        src = getattr(model, "log_prob_layer", None)
+        if self.softmax and src in names:
+            extra = f"exp({src})"
+            with np.errstate(over="ignore", under="ignore"):
+                acts.layers[extra] = np.exp(np.asarray(acts.layers[src], dtype=np.float64))
+            names.insert(names.index(src) + 1, extra)
+        return names, acts
 
     def on_epoch_end(self, model, epoch: int) -> list[dict]:
         """Analyse ``model`` after epoch ``epoch``: one row per layer.

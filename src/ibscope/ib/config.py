@@ -105,6 +105,10 @@ class IBConfig:
         Hidden widths of the MLP (ignored by paper-conv).
     layers : list of str or None
         Layers to analyse (None: every named layer L1..Ln).
+    softmax : bool, default=True
+        Also analyse the class probabilities ``exp(L5)`` (the exp of the
+        log-softmax output layer, when it is analysed) as an extra row named
+        ``exp(L5)``, as the paper does.
     compress : str, default="pca:4"
         Compressor of each layer's output (``"pca:4"``, ``"ae:4"``, ``"none"``).
     compress_x : str, default="pca:4"
@@ -174,6 +178,7 @@ class IBConfig:
     dropout: float | None = None
     hidden: list = dataclasses.field(default_factory=lambda: [64, 32])
     layers: list | None = None
+    softmax: bool = True
     compress: str = "pca:4"
     compress_x: str = "pca:4"
     refit: str = "first"
@@ -199,7 +204,7 @@ class IBConfig:
     _TYPES = {
         "dataset": (str,), "model": (str,), "epochs": (int,), "lr": (float, int), "batch_size": (int,),
         "eval_batch_size": (int,), "noise": (float, int), "noise_kind": (str,), "noise_in_eval": (bool,),
-        "dropout": (float, int), "hidden": (list, tuple), "layers": (list, tuple), "compress": (str,),
+        "dropout": (float, int), "hidden": (list, tuple), "layers": (list, tuple), "softmax": (bool,), "compress": (str,),
         "compress_x": (str,), "refit": (str,), "estimator": (str,), "estimator_y": (str,), "k": (int,),
         "ci": (float, int), "n_subsamples": (int,), "units": (str,), "schedule": (str,),
         "probe_split": (str,), "probe_size": (int,), "seed": (int,), "device": (str,), "backend": (str,),

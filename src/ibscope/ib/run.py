@@ -5,7 +5,7 @@ it trains. Everything goes to one folder::
 
     RUN_DIR/
       config.json          every parameter (resolved), seed, package versions, device, start/resume times
-      metrics.csv          epoch, train_loss, train_acc, test_loss, test_acc, lr, analysed, time_s
+      metrics.csv          epoch, train/test loss, accuracy and ROC-AUC, lr, analysed, timings
       info.csv             epoch, layer, i_xl, i_xl_lo, i_xl_hi, i_ly, i_ly_lo, i_ly_hi, flags, n, k, units, ...
       checkpoints/last.pt  model, optimiser, noise RNG streams, torch RNG, loader RNG (atomic)
       compressors/         X compressor (fitted once) and layer compressors (fit-once mode)
@@ -18,8 +18,13 @@ Metrics
 the epoch's training batches, in training mode (dropout on, weights changing),
 so they can be worse than ``test_loss`` / ``test_acc``, which are computed after
 the epoch on the whole test split in evaluation mode (noise on, dropout off).
+``train_auc`` / ``test_auc`` are one-vs-one macro ROC-AUCs of the predicted
+class probabilities (``exp`` of the log-softmax output), the paper's metric;
+the train value comes from the same training-mode outputs as ``train_loss``.
 ``analysed`` is 1 when the epoch has rows in ``info.csv``; ``time_s`` is the
-epoch's wall-clock time, analysis included.
+epoch's wall-clock time, analysis included; ``train_s``, ``eval_s`` and
+``analysis_s`` split it into the training pass, the test-split evaluation and
+the information-plane analysis (probe pass, compression, estimates).
 
 Fault tolerance
 ---------------
@@ -66,7 +71,8 @@ from .config import IBConfig
 __all__ = ["run_ib", "IBRunResult", "RunFolderError", "METRICS_COLUMNS", "Callback", "load_run_config"]
 
 #: Columns of ``metrics.csv``.
-METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "analysed", "time_s")
+METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "train_auc", "test_loss", "test_acc", "test_auc", "lr",
+                   "analysed", "time_s", "train_s", "eval_s", "analysis_s")
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -374,7 +380,7 @@ class _Trainer:
         ActivationRecorder(self.model, cfg.layers)  # unknown layer names fail now, not after an epoch
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.recorder = IBRecorder(
-            probe_x, probe.labels, layers=cfg.layers, compress=cfg.compress, compress_x=cfg.compress_x, x_fit=x_fit,
+            probe_x, probe.labels, layers=cfg.layers, softmax=cfg.softmax, compress=cfg.compress, compress_x=cfg.compress_x, x_fit=x_fit,
             estimator=cfg.estimator, estimator_y=cfg.estimator_y, k=cfg.k, ci=cfg.ci if cfg.ci > 0 else None,
             n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit, batch_size=cfg.eval_batch_size,
             backend=cfg.backend, device=device if device.startswith("cuda") else None,
@@ -448,12 +454,14 @@ class _Trainer:
             if fn is not None:
                 fn(self, *args)
 
-    def train_epoch(self, epoch: int) -> tuple[float, float]:
+    def train_epoch(self, epoch: int) -> tuple[float, float, float]:
+        """One pass over the training split; returns (mean loss, accuracy, ROC-AUC) of the training outputs."""
         import torch
         import torch.nn.functional as F
 
         self.model.train()
         total, loss_sum, correct = 0, 0.0, 0
+        outs, labels = [], []
         for b, (xb, yb) in enumerate(self.train_loader):
             self.optimizer.zero_grad(set_to_none=True)
             out = self.model(xb)
@@ -465,24 +473,48 @@ class _Trainer:
             loss_sum += float(loss.detach()) * n
             with torch.no_grad():
                 correct += int((out.argmax(dim=1) == yb).sum())
+                outs.append(out.detach().cpu())
+                labels.append(yb.detach().cpu())
             self._fire("on_batch_end", epoch, b, float(loss.detach()))
-        return loss_sum / total, correct / total
+        return loss_sum / total, correct / total, roc_auc_ovo(torch.cat(outs), torch.cat(labels))
 
-    def evaluate(self) -> tuple[float, float]:
+    def evaluate(self) -> tuple[float, float, float]:
+        """Loss, accuracy and ROC-AUC on the test split (evaluation mode: noise as configured, dropout off)."""
         import torch
         import torch.nn.functional as F
 
         was = self.model.training
         self.model.eval()
         total, loss_sum, correct = 0, 0.0, 0
+        outs, labels = [], []
         with torch.no_grad():
             for xb, yb in self.test_loader:
                 out = self.model(xb)
                 loss_sum += float(F.nll_loss(out, yb, reduction="sum"))
                 correct += int((out.argmax(dim=1) == yb).sum())
                 total += int(yb.shape[0])
+                outs.append(out.cpu())
+                labels.append(yb.cpu())
         self.model.train(was)
-        return loss_sum / total, correct / total
+        return loss_sum / total, correct / total, roc_auc_ovo(torch.cat(outs), torch.cat(labels))
+
+
+def roc_auc_ovo(log_probs, labels) -> float:
+    """One-vs-one macro ROC-AUC of class probabilities ``exp(log_probs)`` (NaN when undefined).
+
+    Undefined when the labels hold fewer than two classes, or when some class of
+    the model's output never occurs (scikit-learn requires every column's class
+    to be present); a NaN then goes to ``metrics.csv`` rather than an error.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    p = np.exp(np.asarray(log_probs, dtype=np.float64))
+    y = np.asarray(labels)
+    present = np.unique(y)
+    if len(present) < 2 or len(present) != p.shape[1] or not np.all(np.isfinite(p)):
+        return float("nan")
+    p = p / p.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 only up to rounding
+    return float(roc_auc_score(y, p, multi_class="ovo", labels=np.arange(p.shape[1])))
 
 
 def _check_folder_for_fresh_run(out: Path) -> None:
@@ -676,17 +708,21 @@ def _train_loop(trainer, cfg, out, fresh, devices, progress):
             for epoch in epochs:
                 te = time.perf_counter()
                 trainer._fire("on_epoch_begin", epoch)
-                train_loss, train_acc = trainer.train_epoch(epoch)
-                test_loss, test_acc = trainer.evaluate()
+                train_loss, train_acc, train_auc = trainer.train_epoch(epoch)
+                t_train = time.perf_counter() - te
+                test_loss, test_acc, test_auc = trainer.evaluate()
+                t_eval = time.perf_counter() - te - t_train
                 rows = []
                 if epoch in schedule:
                     fitted_before = trainer.recorder.fit_epoch_
                     rows = trainer.recorder.on_epoch_end(trainer.model, epoch)
                     if cfg.refit == "first" and fitted_before is None:
                         trainer.recorder.save_state(out / COMPRESSORS)
-                metrics = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss,
-                           "test_acc": test_acc, "lr": cfg.lr, "analysed": int(bool(rows)),
-                           "time_s": time.perf_counter() - te}
+                t_all = time.perf_counter() - te
+                metrics = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "train_auc": train_auc,
+                           "test_loss": test_loss, "test_acc": test_acc, "test_auc": test_auc, "lr": cfg.lr,
+                           "analysed": int(bool(rows)), "time_s": t_all, "train_s": t_train, "eval_s": t_eval,
+                           "analysis_s": t_all - t_train - t_eval}
                 trainer.info_log.append(rows)
                 trainer.metrics_log.append([metrics])
                 trainer._fire("on_epoch_end", epoch, metrics, rows)

@@ -201,6 +201,7 @@ class PaperConvNet(_LayeredNet):
         self.padding = pad
         self.flat_dim = channels[2] * sh * sw
         self.layer_names = ("L1", "L2", "L3", "L4", "L5")
+        self.log_prob_layer = "L5"
 
         args = (self.noise_sigma, self.noise_kind, self.active_in_eval, self.seed)
         chans = (c, *channels)
@@ -332,6 +333,7 @@ class MLP(_LayeredNet):
         names.append(f"L{k + 1}")
         setattr(self, names[-1], nn.Sequential(*out))
         self.layer_names = tuple(names)
+        self.log_prob_layer = names[-1]
         self._finish(self.seed)
 
     def _check_input(self, x: torch.Tensor) -> None:

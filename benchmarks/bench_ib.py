@@ -1,0 +1,112 @@
+"""IB analysis cost against training cost: one run of the paper's MNIST net, timed phase by phase.
+
+The issue's target: analysing every layer on the 10 000 MNIST test images
+(I(X;L) and I(L;Y) for each layer, each with its confidence interval) costs less
+than one training epoch of the paper's network on the same machine.
+
+Both are measured in the same process, on the same data, by
+:func:`ibscope.ib.run_ib` itself (its ``metrics.csv`` splits every epoch into
+``train_s``, ``eval_s`` and ``analysis_s``), so the comparison is the one a user
+gets. Epoch 1's analysis also fits the layer compressors (PCA of the 1352-D L1,
+...); later epochs reuse them (the default ``refit="first"``), which is the
+steady-state cost. ``--refit every`` times the reference code's per-epoch refit.
+The X compressor is fitted once before training and timed separately.
+
+Usage::
+
+    python benchmarks/bench_ib.py --data-dir ../shared/data/mnist            # 3 epochs, defaults
+    python benchmarks/bench_ib.py --data-dir ../shared/data/mnist --refit every --epochs 2
+    python benchmarks/bench_ib.py --dataset digits                           # no download, small
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
+    ap.add_argument("--data-dir", default=None, help="folder with the IDX files (default: the ibscope cache)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs to time (default 3: one fit epoch, two steady)")
+    ap.add_argument("--refit", default="first", choices=("first", "every"))
+    ap.add_argument("--estimator", default="kl")
+    ap.add_argument("--compress-x", default="pca:4")
+    ap.add_argument("--n-subsamples", type=int, default=10, help="half-samples per CI (run default 10)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", default=None, help="keep the run folder here instead of a temporary one")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    import ibscope
+    from ibscope.ib import IBConfig, run_ib
+    from ibscope.plots import read_info, read_metrics
+
+    print("# ibscope IB analysis vs training benchmark\n")
+    print(f"ibscope {ibscope.__version__}, python {platform.python_version()}, torch {torch.__version__}, "
+          f"cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
+    cfg = IBConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, refit=args.refit,
+                   estimator=args.estimator, compress_x=args.compress_x, n_subsamples=args.n_subsamples,
+                   seed=args.seed, plots=False)
+    tmp = None
+    if args.keep:
+        out = Path(args.keep)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="ibscope-bench-ib-")
+        out = Path(tmp.name) / "run"
+    t0 = time.perf_counter()
+    res = run_ib(cfg, out=out)
+    total = time.perf_counter() - t0
+    met = read_metrics(out)
+    info = read_info(out)
+    c = res.config
+    print(f"dataset {c.dataset}: {c.model}, batch {c.batch_size}, lr {c.lr}, noise {c.noise} ({c.noise_kind}), "
+          f"probe set {int(info['n'].iloc[0])} images ({c.probe_split} split), layers {info['layer'].nunique()} "
+          f"({', '.join(dict.fromkeys(info['layer']))}), estimator {c.estimator} k={c.k}, compress {c.compress}, "
+          f"compress_x {c.compress_x}, CI {c.ci} from {c.n_subsamples} half-samples, refit {c.refit}")
+    setup = total - float(met["time_s"].sum())
+    print(f"set-up before epoch 1 (data, model, X compressor fit on the train images): {setup:.1f} s\n")
+
+    print("| epoch | train epoch [s] | test eval [s] | analysis [s] | of which probe pass [s] | "
+          "of which estimates+codes [s] | analysis / train |")
+    print("|---|---|---|---|---|---|---|")
+    for _, m in met.iterrows():
+        e = int(m["epoch"])
+        rows = info[info["epoch"] == e]
+        est = float(rows["time_s"].sum())
+        ratio = float(m["analysis_s"]) / float(m["train_s"])
+        print(f"| {e} | {m['train_s']:.1f} | {m['eval_s']:.1f} | {m['analysis_s']:.1f} | "
+              f"{float(m['analysis_s']) - est:.1f} | {est:.1f} | {ratio:.2f} |")
+    last = info[info["epoch"] == info["epoch"].max()]
+    print("\nper layer, last epoch (compression + both estimates with CIs):")
+    print("| layer | dim | code | I(X;L) [nats] | I(L;Y) [nats] | time [s] |")
+    print("|---|---|---|---|---|---|")
+    for _, r in last.iterrows():
+        print(f"| {r['layer']} | {int(r['dim_layer'])} | {int(r['dim_code'])} | "
+              f"{r['i_xl']:.2f} [{r['i_xl_lo']:.2f}, {r['i_xl_hi']:.2f}] | "
+              f"{r['i_ly']:.2f} [{r['i_ly_lo']:.2f}, {r['i_ly_hi']:.2f}] | {r['time_s']:.2f} |")
+    steady = met[met["epoch"] > 1]
+    if len(steady):
+        a, t = float(np.median(steady["analysis_s"])), float(np.median(steady["train_s"]))
+        verdict = "below" if a < t else "ABOVE"
+        print(f"\nsteady state (median over epochs 2..{args.epochs}): analysis {a:.1f} s vs training epoch "
+              f"{t:.1f} s: ratio {a / t:.2f}, {verdict} one training epoch")
+    print(f"first epoch (fits the layer compressors): analysis {met['analysis_s'].iloc[0]:.1f} s vs training "
+          f"{met['train_s'].iloc[0]:.1f} s; test accuracy after the run {met['test_acc'].iloc[-1]:.4f}, "
+          f"ROC-AUC {met['test_auc'].iloc[-1]:.4f}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
