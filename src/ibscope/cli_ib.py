@@ -34,6 +34,7 @@ _FLAGS = {
     "estimator_y": "estimator_y", "k": "k", "ci": "ci", "n_subsamples": "n_subsamples", "units": "units",
     "schedule": "schedule", "probe_split": "probe_split", "probe_size": "probe_size", "seed": "seed",
     "device": "device", "backend": "backend", "data_dir": "data_dir", "preset": "preset", "threads": "threads",
+    "softmax": "softmax",
 }
 
 
@@ -77,6 +78,8 @@ def register(sub) -> None:
     p.add_argument("--backend", help="neighbour-search backend (default auto: kdtree on CPU, torch on CUDA)")
     p.add_argument("--threads", type=int, help="torch threads during the run (0: leave as is)")
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: cache, downloading if needed)")
+    p.add_argument("--softmax", action="store_true", default=None,
+                   help="also analyse the class probabilities exp(L5) as an extra row (off by default)")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)

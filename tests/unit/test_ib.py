@@ -40,8 +40,8 @@ from ibscope.nets import MLP, PaperConvNet
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-#: rows per analysed epoch of the tiny MLP run: its three layers and the class probabilities exp(L3)
-_LAYERS = ("L1", "L2", "L3", "exp(L3)")
+#: rows per analysed epoch of the tiny MLP run
+_LAYERS = ("L1", "L2", "L3")
 
 
 def _tiny(**kw) -> IBConfig:
@@ -188,7 +188,7 @@ def test_ib_recorder_in_a_users_loop(probe):
         torch.nn.functional.nll_loss(model(x), torch.as_tensor(y)).backward()
         opt.step()
         rows = rec.on_epoch_end(model, epoch)
-        assert [r["layer"] for r in rows] == ["L1", "L2", "L3", "exp(L3)"]
+        assert [r["layer"] for r in rows] == ["L1", "L2", "L3"]
         assert set(rows[0]) == set(INFO_COLUMNS)
         assert all(r["fit_epoch"] == 1 and r["refit"] == "first" and r["dim_code"] == 3 for r in rows)
         if comps is None:
@@ -212,13 +212,13 @@ def test_softmax_row_and_roc_auc(probe):
 
     x, y = probe
     model = MLP((1, 8, 8), hidden=(8,), seed=0)
-    rows = IBRecorder(x, y, compress="pca:4", ci=None, random_state=0).on_epoch_end(model, 1)
+    rows = IBRecorder(x, y, softmax=True, compress="pca:4", ci=None, random_state=0).on_epoch_end(model, 1)
     assert [r["layer"] for r in rows] == ["L1", "L2", "exp(L2)"]
     assert rows[2]["dim_layer"] == 10 and rows[2]["layer_index"] == 2
     # I(L;Y) of the probabilities cannot exceed H(Y)
     assert rows[2]["i_ly"] <= rows[2]["h_y"] + 0.1
     fresh = MLP((1, 8, 8), hidden=(8,), seed=0)  # same weights and noise streams as ``model`` had
-    off = IBRecorder(x, y, softmax=False, ci=None, random_state=0).on_epoch_end(fresh, 1)
+    off = IBRecorder(x, y, ci=None, random_state=0).on_epoch_end(fresh, 1)
     assert [r["layer"] for r in off] == ["L1", "L2"]
     assert [r["i_xl"] for r in off] == [r["i_xl"] for r in rows[:2]]  # the extra row changes nothing else
     with pytest.raises(TypeError, match="'softmax' argument of IBRecorder must be a bool"):

@@ -105,10 +105,12 @@ class IBConfig:
         Hidden widths of the MLP (ignored by paper-conv).
     layers : list of str or None
         Layers to analyse (None: every named layer L1..Ln).
-    softmax : bool, default=True
+    softmax : bool, default=False
         Also analyse the class probabilities ``exp(L5)`` (the exp of the
         log-softmax output layer, when it is analysed) as an extra row named
-        ``exp(L5)``, as the paper does.
+        ``exp(L5)``, as the paper does. Off by default: the probabilities
+        crowd at the simplex corners and kNN entropies of their codes are
+        unreliable (see :class:`ibscope.ib.IBRecorder`).
     compress : str, default="pca:4"
         Compressor of each layer's output (``"pca:4"``, ``"ae:4"``, ``"none"``).
     compress_x : str, default="pca:4"
@@ -178,7 +180,7 @@ class IBConfig:
     dropout: float | None = None
     hidden: list = dataclasses.field(default_factory=lambda: [64, 32])
     layers: list | None = None
-    softmax: bool = True
+    softmax: bool = False
     compress: str = "pca:4"
     compress_x: str = "pca:4"
     refit: str = "first"
