@@ -47,7 +47,7 @@ BACKENDS = ("auto", "numba", "kdtree", "torch", "sorted")
 #: target number of distance entries per torch block (memory ~ 8 bytes each, a few arrays)
 _BLOCK_ENTRIES = 1 << 21
 #: leaf sizes (multiples of 8) of the numba KD-trees: kNN search, range counting, and both in "flat" mode
-_LEAF_KNN = 32
+_LEAF_KNN = 64
 _LEAF_COUNT = 64
 _LEAF_FLAT_KNN = 128
 _LEAF_FLAT_COUNT = 256

@@ -42,14 +42,17 @@ def normal_scores(x: np.ndarray) -> np.ndarray:
     sets ambiguous. Random order statistics have the spacings the estimators assume.
     """
     n = len(x)
-    order = np.argsort(x, axis=0, kind="stable")
-    out = np.empty_like(x, dtype=float)
+    # rows sorted per column on a contiguous transposed copy (2x faster than a strided stable
+    # sort); equal values within a column, rare after the duplicate-row jitter, are ordered by
+    # the sort, deterministically for given data
+    order = np.argsort(np.ascontiguousarray(x.T), axis=1)
+    out = np.empty((x.shape[1], n))
     for j in range(x.shape[1]):
         # the draw depends on the column's own ranks only, so permuting columns
         # (or swapping X and Y) permutes the scores exactly
-        column_rng = np.random.default_rng([RANK_SEED, zlib.crc32(order[:, j].tobytes())])
-        out[order[:, j], j] = np.sort(column_rng.standard_normal(n))
-    return out
+        column_rng = np.random.default_rng([RANK_SEED, zlib.crc32(order[j].tobytes())])
+        out[j, order[j]] = np.sort(column_rng.standard_normal(n))
+    return np.ascontiguousarray(out.T)
 
 
 def prepare_continuous(x: np.ndarray, name: str, mode, rng, warnings: list, *, jitter: bool = True) -> np.ndarray:
