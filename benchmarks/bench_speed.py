@@ -19,6 +19,7 @@ Usage::
     python benchmarks/bench_speed.py --quick         # 10x smaller n
     python benchmarks/bench_speed.py --skip-slow-peers --reps 3
     python benchmarks/bench_speed.py --cold-jit      # also time a from-scratch compile
+    python benchmarks/bench_speed.py --cells "16+16 large" --peers sklearn-tree --reps 1
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=5, help="neighbours for the vector cells (default 5)")
     ap.add_argument("--reps", type=int, default=2, help="repetitions per method (median reported)")
     ap.add_argument("--cells", default="all", help="comma-separated cell names to run, e.g. '4+4,1+1'")
+    ap.add_argument("--peers", default=None,
+                    help="comma-separated peers to run where a cell has them, e.g. 'sklearn-tree' (default: all)")
     ap.add_argument("--cold-jit", action="store_true", help="also time a from-scratch numba compile")
     args = ap.parse_args(argv)
 
@@ -180,6 +183,9 @@ def main(argv=None):
         if args.quick:
             n //= 10
         run_peers = not (slow and args.skip_slow_peers)
+        if args.peers is not None:
+            keep = {p.strip() for p in args.peers.split(",")}
+            peers = tuple(p for p in peers if p in keep)
         print(f"\n## cell {name}: n={n}, {dim}+{dim} dims, true MI {mi} (peers: {'yes' if run_peers else 'skipped'})",
               flush=True)
         rows.append(run_cell(name, n, dim, mi, peers, args.k, args.reps, run_peers))

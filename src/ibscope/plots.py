@@ -397,15 +397,21 @@ def plot_loss(metrics, *, ax=None, columns=("train_loss", "test_loss"), log_y=Fa
     -------
     matplotlib.axes.Axes
     """
+    ax = _metric_lines(metrics, ax, columns, "NLL loss [nats/sample]")
+    if log_y:
+        ax.set_yscale("log")
+    return ax
+
+
+def _metric_lines(metrics, ax, columns, ylabel):
+    """One line per present column of ``metrics.csv`` against epoch."""
     metrics = _frame(metrics, "metrics")
     ax = _axes(ax)
     for col in columns:
         if col in metrics:
             ax.plot(metrics["epoch"], metrics[col], marker="o", ms=2.5, label=col.replace("_", " "))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("NLL loss [nats/sample]")
-    if log_y:
-        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
     return ax
 
@@ -424,15 +430,7 @@ def plot_auc(metrics, *, ax=None, columns=("train_auc", "test_auc")):
     -------
     matplotlib.axes.Axes
     """
-    metrics = _frame(metrics, "metrics")
-    ax = _axes(ax)
-    for col in columns:
-        if col in metrics:
-            ax.plot(metrics["epoch"], metrics[col], marker="o", ms=2.5, label=col.replace("_", " "))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("ROC-AUC (one-vs-one, macro)")
-    ax.legend(fontsize="small")
-    return ax
+    return _metric_lines(metrics, ax, columns, "ROC-AUC (one-vs-one, macro)")
 
 
 def plot_loss_change(metrics, *, ax=None, column="train_loss", smooth=None):
