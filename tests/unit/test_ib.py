@@ -357,6 +357,17 @@ def test_config_from_toml(tmp_path):
     assert cfg.resolved().batch_size == 128
 
 
+def test_preset_fills_unset_fields_and_explicit_values_win():
+    plain = IBConfig(preset="paper", dataset="mnist").resolved()
+    assert (plain.lr, plain.epochs, plain.compress_x, plain.refit) == (1e-5, 300, "conv-ae:4", "every")
+    # an explicit value equal to the default is still explicit (the CLI's --compress-x pca:4 --preset paper)
+    cli = IBConfig.from_dict({"preset": "paper", "dataset": "mnist", "compress_x": "pca:4", "epochs": 30}).resolved()
+    assert (cli.lr, cli.epochs, cli.compress_x, cli.refit) == (1e-5, 30, "pca:4", "every")
+    assert IBConfig.paper(compress_x="pca:4").resolved().compress_x == "pca:4"
+    assert IBConfig.paper().replace(refit="first").resolved().refit == "first"
+    assert cli.resolved() == cli  # resolving is idempotent
+
+
 def test_config_toml_unknown_key_and_wrong_type(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('epochs = 3\nlearning_rate = 0.1\n')

@@ -157,6 +157,10 @@ class IBConfig:
         Folder with the MNIST IDX files (None: the cache, downloading if needed).
     preset : {"default", "paper"}, default="default"
         Apply a named preset to the fields left unset (see :data:`PRESETS`).
+        Fields given explicitly (to :meth:`from_dict`, :meth:`paper`,
+        :meth:`replace`, a TOML file or CLI flags) win over the preset, even
+        when they equal the default; with the plain constructor, a field equal
+        to its default takes the preset's value.
     plots : bool, default=True
         Draw the figures into ``RUN_DIR/figures`` at the end of the run.
     progress_every : int, default=1
@@ -351,6 +355,7 @@ class IBConfig:
             setattr(obj, name, data[name] if name in data else getattr(defaults, name))
         obj._check_types(source=source)
         obj._check_values()
+        obj._explicit = frozenset(data)
         return obj
 
     @classmethod
@@ -391,11 +396,18 @@ class IBConfig:
         """The paper's MNIST configuration (lr 1e-5, 300 epochs, conv-AE X code, PCA refit every epoch)."""
         params = {"dataset": "mnist", "preset": "paper"}
         params.update(overrides)
-        return cls(**params)
+        return cls.from_dict(params)
 
     def replace(self, **changes) -> "IBConfig":
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A validated copy with some fields changed (the changed fields count as set explicitly)."""
+        new = dataclasses.replace(self, **changes)
+        new._explicit = self._explicit_fields() | frozenset(changes)
+        return new
+
+    def _explicit_fields(self) -> frozenset:
+        """Fields given explicitly (by :meth:`from_dict`, :meth:`paper`, :meth:`replace` or the CLI);
+        a preset never overrides them, even when they equal the default."""
+        return getattr(self, "_explicit", frozenset())
 
     # ------------------------------------------------------------------ resolution
     def resolved(self) -> "IBConfig":
@@ -408,13 +420,17 @@ class IBConfig:
         """
         values = dataclasses.asdict(self)
         defaults = type(self)()
+        explicit = self._explicit_fields()
         for key, val in PRESETS[self.preset].items():
-            if values[key] is None or values[key] == getattr(defaults, key):
+            # a field set explicitly wins; otherwise an unset (None) or default value takes the preset's
+            if key not in explicit and (values[key] is None or values[key] == getattr(defaults, key)):
                 values[key] = val
         for key, val in DATASET_DEFAULTS[self.dataset].items():
             if values[key] is None:
                 values[key] = val
-        return type(self)(**values)
+        out = type(self)(**values)
+        out._explicit = frozenset(values)  # fully resolved: resolving again changes nothing
+        return out
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary of every field."""
