@@ -656,21 +656,20 @@ def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, am
                 sp += 2
 
 
+@njit(**_INLINE)
+def _knn_scratch(w, d, k, depth):
+    """Per-thread work arrays of the kNN leaf kernel for leaves of ``w`` points in ``d`` dims."""
+    return (np.empty((w, d)), np.empty((w, d), np.float32), np.empty(w, np.int32), np.empty((w, k)),
+            np.empty((w, k), np.int64), np.empty((w, k), np.int64), np.empty(2 * depth + 4, np.int64),
+            np.empty(w, np.int64), np.empty(w), np.empty(w, np.int64))
+
+
 @njit(**_JIT)
 def knn_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, k, metric, flat, dist, idx, t0, t1):
     """kNN of the points of leaf blocks t0..t1-1 into dist/idx (original rows and indices)."""
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
-    Q = np.empty((w, d))
-    Q32 = np.empty((w, d), np.float32)
-    cnt32 = np.empty(w, np.int32)
-    HD = np.empty((w, k))
-    HP = np.empty((w, k), np.int64)
-    HID = np.empty((w, k), np.int64)
-    stack = np.empty(2 * depth + 4, np.int64)
-    cnt = np.empty(w, np.int64)
-    acc = np.empty(w)
-    sel = np.empty(w, np.int64)
+    Q, Q32, cnt32, HD, HP, HID, stack, cnt, acc, sel = _knn_scratch(w, d, k, depth)
     for t in range(t0, t1):
         _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
                   HID, stack, cnt, cnt32, acc, sel)
@@ -888,16 +887,7 @@ def ksg_joint_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth,
     metric = variant - variant  # 0 = max-norm, as a run-time value (a literal 0 would compile a second _knn_leaf)
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
-    Q = np.empty((w, d))
-    Q32 = np.empty((w, d), np.float32)
-    cnt32 = np.empty(w, np.int32)
-    HD = np.empty((w, k))
-    HP = np.empty((w, k), np.int64)
-    HID = np.empty((w, k), np.int64)
-    stack = np.empty(2 * depth + 4, np.int64)
-    cnt = np.empty(w, np.int64)
-    acc = np.empty(w)
-    sel = np.empty(w, np.int64)
+    Q, Q32, cnt32, HD, HP, HID, stack, cnt, acc, sel = _knn_scratch(w, d, k, depth)
     for t in range(t0, t1):
         _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
                   HID, stack, cnt, cnt32, acc, sel)
