@@ -420,7 +420,12 @@ def _screen_cheb(blk, t, Q, qi, bound, strict, cnt, sel):
     coordinates that pass; every 4 coordinates it stops early if no point can
     pass any more. NaN padding never passes. (Listing survivors after a few
     coordinates and finishing them one by one was measured slower: the
-    per-point early exit costs branch mispredictions.)"""
+    per-point early exit costs branch mispredictions.)
+
+    Flat mode also calls it on the float32 copy of the leaves (``blk32``,
+    ``Q32``, non-strict, with the widened bound of :func:`_thr32`): a superset
+    of the qualifying points, confirmed in float64 afterwards; eight lanes per
+    AVX2 instruction and half the memory traffic of float64."""
     d = Q.shape[1]
     w = cnt.shape[0]
     for j in range(w):
@@ -458,32 +463,6 @@ def _thr32(bound, amax):
     if not (bound < np.inf):
         return np.float32(np.inf)
     return np.float32(bound * (1.0 + 2.0 ** -21) + amax * 2.0 ** -21 + 1e-40)
-
-
-@njit(**_INLINE)
-def _screen_f32(blk32, t, Q32, qi, thr, cnt, sel):
-    """Like :func:`_screen_cheb` (non-strict) in float32 with a widened bound: a
-    superset of the qualifying points, to be confirmed in float64. Eight lanes
-    per AVX2 instruction and half the memory traffic of float64."""
-    d = Q32.shape[1]
-    w = cnt.shape[0]
-    for j in range(w):
-        cnt[j] = 0
-    for dd in range(d):
-        qd = Q32[qi, dd]
-        for j in range(w):
-            cnt[j] += 1 if abs(blk32[t, dd, j] - qd) <= thr else 0
-        if (dd & 3) == 3 and dd + 1 < d:
-            alive = 0
-            for j in range(w):
-                alive += 1 if cnt[j] > dd else 0
-            if alive == 0:
-                return 0
-    m = 0
-    for j in range(w):
-        sel[m] = j
-        m += 1 if cnt[j] == d else 0
-    return m
 
 
 @njit(**_INLINE)
@@ -550,7 +529,7 @@ def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel,
     base = t * w
     if metric == 0:
         if use32:
-            m = _screen_f32(blk32, t, Q32, qi, _thr32(worst, amax), cnt32, sel)
+            m = _screen_cheb(blk32, t, Q32, qi, _thr32(worst, amax), False, cnt32, sel)
         else:
             m = _screen_cheb(blk, t, Q, qi, worst, False, cnt, sel)
     else:
@@ -687,7 +666,7 @@ def _scan_leaf_count(t, Q, qi, r, strict, blk, metric, cnt, acc, sel, blk32, Q32
     if metric == 0:
         if not use32:
             return _screen_cheb(blk, t, Q, qi, r, strict, cnt, sel)
-        m = _screen_f32(blk32, t, Q32, qi, _thr32(r, amax), cnt32, sel)
+        m = _screen_cheb(blk32, t, Q32, qi, _thr32(r, amax), False, cnt32, sel)
         c = 0
         for s in range(m):
             if _point_within(blk, t, sel[s], Q, qi, r, strict):
