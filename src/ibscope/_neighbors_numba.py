@@ -412,42 +412,66 @@ def _point_dist(blk, t, j, Q, qi, metric):
 
 # --------------------------------------------------------------------------- leaf screens
 @njit(**_INLINE)
-def _screen_cheb(blk, t, Q, qi, bound, strict, cnt, sel):
-    """Indices j (into sel[:m], m returned) of the points of leaf t with
-    |x_jd - q_d| < bound (strict) or <= bound in every coordinate d.
+def _mx(a, b):
+    """max(a, b) as one AVX max instruction (returns b when b is NaN)."""
+    return a if a > b else b
 
-    A branch-free pass vectorised over the leaf counts, per point, the
-    coordinates that pass; every 4 coordinates it stops early if no point can
-    pass any more. NaN padding never passes. (Listing survivors after a few
-    coordinates and finishing them one by one was measured slower: the
-    per-point early exit costs branch mispredictions.)
+
+@njit(**_INLINE)
+def _screen_cheb(blk, t, Q, qi, bound, acc):
+    """Max-norm distances from Q[qi] to the points of leaf t into ``acc`` and the
+    number of them ``<= bound`` (callers turn ``< r`` into ``<= nextafter(r, -inf)``).
+
+    The distances are exact (the maximum of the same ``|x_jd - q_d|`` as brute
+    force). Four coordinates are fused per pass over the leaf, so the running
+    maxima stay in registers (branch-free, AVX2 ``vmaxpd``); after each pass the
+    scan stops with 0 if no point is within the bound any more (``acc`` then holds
+    partial maxima, which callers ignore). NaN padding propagates (every ``_mx``
+    takes the new value second) and never passes.
 
     Flat mode also calls it on the float32 copy of the leaves (``blk32``,
-    ``Q32``, non-strict, with the widened bound of :func:`_thr32`): a superset
-    of the qualifying points, confirmed in float64 afterwards; eight lanes per
-    AVX2 instruction and half the memory traffic of float64."""
+    ``Q32``, with the widened bound of :func:`_thr32`): a superset of the
+    qualifying points, confirmed in float64 afterwards."""
     d = Q.shape[1]
-    w = cnt.shape[0]
+    w = acc.shape[0]
     for j in range(w):
-        cnt[j] = 0
-    for dd in range(d):
-        qd = Q[qi, dd]
-        if strict:
+        acc[j] = 0.0
+    m = 0
+    for c in range(0, d, 4):
+        rem = d - c
+        m = 0
+        q0 = Q[qi, c]
+        if rem >= 4:
+            q1 = Q[qi, c + 1]
+            q2 = Q[qi, c + 2]
+            q3 = Q[qi, c + 3]
             for j in range(w):
-                cnt[j] += 1 if abs(blk[t, dd, j] - qd) < bound else 0
+                g01 = _mx(abs(blk[t, c, j] - q0), abs(blk[t, c + 1, j] - q1))
+                g23 = _mx(abs(blk[t, c + 2, j] - q2), abs(blk[t, c + 3, j] - q3))
+                a = _mx(_mx(acc[j], g01), g23)
+                acc[j] = a
+                m += 1 if a <= bound else 0
+        elif rem == 3:
+            q1 = Q[qi, c + 1]
+            q2 = Q[qi, c + 2]
+            for j in range(w):
+                g01 = _mx(abs(blk[t, c, j] - q0), abs(blk[t, c + 1, j] - q1))
+                a = _mx(_mx(acc[j], g01), abs(blk[t, c + 2, j] - q2))
+                acc[j] = a
+                m += 1 if a <= bound else 0
+        elif rem == 2:
+            q1 = Q[qi, c + 1]
+            for j in range(w):
+                a = _mx(acc[j], _mx(abs(blk[t, c, j] - q0), abs(blk[t, c + 1, j] - q1)))
+                acc[j] = a
+                m += 1 if a <= bound else 0
         else:
             for j in range(w):
-                cnt[j] += 1 if abs(blk[t, dd, j] - qd) <= bound else 0
-        if (dd & 3) == 3 and dd + 1 < d:
-            alive = 0
-            for j in range(w):
-                alive += 1 if cnt[j] > dd else 0
-            if alive == 0:
-                return 0
-    m = 0
-    for j in range(w):
-        sel[m] = j
-        m += 1 if cnt[j] == d else 0
+                a = _mx(acc[j], abs(blk[t, c, j] - q0))
+                acc[j] = a
+                m += 1 if a <= bound else 0
+        if m == 0:
+            return 0
     return m
 
 
@@ -477,29 +501,41 @@ def _point_within(blk, t, j, Q, qi, r, strict):
 
 
 @njit(**_INLINE)
-def _screen_sq(blk, t, Q, qi, bound, acc, sel):
-    """Indices j (into sel[:m], m returned) of the points of leaf t whose squared
-    Euclidean distance (ordered sum, left in acc[j]) is <= bound; vectorised
-    like :func:`_screen_cheb`."""
+def _screen_sq(blk, t, Q, qi, bound, acc):
+    """Squared Euclidean distances (ordered sums) from Q[qi] to the points of leaf
+    t into ``acc`` and the number of them ``<= bound``; four coordinates per pass
+    and early exit like :func:`_screen_cheb` (sums only grow)."""
     d = Q.shape[1]
     w = acc.shape[0]
     for j in range(w):
         acc[j] = 0.0
-    for dd in range(d):
-        qd = Q[qi, dd]
-        for j in range(w):
-            x = blk[t, dd, j] - qd
-            acc[j] = acc[j] + x * x
-        if (dd & 3) == 3 and dd + 1 < d:
-            alive = 0
-            for j in range(w):
-                alive += 1 if acc[j] <= bound else 0
-            if alive == 0:
-                return 0
     m = 0
-    for j in range(w):
-        sel[m] = j
-        m += 1 if acc[j] <= bound else 0
+    for c in range(0, d, 4):
+        rem = d - c
+        m = 0
+        q0 = Q[qi, c]
+        if rem >= 4:
+            q1 = Q[qi, c + 1]
+            q2 = Q[qi, c + 2]
+            q3 = Q[qi, c + 3]
+            for j in range(w):
+                x0 = blk[t, c, j] - q0
+                x1 = blk[t, c + 1, j] - q1
+                x2 = blk[t, c + 2, j] - q2
+                x3 = blk[t, c + 3, j] - q3
+                a = (((acc[j] + x0 * x0) + x1 * x1) + x2 * x2) + x3 * x3
+                acc[j] = a
+                m += 1 if a <= bound else 0
+        else:
+            for cc in range(c, d):
+                qd = Q[qi, cc]
+                for j in range(w):
+                    x = blk[t, cc, j] - qd
+                    acc[j] = acc[j] + x * x
+            for j in range(w):
+                m += 1 if acc[j] <= bound else 0
+        if m == 0:
+            return 0
     return m
 
 
@@ -520,26 +556,36 @@ def _insert(HD, HP, HID, qi, dist, pos, ident):
 
 
 @njit(**_INLINE)
-def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel, blk32, Q32, cnt32, amax, use32):
+def _scan_leaf_knn(p, t, Q, qi, blk, oid, metric, HD, HP, HID, acc, blk32, Q32, acc32, amax, use32):
     """Offer every point of leaf block t to the neighbour list of query Q[qi]
     (position p, which is skipped)."""
     k = HD.shape[1]
-    w = cnt.shape[0]
+    w = acc.shape[0]
     worst = HD[qi, k - 1]
     base = t * w
+    thr = np.float32(0.0)
     if metric == 0:
         if use32:
-            m = _screen_cheb(blk32, t, Q32, qi, _thr32(worst, amax), False, cnt32, sel)
+            thr = _thr32(worst, amax)
+            m = _screen_cheb(blk32, t, Q32, qi, thr, acc32)
         else:
-            m = _screen_cheb(blk, t, Q, qi, worst, False, cnt, sel)
+            m = _screen_cheb(blk, t, Q, qi, worst, acc)
     else:
-        m = _screen_sq(blk, t, Q, qi, worst, acc, sel)
-    for s in range(m):
-        j = sel[s]
+        m = _screen_sq(blk, t, Q, qi, worst, acc)
+    if m == 0:
+        return
+    for j in range(w):
+        if use32:
+            if not acc32[j] <= thr:
+                continue
+            a = _point_dist(blk, t, j, Q, qi, 0)
+        else:
+            a = acc[j]
+            if not a <= worst:
+                continue
         pos = base + j
         if pos == p:
             continue
-        a = _point_dist(blk, t, j, Q, qi, 0) if metric == 0 else acc[j]
         ident = oid[pos]
         if a < worst or (a == worst and ident < HID[qi, k - 1]):
             _insert(HD, HP, HID, qi, a, pos, ident)
@@ -548,7 +594,7 @@ def _scan_leaf_knn(p, t, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel,
 
 @njit(**_JIT)
 def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
-              HID, stack, cnt, cnt32, acc, sel):
+              HID, stack, acc, acc32):
     """k nearest neighbours of every point of leaf block t (rows 0.. of HD/HP/HID).
 
     Tree mode: one depth-first search per query, nearer child first; internal
@@ -557,10 +603,9 @@ def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, am
     distance), leaves on their tight box. Flat mode: the queries of the block
     visit every leaf together (XOR order), so each candidate leaf is loaded into
     cache once per block rather than once per query."""
-    n = oid.shape[0]
     k = HD.shape[1]
     d = Q.shape[1]
-    w = cnt.shape[0]
+    w = acc.shape[0]
     first_leaf = (1 << depth) - 1
     own = slot[t]
     p0 = nstart[own]
@@ -591,8 +636,8 @@ def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, am
             for qi in range(nq):
                 if m > 0 and _box_min(Q, qi, box, leaf, metric) > HD[qi, k - 1]:
                     continue
-                _scan_leaf_knn(p0 + qi, tc, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel,
-                               blk32, Q32, cnt32, amax, use32)
+                _scan_leaf_knn(p0 + qi, tc, Q, qi, blk, oid, metric, HD, HP, HID, acc, blk32, Q32, acc32, amax,
+                               use32)
         return
     stk_rd = np.empty(stack.shape[0])
     for qi in range(nq):
@@ -609,8 +654,8 @@ def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, am
                     continue
                 if node != own and _box_min(Q, qi, box, node, metric) > HD[qi, k - 1]:
                     continue
-                _scan_leaf_knn(p0 + qi, nstart[node] // w, Q, qi, blk, oid, n, metric, HD, HP, HID, cnt, acc, sel,
-                               blk32, Q32, cnt32, amax, use32)
+                _scan_leaf_knn(p0 + qi, nstart[node] // w, Q, qi, blk, oid, metric, HD, HP, HID, acc, blk32, Q32,
+                               acc32, amax, use32)
             else:
                 rd = stk_rd[sp]
                 c1 = 2 * node + 1
@@ -638,9 +683,8 @@ def _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, am
 @njit(**_INLINE)
 def _knn_scratch(w, d, k, depth):
     """Per-thread work arrays of the kNN leaf kernel for leaves of ``w`` points in ``d`` dims."""
-    return (np.empty((w, d)), np.empty((w, d), np.float32), np.empty(w, np.int32), np.empty((w, k)),
-            np.empty((w, k), np.int64), np.empty((w, k), np.int64), np.empty(2 * depth + 4, np.int64),
-            np.empty(w, np.int64), np.empty(w), np.empty(w, np.int64))
+    return (np.empty((w, d)), np.empty((w, d), np.float32), np.empty((w, k)), np.empty((w, k), np.int64),
+            np.empty((w, k), np.int64), np.empty(2 * depth + 4, np.int64), np.empty(w), np.empty(w, np.float32))
 
 
 @njit(**_JIT)
@@ -648,10 +692,10 @@ def knn_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax,
     """kNN of the points of leaf blocks t0..t1-1 into dist/idx (original rows and indices)."""
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
-    Q, Q32, cnt32, HD, HP, HID, stack, cnt, acc, sel = _knn_scratch(w, d, k, depth)
+    Q, Q32, HD, HP, HID, stack, acc, acc32 = _knn_scratch(w, d, k, depth)
     for t in range(t0, t1):
         _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
-                  HID, stack, cnt, cnt32, acc, sel)
+                  HID, stack, acc, acc32)
         p0 = t * w
         for qi in range(min(w, n - p0)):
             i = oid[p0 + qi]
@@ -662,32 +706,44 @@ def knn_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax,
 
 # --------------------------------------------------------------------------- range counts
 @njit(**_INLINE)
-def _scan_leaf_count(t, Q, qi, r, strict, blk, metric, cnt, acc, sel, blk32, Q32, cnt32, amax, use32):
+def _scan_leaf_count(t, Q, qi, r, rb, strict, blk, metric, acc, blk32, Q32, acc32, amax, use32):
+    """Points of leaf block t within r of Q[qi]; ``rb`` is the max-norm bound of
+    :func:`_le_bound` (``r`` itself when not strict)."""
+    w = acc.shape[0]
     if metric == 0:
         if not use32:
-            return _screen_cheb(blk, t, Q, qi, r, strict, cnt, sel)
-        m = _screen_cheb(blk32, t, Q32, qi, _thr32(r, amax), False, cnt32, sel)
+            return _screen_cheb(blk, t, Q, qi, rb, acc)
+        thr = _thr32(r, amax)
+        if _screen_cheb(blk32, t, Q32, qi, thr, acc32) == 0:
+            return 0
         c = 0
-        for s in range(m):
-            if _point_within(blk, t, sel[s], Q, qi, r, strict):
+        for j in range(w):
+            if acc32[j] <= thr and _point_within(blk, t, j, Q, qi, r, strict):
                 c += 1
         return c
     cut = r * r * (1.0 + 1e-14)  # squared sums above this are surely outside
-    m = _screen_sq(blk, t, Q, qi, cut, acc, sel)
+    if _screen_sq(blk, t, Q, qi, cut, acc) == 0:
+        return 0
     c = 0
-    for s in range(m):
-        if _sq_within(acc[sel[s]], r, strict):
+    for j in range(w):
+        if acc[j] <= cut and _sq_within(acc[j], r, strict):
             c += 1
     return c
 
 
+@njit(**_INLINE)
+def _le_bound(r, strict):
+    """The bound b with (x < r) == (x <= b) for every float x when ``strict``."""
+    return np.nextafter(r, -np.inf) if strict else r
+
+
 @njit(**_JIT)
-def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack, cnt,
-                cnt32, acc, sel):
+def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack,
+                acc, acc32):
     """Number of points within R[qi] of every point qi of leaf block t (into C,
     the point itself included when it qualifies)."""
     d = Q.shape[1]
-    w = cnt.shape[0]
+    w = acc.shape[0]
     first_leaf = (1 << depth) - 1
     own = slot[t]
     nq = nend[own] - nstart[own]
@@ -717,17 +773,19 @@ def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax,
             tc = nstart[leaf] // w
             for qi in range(nq):
                 r = R[qi]
+                rb = _le_bound(r, strict)
                 mn, mx = _box_min_max(Q, qi, box, leaf, metric)
                 if not _within(mn, r, strict, metric):
                     continue
                 if _within(mx, r, strict, metric):
                     C[qi] += size
                 else:
-                    C[qi] += _scan_leaf_count(tc, Q, qi, r, strict, blk, metric, cnt, acc, sel,
-                                               blk32, Q32, cnt32, amax, use32)
+                    C[qi] += _scan_leaf_count(tc, Q, qi, r, rb, strict, blk, metric, acc, blk32, Q32, acc32, amax,
+                                              use32)
         return
     for qi in range(nq):
         r = R[qi]
+        rb = _le_bound(r, strict)
         total = 0
         sp = 1
         stack[0] = 0
@@ -744,8 +802,8 @@ def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax,
                     total += nend[node] - nstart[node]
                     continue
                 if node >= first_leaf:
-                    total += _scan_leaf_count(nstart[node] // w, Q, qi, r, strict, blk, metric, cnt, acc, sel,
-                                                   blk32, Q32, cnt32, amax, use32)
+                    total += _scan_leaf_count(nstart[node] // w, Q, qi, r, rb, strict, blk, metric, acc, blk32, Q32,
+                                              acc32, amax, use32)
                     continue
             # internal node: descend, dropping a child beyond its split plane
             c1 = 2 * node + 1
@@ -774,20 +832,18 @@ def count_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, ama
     n = oid.shape[0]
     Q = np.empty((w, d))
     Q32 = np.empty((w, d), np.float32)
-    cnt32 = np.empty(w, np.int32)
     R = np.empty(w)
     C = np.empty(w, np.int64)
     stack = np.empty(2 * depth + 4, np.int64)
-    cnt = np.empty(w, np.int64)
     acc = np.empty(w)
-    sel = np.empty(w, np.int64)
+    acc32 = np.empty(w, np.float32)
     for t in range(t0, t1):
         p0 = t * w
         nq = min(w, n - p0)
         for qi in range(nq):
             R[qi] = radii[oid[p0 + qi]]
         _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack,
-                    cnt, cnt32, acc, sel)
+                    acc, acc32)
         for qi in range(nq):
             r = R[qi]
             self_in = (0.0 < r) if strict else (0.0 <= r)
@@ -866,10 +922,10 @@ def ksg_joint_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth,
     metric = variant - variant  # 0 = max-norm, as a run-time value (a literal 0 would compile a second _knn_leaf)
     n_leaves, d, w = blk.shape
     n = oid.shape[0]
-    Q, Q32, cnt32, HD, HP, HID, stack, cnt, acc, sel = _knn_scratch(w, d, k, depth)
+    Q, Q32, HD, HP, HID, stack, acc, acc32 = _knn_scratch(w, d, k, depth)
     for t in range(t0, t1):
         _knn_leaf(t, blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, Q, Q32, HD, HP,
-                  HID, stack, cnt, cnt32, acc, sel)
+                  HID, stack, acc, acc32)
         p0 = t * w
         for qi in range(min(w, n - p0)):
             i = oid[p0 + qi]
