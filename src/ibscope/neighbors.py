@@ -4,7 +4,7 @@ One interface, several backends, chosen automatically by device:
 
 * ``"numba"`` (CPU default) - compiled KD-tree search on all cores
   (:mod:`ibscope._neighbors_numba`): a balanced median-split tree whose leaves
-  are contiguous, vectorised blocks of 32-128 points with tight bounding boxes;
+  are contiguous, vectorised blocks of 32-256 points with tight bounding boxes;
   nearest-child-first kNN with split-plane and box pruning; range counts that
   add whole nodes lying inside the query ball. From ``_FLAT_MIN_DIM`` (12)
   dimensions, where KD-tree pruning fails, a "flat" mode scans all leaves
@@ -46,9 +46,12 @@ BACKENDS = ("auto", "numba", "kdtree", "torch", "sorted")
 
 #: target number of distance entries per torch block (memory ~ 8 bytes each, a few arrays)
 _BLOCK_ENTRIES = 1 << 21
-#: leaf sizes (multiples of 8) of the numba KD-trees: kNN search, range counting, and both in "flat" mode
-_LEAF_KNN = 64
-_LEAF_COUNT = 64
+#: leaf sizes (multiples of 8) of the numba KD-trees. kNN search: (largest dimension, width) pairs, the
+#: first that fits; range counting; both in "flat" mode. Measured on 2 cores, n = 1e5 (rank-transformed
+#: Gaussians, k = 5): kNN best at 32 for d <= 3, 64 for d = 4-5, 96-128 for d = 6-8; counts at 128-256
+#: for d = 2-8 (benchmarks/bench_speed.py, README).
+_LEAF_KNN = ((3, 32), (5, 64), (11, 128))
+_LEAF_COUNT = 192
 _LEAF_FLAT_KNN = 128
 _LEAF_FLAT_COUNT = 256
 #: dimension from which the numba backend scans all leaves (box-pruned) instead of descending the tree
@@ -303,7 +306,9 @@ def _flat(n: int, d: int) -> bool:
 def _width(n: int, d: int, count: bool) -> int:
     if _flat(n, d):
         return _LEAF_FLAT_COUNT if count else _LEAF_FLAT_KNN
-    return _LEAF_COUNT if count else _LEAF_KNN
+    if count:
+        return _LEAF_COUNT
+    return next((w for dim, w in _LEAF_KNN if d <= dim), _LEAF_KNN[-1][1])
 
 
 def _numba_knn(points: np.ndarray, k: int, metric: str):

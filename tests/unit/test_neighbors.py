@@ -148,7 +148,7 @@ def test_parallel_chunks_and_tiny_leaves(monkeypatch):
     y = _data(700, 14, seed=2)  # 17-D joint and 14-D marginal: the flat scan
     ref = {v: _bf_ksg_counts(x, y, 3, v) for v in (1, 2)}
     monkeypatch.setattr(neighbors, "_MIN_PARALLEL", 1)
-    monkeypatch.setattr(neighbors, "_LEAF_KNN", 8)
+    monkeypatch.setattr(neighbors, "_LEAF_KNN", ((99, 8),))
     monkeypatch.setattr(neighbors, "_LEAF_COUNT", 8)
     monkeypatch.setattr(neighbors, "_LEAF_FLAT_KNN", 8)
     monkeypatch.setattr(neighbors, "_LEAF_FLAT_COUNT", 16)
