@@ -45,15 +45,18 @@ a pool of threads (no OpenMP spin-waiting, dynamic load balance).
 * kNN (tree mode): depth-first, nearer child first; internal nodes are pruned
   on the distance to the split planes on the path (O(1) per node), leaves on
   their tight box, both against the current k-th distance.
-* range count (tree mode): a node whose box lies inside the query ball is
-  counted whole, one that misses the ball is skipped, leaves in between are
-  scanned.
+* range count: the queries of a block walk the tree together (dual-tree
+  style): a node is counted whole for all of them when, box against box, it
+  lies within the smallest radius, skipped beyond the largest; at a leaf every
+  query's box distances are computed in one vectorised loop and the query
+  counts the leaf whole, skips it or scans it.
 * "flat" mode (high dimension, where KD-tree pruning fails): the queries of a
   block visit every leaf together, so each candidate leaf is loaded into cache
   once per block; kNN visits leaves in XOR order from the own leaf slot
   (``own ^ m``, m = 0, 1, ...: the own leaf, its sibling, then cousins, i.e.
   nearest subtrees first) so the k-th distance tightens early; each leaf is
   pruned first for the whole block (box-to-box distance), then per query.
+  Counts screen in float32 there (exact after a float64 check).
 
 Metric codes: 0 = max-norm (Chebyshev), 1 = Euclidean (squares internally).
 """
@@ -808,10 +811,19 @@ def _le_bound(r, strict):
 
 
 @njit(**_JIT)
-def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack,
-                acc, acc32, bits):
+def _count_leaf(t, blk, blk32, nstart, nend, box, slot, depth, amax, flat, metric, R, strict, Q, QT, Q32, C, stack, acc,
+                acc32, bits, MN, MX, RB):
     """Number of points within R[qi] of every point qi of leaf block t (into C,
-    the point itself included when it qualifies)."""
+    the point itself included when it qualifies).
+
+    The block's queries walk the tree together (dual-tree style): a node whose
+    box lies, against the block's box, within the smallest radius for every
+    pair is counted whole for all queries; one beyond the largest radius is
+    skipped; at a leaf, the min/max distances from every query to its box are
+    computed in one vectorised loop over the queries (``QT``: the queries,
+    coordinate-major), then each query counts the leaf whole, skips it or scans
+    it. Measured 18 % faster for 4-D KSG marginal counts than one tree descent
+    per query, whose pops and unpredictable branches cost more than the scans."""
     d = Q.shape[1]
     w = acc.shape[0]
     first_leaf = (1 << depth) - 1
@@ -822,76 +834,87 @@ def _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax,
     use32 = flat and metric == 0 and blk32.shape[0] == blk.shape[0] and _F32_RANGE[0] < amax < _F32_RANGE[1]
     for qi in range(nq):
         for dd in range(d):
-            Q[qi, dd] = blk[t, dd, qi]
+            v = blk[t, dd, qi]
+            Q[qi, dd] = v
+            QT[dd, qi] = v
             if use32:
                 Q32[qi, dd] = blk32[t, dd, qi]
         C[qi] = 0
-        rmin = R[qi] if R[qi] < rmin else rmin
-        rmax = R[qi] if R[qi] > rmax else rmax
-    if flat:
-        for leaf in range(first_leaf, 2 * first_leaf + 1):
-            size = nend[leaf] - nstart[leaf]
-            if size == 0:
-                continue
-            bmn, bmx = _box_box(box, own, leaf, metric)
-            if not _within(bmn, rmax, strict, metric):
-                continue
-            if _within(bmx, rmin, strict, metric):
-                for qi in range(nq):
-                    C[qi] += size
-                continue
-            tc = nstart[leaf] // w
-            for qi in range(nq):
-                r = R[qi]
-                rb = _le_bound(r, strict)
-                mn, mx = _box_min_max(Q, qi, box, leaf, metric)
-                if not _within(mn, r, strict, metric):
-                    continue
-                if _within(mx, r, strict, metric):
-                    C[qi] += size
-                else:
-                    C[qi] += _scan_leaf_count(tc, Q, qi, r, rb, strict, blk, metric, acc, blk32, Q32, acc32, bits, amax,
-                                              use32)
-        return
-    for qi in range(nq):
         r = R[qi]
-        rb = _le_bound(r, strict)
-        total = 0
-        sp = 1
-        stack[0] = 0
-        while sp > 0:
-            sp -= 1
-            node = stack[sp]
-            # tight boxes at the leaves and the top levels (where a whole subtree may
-            # be inside or outside the ball); elsewhere only the split plane is tested
-            if node >= first_leaf or node < 64:
-                mn, mx = _box_min_max(Q, qi, box, node, metric)
-                if not _within(mn, r, strict, metric):
-                    continue
-                if _within(mx, r, strict, metric):
-                    total += nend[node] - nstart[node]
-                    continue
-                if node >= first_leaf:
-                    total += _scan_leaf_count(nstart[node] // w, Q, qi, r, rb, strict, blk, metric, acc, blk32, Q32,
-                                              acc32, bits, amax, use32)
-                    continue
-            # internal node: descend, dropping a child beyond its split plane
-            c1 = 2 * node + 1
-            diff = Q[qi, sdim[node]] - sval[node]
-            g = diff * diff if metric == 1 else abs(diff)
-            if diff < 0.0:
-                stack[sp] = c1
-                sp += 1
-                if _within(g, r, strict, metric):
-                    stack[sp] = c1 + 1
-                    sp += 1
+        RB[qi] = _le_bound(r, strict)  # max-norm: x < r  <=>  x <= RB
+        if r != r:
+            rmin = -np.inf  # a NaN radius counts nothing: no node is inside every query's ball
+        rmin = r if r < rmin else rmin
+        rmax = r if r > rmax else rmax
+    sp = 1
+    stack[0] = 0
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        size = nend[node] - nstart[node]
+        if size == 0:
+            continue
+        bmn, bmx = _box_box(box, own, node, metric)
+        if not _within(bmn, rmax, strict, metric):
+            continue
+        if _within(bmx, rmin, strict, metric):
+            for qi in range(nq):
+                C[qi] += size
+            continue
+        if node < first_leaf:
+            stack[sp] = 2 * node + 1
+            stack[sp + 1] = 2 * node + 2
+            sp += 2
+            continue
+        # per-query (min, max) distances to the leaf's box, the operations of _box_min_max
+        for qi in range(nq):
+            MN[qi] = 0.0
+            MX[qi] = 0.0
+        for dd in range(d):
+            lo = box[node, 0, dd]
+            hi = box[node, 1, dd]
+            if metric == 0:
+                for qi in range(nq):
+                    a = lo - QT[dd, qi]
+                    b = hi - QT[dd, qi]
+                    na = -a
+                    nb = -b
+                    MN[qi] = _mx(MN[qi], a if a > nb else nb)
+                    MX[qi] = _mx(MX[qi], na if na > b else b)
             else:
-                stack[sp] = c1 + 1
-                sp += 1
-                if _within(g, r, strict, metric):
-                    stack[sp] = c1
-                    sp += 1
-        C[qi] = total
+                for qi in range(nq):
+                    a = lo - QT[dd, qi]
+                    b = hi - QT[dd, qi]
+                    na = -a
+                    nb = -b
+                    g = a if a > nb else nb
+                    g = g if g > 0.0 else 0.0
+                    f = na if na > b else b
+                    MN[qi] += g * g
+                    MX[qi] += f * f
+        tc = nstart[node] // w
+        if metric == 0:
+            for qi in range(nq):
+                rb = RB[qi]
+                if MN[qi] <= rb:
+                    if MX[qi] <= rb:
+                        C[qi] += size
+                    else:
+                        if d <= 4 and not use32:
+                            C[qi] += _count_cheb4(blk, tc, Q, qi, rb)
+                        else:
+                            C[qi] += _scan_leaf_count(tc, Q, qi, R[qi], rb, strict, blk, metric, acc, blk32, Q32, acc32,
+                                                  bits, amax, use32)
+            continue
+        for qi in range(nq):
+            r = R[qi]
+            if not _within(MN[qi], r, strict, metric):
+                continue
+            if _within(MX[qi], r, strict, metric):
+                C[qi] += size
+            else:
+                C[qi] += _scan_leaf_count(tc, Q, qi, r, r, strict, blk, metric, acc, blk32, Q32, acc32, bits, amax,
+                                          use32)
 
 
 @njit(**_JIT)
@@ -908,13 +931,17 @@ def count_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, ama
     acc = np.empty(w)
     acc32 = np.empty(w + 1, np.float32)
     bits = acc32.view(np.int32)
+    QT = np.empty((d, w))
+    MN = np.empty(w)
+    MX = np.empty(w)
+    RB = np.empty(w)
     for t in range(t0, t1):
         p0 = t * w
         nq = min(w, n - p0)
         for qi in range(nq):
             R[qi] = radii[oid[p0 + qi]]
-        _count_leaf(t, blk, blk32, nstart, nend, box, sdim, sval, slot, depth, amax, flat, metric, R, strict, Q, Q32, C, stack,
-                    acc, acc32, bits)
+        _count_leaf(t, blk, blk32, nstart, nend, box, slot, depth, amax, flat, metric, R, strict, Q, QT, Q32, C, stack, acc,
+                    acc32, bits, MN, MX, RB)
         for qi in range(nq):
             r = R[qi]
             self_in = (0.0 < r) if strict else (0.0 <= r)
