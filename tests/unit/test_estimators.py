@@ -261,3 +261,23 @@ def test_continuous_discrete_labels_from_quantiles(estimator):
     # the boundaries between classes are sharp edges, which kNN smooths: ~0.15 nat bias at n=4000
     assert abs(res.value - np.log(4)) < 0.2, res.value
     assert res.value <= np.log(4) + 0.05
+
+
+@pytest.mark.parametrize("mode", ["rank", "standardize", None])
+def test_prepare_pair_equals_sequential_preparation(mode):
+    """The two-thread rank preparation of large data gives the sequential arrays
+    and warnings, including the seeded tie-breaking draws (x first, then y)."""
+    from ibscope.estimators._preprocess import _PAIR_PARALLEL_MIN, prepare_continuous, prepare_pair
+
+    rng = np.random.default_rng(3)
+    n = _PAIR_PARALLEL_MIN // 2 + 7
+    x = np.round(rng.standard_normal((n, 2)), 2)  # many duplicate rows: the jitter draws
+    y = np.round(x + rng.standard_normal((n, 2)), 1)
+    seq_rng = np.random.default_rng(5)
+    w_seq, w_pair = [], []
+    a = prepare_continuous(x, "x", mode, seq_rng, w_seq)
+    b = prepare_continuous(y, "y", mode, seq_rng, w_seq)
+    pa, pb = prepare_pair(x, y, mode, np.random.default_rng(5), w_pair)
+    np.testing.assert_array_equal(pa, a)
+    np.testing.assert_array_equal(pb, b)
+    assert w_pair == w_seq and any("duplicate" in w for w in w_seq)

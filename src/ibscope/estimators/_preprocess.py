@@ -55,21 +55,53 @@ def normal_scores(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out.T)
 
 
+def _rank_inputs(x: np.ndarray, name: str, rng, warnings: list, jitter: bool):
+    """The seeded, order-dependent part of the rank mode: standardise (flags constant
+    columns), break ties. Returns the array to score and its constant columns."""
+    x = standardize(x, name, warnings)
+    constant = np.all(x == 0.0, axis=0)
+    if jitter:
+        x = jitter_ties(x, name, rng, warnings)
+    return x, constant
+
+
+def _scores(x: np.ndarray, constant: np.ndarray) -> np.ndarray:
+    out = normal_scores(x)
+    out[:, constant] = 0.0
+    return out
+
+
 def prepare_continuous(x: np.ndarray, name: str, mode, rng, warnings: list, *, jitter: bool = True) -> np.ndarray:
     """Apply ``mode`` preprocessing and break exact duplicate rows."""
     if mode == "rank":
-        x = standardize(x, name, warnings)  # flags constant columns
-        constant = np.all(x == 0.0, axis=0)
-        if jitter:
-            x = jitter_ties(x, name, rng, warnings)
-        out = normal_scores(x)
-        out[:, constant] = 0.0
-        return out
+        return _scores(*_rank_inputs(x, name, rng, warnings, jitter))
     if mode == "standardize":
         x = standardize(x, name, warnings)
     if jitter:
         x = jitter_ties(x, name, rng, warnings)
     return x
+
+
+#: below this many values per side the two sides' normal scores are computed one after the other
+_PAIR_PARALLEL_MIN = 100_000
+
+
+def prepare_pair(x: np.ndarray, y: np.ndarray, mode, rng, warnings: list):
+    """:func:`prepare_continuous` of ``x`` then ``y``, with the same results and
+    warnings; in rank mode the two sides' normal scores (sorts that release the
+    GIL) run on two threads when the data are large."""
+    if mode != "rank":
+        return (prepare_continuous(x, "x", mode, rng, warnings), prepare_continuous(y, "y", mode, rng, warnings))
+    # the seeded steps stay in order (x, then y): the generator is shared
+    xin = _rank_inputs(x, "x", rng, warnings, True)
+    yin = _rank_inputs(y, "y", rng, warnings, True)
+    from ..neighbors import _pool, default_threads
+
+    threads = default_threads()
+    if threads < 2 or min(x.size, y.size) < _PAIR_PARALLEL_MIN:
+        return _scores(*xin), _scores(*yin)
+    fut = _pool(threads).submit(_scores, *yin)
+    return _scores(*xin), fut.result()
 
 
 def whiten(x: np.ndarray, name: str, warnings: list, rel_tol: float = 1e-10):

@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 
 from .. import neighbors
 from .._validation import check_choice
-from ._preprocess import PREPROCESS, prepare_continuous, whiten
+from ._preprocess import PREPROCESS, prepare_pair, whiten
 from .base import EntropyEstimator, MIEstimator, jitter_ties
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -126,8 +126,7 @@ class KDEMI(MIEstimator):
     def _prepare(self, x, y, rng, warnings):
         if len(x) > 20000:
             warnings.append(f"KDE costs O(n^2) per bandwidth; n={len(x)} will be slow. Consider KSG.")
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
-        y = prepare_continuous(y, "y", self.preprocess, rng, warnings)
+        x, y = prepare_pair(x, y, self.preprocess, rng, warnings)
         return whiten(x, "x", warnings)[0], whiten(y, "y", warnings)[0]
 
     def _core(self, zx, zy, rng):

@@ -34,7 +34,7 @@ from scipy.special import digamma, gammaln
 
 from .. import neighbors
 from .._validation import check_choice, check_float, check_k
-from ._preprocess import PREPROCESS, prepare_continuous, whiten
+from ._preprocess import PREPROCESS, prepare_pair, whiten
 from .base import EntropyEstimator, MIEstimator, jitter_ties
 
 
@@ -232,8 +232,7 @@ class KLMI(_KLParamsMixin, MIEstimator):
         self.name = "wkl" if self.weighted else "kl"
 
     def _prepare(self, x, y, rng, warnings):
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
-        y = prepare_continuous(y, "y", self.preprocess, rng, warnings)
+        x, y = prepare_pair(x, y, self.preprocess, rng, warnings)
         zx, _ = whiten(x, "x", warnings)
         zy, _ = whiten(y, "y", warnings)
         self._notes = set()

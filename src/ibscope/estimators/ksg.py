@@ -7,7 +7,7 @@ from scipy.special import digamma
 
 from .. import neighbors
 from .._validation import check_choice, check_k
-from ._preprocess import PREPROCESS, prepare_continuous
+from ._preprocess import PREPROCESS, prepare_pair
 from .base import MIEstimator
 
 
@@ -84,8 +84,7 @@ class KSG(MIEstimator):
         neighbors.resolve_device(self.device) if self.device is not None else None
 
     def _prepare(self, x, y, rng, warnings):
-        return (prepare_continuous(x, "x", self.preprocess, rng, warnings),
-                prepare_continuous(y, "y", self.preprocess, rng, warnings))
+        return prepare_pair(x, y, self.preprocess, rng, warnings)
 
     def _core(self, x, y, rng):
         n = len(x)
