@@ -459,10 +459,36 @@ def _screen_cheb(blk, t, Q, qi, bound, acc):
     force). Four coordinates are fused per pass over the leaf, so the running
     maxima stay in registers (branch-free, AVX2 ``vmaxpd``); after each pass the
     scan stops with 0 if no point is within the bound any more (``acc`` then holds
-    partial maxima, which callers ignore). NaN padding propagates (every ``_mx``
-    takes the new value second) and never passes."""
+    partial maxima, which callers ignore). In 5 to 8 dimensions one pass covers
+    all coordinates (the last repeated up to eight; the maximum is unchanged):
+    most scans of such leaves pass the first four anyway (80 % in the 4+4 KSG
+    joint search), and the single pass was measured 5-10 % faster there. NaN
+    padding propagates (every ``_mx`` takes the new value second) and never
+    passes."""
     d = Q.shape[1]
     w = acc.shape[0]
+    if 4 < d <= 8:
+        c5 = min(5, d - 1)
+        c6 = min(6, d - 1)
+        c7 = d - 1
+        q0 = Q[qi, 0]
+        q1 = Q[qi, 1]
+        q2 = Q[qi, 2]
+        q3 = Q[qi, 3]
+        q4 = Q[qi, 4]
+        q5 = Q[qi, c5]
+        q6 = Q[qi, c6]
+        q7 = Q[qi, c7]
+        m = 0
+        for j in range(w):
+            g01 = _mx(abs(blk[t, 0, j] - q0), abs(blk[t, 1, j] - q1))
+            g23 = _mx(abs(blk[t, 2, j] - q2), abs(blk[t, 3, j] - q3))
+            g45 = _mx(abs(blk[t, 4, j] - q4), abs(blk[t, c5, j] - q5))
+            g67 = _mx(abs(blk[t, c6, j] - q6), abs(blk[t, c7, j] - q7))
+            a = _mx(_mx(g01, g23), _mx(g45, g67))
+            acc[j] = a
+            m += 1 if a <= bound else 0
+        return m
     for j in range(w):
         acc[j] = 0.0
     m = 0
