@@ -203,6 +203,18 @@ class BaseCompressor:
                 )
         return rows, shape
 
+    def _inverse(self, z, decode) -> np.ndarray:
+        """``inverse_transform`` of every compressor: check the codes ``z``, map them
+        with ``decode`` (codes -> rows) and give the rows the training sample shape."""
+        self._check_fitted("inverse_transform")
+        codes = as_samples(z, "z")
+        if codes.shape[1] != self.n_components_:
+            raise ValueError(
+                f"The 'z' argument of {self._owner}.inverse_transform must have {self.n_components_} columns "
+                f"(n_components_). Got {_describe(z)}."
+            )
+        return decode(codes).reshape((len(codes),) + tuple(self.input_shape_))
+
     def _check_latent(self, n_latent: int, n_features: int, shape: tuple, name: str, *, allow_equal: bool) -> None:
         """Reject a code dimension that is not smaller than the input dimension."""
         too_big = n_latent > n_features or (n_latent == n_features and not allow_equal)

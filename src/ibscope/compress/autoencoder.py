@@ -365,15 +365,7 @@ class _AutoencoderBase(BaseCompressor):
         -------
         numpy.ndarray of shape (n_samples, *input_shape_)
         """
-        self._check_fitted("inverse_transform")
-        codes = as_samples(z, "z")
-        if codes.shape[1] != self.n_components_:
-            raise ValueError(
-                f"The 'z' argument of {self._owner}.inverse_transform must have {self.n_components_} columns "
-                f"(latent_dim). Got {_describe(z)}."
-            )
-        out = self._from_net(self._run(self.model_.decode, codes.astype(np.float32)))
-        return out.reshape((len(codes),) + tuple(self.input_shape_))
+        return self._inverse(z, lambda codes: self._from_net(self._run(self.model_.decode, codes.astype(np.float32))))
 
     # persistence ------------------------------------------------------------
     def _state_arrays(self) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._random import resolve_seed
-from .._validation import _describe, as_samples, check_int
+from .._validation import check_int
 from ._base import BaseCompressor
 
 
@@ -143,11 +143,4 @@ class PCACompressor(BaseCompressor):
         -------
         numpy.ndarray of shape (n_samples, *input_shape_)
         """
-        self._check_fitted("inverse_transform")
-        codes = as_samples(z, "z")
-        if codes.shape[1] != self.n_components_:
-            raise ValueError(
-                f"The 'z' argument of {self._owner}.inverse_transform must have {self.n_components_} columns. "
-                f"Got {_describe(z)}."
-            )
-        return self._decode(codes).reshape((len(codes),) + tuple(self.input_shape_))
+        return self._inverse(z, self._decode)
