@@ -46,6 +46,14 @@ def _clean(obj: Any) -> Any:
     return repr(obj)
 
 
+def _in_units(result, units: str, fields: tuple):
+    """Copy of a result dataclass with ``fields`` (None stays None) converted to ``units``."""
+    check_units(units)
+    factor = UNIT_FACTORS[units] / UNIT_FACTORS[result.units]
+    changes = {f: None if getattr(result, f) is None else getattr(result, f) * factor for f in fields}
+    return dataclasses.replace(result, units=units, **changes)
+
+
 @dataclasses.dataclass
 class MIResult:
     """A mutual-information estimate with its uncertainty and provenance.
@@ -121,21 +129,7 @@ class MIResult:
 
     def to(self, units: str) -> "MIResult":
         """Return a copy expressed in ``units`` ("nats" or "bits")."""
-        check_units(units)
-        factor = UNIT_FACTORS[units] / UNIT_FACTORS[self.units]
-
-        def scale(v):
-            return None if v is None else v * factor
-
-        return dataclasses.replace(
-            self,
-            value=self.value * factor,
-            raw_value=self.raw_value * factor,
-            ci_low=scale(self.ci_low),
-            ci_high=scale(self.ci_high),
-            std_err=scale(self.std_err),
-            units=units,
-        )
+        return _in_units(self, units, ("value", "raw_value", "ci_low", "ci_high", "std_err"))
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary of every field (plus ``clipped``)."""
@@ -180,20 +174,8 @@ class EntropyResult:
     warnings: list = dataclasses.field(default_factory=list)
 
     def to(self, units: str) -> "EntropyResult":
-        check_units(units)
-        factor = UNIT_FACTORS[units] / UNIT_FACTORS[self.units]
-
-        def scale(v):
-            return None if v is None else v * factor
-
-        return dataclasses.replace(
-            self,
-            value=self.value * factor,
-            ci_low=scale(self.ci_low),
-            ci_high=scale(self.ci_high),
-            std_err=scale(self.std_err),
-            units=units,
-        )
+        """Return a copy expressed in ``units`` ("nats" or "bits")."""
+        return _in_units(self, units, ("value", "ci_low", "ci_high", "std_err"))
 
     def to_dict(self) -> dict:
         return _clean(dataclasses.asdict(self))
