@@ -83,6 +83,8 @@ from typing import Any
 
 import numpy as np
 
+from .compress._base import _jsonable
+
 __all__ = [
     "BACKENDS",
     "CompressorFit",
@@ -150,18 +152,6 @@ def _derive_seed(*parts) -> int:
 def _clean_mi(value) -> float:
     """Round a true-MI value so that grids written as 0.3 and 0.30000000000000004 agree."""
     return float(round(float(value), 10))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _norm_spec(spec) -> str | None:

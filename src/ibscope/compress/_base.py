@@ -32,6 +32,7 @@ import tempfile
 
 import numpy as np
 
+from .._params import Configurable
 from .._validation import _describe, _to_numpy, as_samples
 
 #: Name of the file format written by :meth:`BaseCompressor.save`, and its version.
@@ -92,7 +93,7 @@ def _untuple(value):
     return value
 
 
-class BaseCompressor:
+class BaseCompressor(Configurable):
     """Base class of ibscope compressors (scikit-learn-style ``fit`` / ``transform``).
 
     Subclasses implement ``fit`` and ``transform`` and list which fitted
@@ -106,31 +107,6 @@ class BaseCompressor:
     #: fitted JSON-serialisable attributes written by ``save``
     _json_attrs: tuple = ("n_features_in_", "input_shape_", "n_components_", "reconstruction_error_")
 
-    # ------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Return the constructor parameters as a dictionary (``deep`` is accepted for scikit-learn)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters; unknown names raise ``ValueError``. Returns ``self``."""
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(
-                    f"Unknown parameter {key!r} for {type(self).__name__}. Valid parameters: {', '.join(valid)}."
-                )
-            setattr(self, key, value)
-        return self
-
     def __repr__(self) -> str:
         sig = inspect.signature(type(self).__init__)
         parts = []
@@ -140,10 +116,6 @@ class BaseCompressor:
             if default is inspect.Parameter.empty or not _same(value, default):
                 parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
-
-    @property
-    def _owner(self) -> str:
-        return type(self).__name__
 
     # ------------------------------------------------------------ fitted state
     def __sklearn_is_fitted__(self) -> bool:

@@ -14,50 +14,21 @@ Subclasses implement:
 
 from __future__ import annotations
 
-import inspect
 import time
 
 import numpy as np
 
+from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
 from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length
 
 
-class _Configurable:
-    """sklearn-like parameter introspection from the ``__init__`` signature."""
+class _Configurable(Configurable):
+    """Estimator parameters (see :class:`ibscope._params.Configurable`); ``name`` is
+    the estimator's registry name."""
 
     name = ""
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-
-    def get_params(self) -> dict:
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(
-                    f"Unknown parameter {key!r} for {type(self).__name__}. Valid parameters: {', '.join(valid)}."
-                )
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    @property
-    def _owner(self) -> str:
-        return type(self).__name__
 
 
 def _std(x: np.ndarray) -> np.ndarray:
