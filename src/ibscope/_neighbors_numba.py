@@ -331,30 +331,6 @@ def _box_min(Q, qi, box, node, metric):
 
 
 @njit(**_INLINE)
-def _box_min_max(Q, qi, box, node, metric):
-    """(min, max) (squared, if Euclidean) distance from Q[qi] to points of the box,
-    computed with the operations used for single points (branch-free)."""
-    d = Q.shape[1]
-    mn = 0.0
-    mx = 0.0
-    for dd in range(d):
-        a = box[node, 0, dd] - Q[qi, dd]
-        b = box[node, 1, dd] - Q[qi, dd]
-        na = -a
-        nb = -b
-        g = a if a > nb else nb
-        g = g if g > 0.0 else 0.0
-        f = na if na > b else b
-        if metric == 0:
-            mn = g if g > mn else mn
-            mx = f if f > mx else mx
-        else:
-            mn += g * g
-            mx += f * f
-    return mn, mx
-
-
-@njit(**_INLINE)
 def _box_box(box, u, v, metric):
     """(min, max) (squared, if Euclidean) distance between points of boxes u and v
     (monotone-consistent bounds for every pair of points)."""
@@ -805,12 +781,11 @@ def knn_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax,
 @njit(**_INLINE)
 def _scan_leaf_count(t, Q, qi, r, rb, strict, blk, metric, acc, blk32, Q32, acc32, bits, amax, use32):
     """Points of leaf block t within r of Q[qi]; ``rb`` is the max-norm bound of
-    :func:`_le_bound` (``r`` itself when not strict)."""
+    :func:`_le_bound` (``r`` itself when not strict). Max-norm counts in up to
+    4-D call :func:`_count_cheb4` directly instead."""
     w = acc.shape[0]
     if metric == 0:
         if not use32:
-            if Q.shape[1] <= 4:
-                return _count_cheb4(blk, t, Q, qi, rb)
             return _screen_cheb(blk, t, Q, qi, rb, acc)
         thr = _thr32(r, amax)
         if not _screen_cheb32(blk32, t, Q32, qi, thr, acc32, bits):
@@ -892,7 +867,8 @@ def _count_leaf(t, blk, blk32, nstart, nend, box, slot, depth, amax, flat, metri
             stack[sp + 1] = 2 * node + 2
             sp += 2
             continue
-        # per-query (min, max) distances to the leaf's box, the operations of _box_min_max
+        # per-query (min, max) distances to the leaf's box (branch-free, the operations of _box_box
+        # with the query as a point box: monotone-consistent with the per-point distances)
         for qi in range(nq):
             MN[qi] = 0.0
             MX[qi] = 0.0
@@ -926,7 +902,7 @@ def _count_leaf(t, blk, blk32, nstart, nend, box, slot, depth, amax, flat, metri
                     if MX[qi] <= rb:
                         C[qi] += size
                     else:
-                        if d <= 4 and not use32:
+                        if d <= 4 and not use32:  # called here, not via _scan_leaf_count: measured 12-20 % faster
                             C[qi] += _count_cheb4(blk, tc, Q, qi, rb)
                         else:
                             C[qi] += _scan_leaf_count(tc, Q, qi, R[qi], rb, strict, blk, metric, acc, blk32, Q32, acc32,
