@@ -1,26 +1,49 @@
 """scikit-learn-style parameter handling shared by estimators and compressors.
 
 Objects are configured in ``__init__`` with explicit keyword parameters stored
-under their own names (STYLE.md section 2); the parameter list is read from the
-``__init__`` signature.
+under their own names (STYLE.md section 2). The parameter list is read from the
+``__init__`` signatures along the class hierarchy, so a subclass that adds one
+parameter declares only that one and passes the rest on with ``**params``
+(``MINE`` adds ``ema_rate`` to the parameters of every neural estimator).
 """
 
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 
 class Configurable:
-    """``get_params`` / ``set_params`` / ``repr`` from the ``__init__`` signature."""
+    """``get_params`` / ``set_params`` / ``repr`` from the ``__init__`` signatures."""
+
+    @classmethod
+    def _init_chain(cls) -> list:
+        """The ``__init__`` functions that declare parameters, most derived first: each class's own
+        ``__init__``, continuing to its parents' while it takes ``**params``."""
+        chain = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            chain.append(init)
+            if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+                break  # this __init__ takes no **params: classes above it add nothing
+        return chain
+
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        """``{name: default}`` of every parameter, base-class parameters first
+        (``inspect.Parameter.empty`` where there is no default)."""
+        out: dict[str, Any] = {}
+        for init in reversed(cls._init_chain()):
+            for p in inspect.signature(init).parameters.values():
+                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+                    out[p.name] = p.default
+        return out
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        return list(cls._param_defaults())
 
     def get_params(self, deep: bool = True) -> dict:
         """Return the constructor parameters as a dictionary (``deep`` is accepted for scikit-learn)."""

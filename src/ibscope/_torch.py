@@ -86,8 +86,8 @@ def resolve_device(device: Any = None, owner: str = "ibscope") -> str:
             raise ValueError(f"{owner}: device={str(device)!r} was requested but this machine has {count} CUDA "
                              f"device(s) (cuda:0 to cuda:{count - 1}). Pass an index below {count}.")
         return text
-    raise ValueError(f"The 'device' parameter of {owner} must be None, 'cpu', 'auto', 'cuda', 'cuda:<index>', "
-                     f"'mps' or a torch.device. Got {device!r} instead.")
+    raise ValueError(f"The 'device' parameter of {owner} must be 'cpu', 'cuda', 'cuda:<index>', 'auto', 'mps', "
+                     f"a torch.device or None (the CPU). Got {device!r} instead.")
 
 
 def init_weights_(module: Any, generator: Any) -> Any:

@@ -2,115 +2,30 @@
 
 from __future__ import annotations
 
-import inspect
-
 from ._result import EntropyResult, MIResult
-from .estimators.discrete import ContinuousDiscreteMI, DiscreteEntropy, MixedKSG, PluginMI
-from .estimators.gaussian import GaussianEntropy, GaussianMI
-from .estimators.kde import KDEEntropy, KDEMI
-from .estimators.kl import KLEntropy, KLMI, WeightedKLMI
-from .estimators.ksg import KSG
+from .estimators import registry
 
-
-def _neural(name):
-    def factory(**params):
-        from .estimators import neural
-
-        cls = {"mine": neural.MINE, "nwj": neural.NWJ, "infonce": neural.InfoNCE}[name]
-        return cls(**params)
-
-    factory.__name__ = name
-    return factory
-
-
-#: name -> (class or factory, fixed parameters) for continuous X and Y
-CONTINUOUS = {
-    "ksg": (KSG, {"variant": 1}),
-    "ksg1": (KSG, {"variant": 1}),
-    "ksg2": (KSG, {"variant": 2}),
-    "kl": (KLMI, {}),
-    "wkl": (WeightedKLMI, {}),
-    "kde": (KDEMI, {}),
-    "gaussian": (GaussianMI, {}),
-    "mine": (_neural("mine"), {}),
-    "nwj": (_neural("nwj"), {}),
-    "infonce": (_neural("infonce"), {}),
-}
-#: name -> (class, fixed parameters) for continuous X and discrete labels Y
-LABELS = {
-    "ksg": (MixedKSG, {}),
-    "mixed-ksg": (MixedKSG, {}),
-    "kl": (ContinuousDiscreteMI, {"entropy": "kl"}),
-    "wkl": (ContinuousDiscreteMI, {"entropy": "wkl"}),
-    "kde": (ContinuousDiscreteMI, {"entropy": "kde"}),
-}
-#: both discrete
-DISCRETE = {"plugin": (PluginMI, {})}
-
-ENTROPY = {
-    "kl": (KLEntropy, {"weighted": False}),
-    "wkl": (KLEntropy, {"weighted": True}),
-    "kde": (KDEEntropy, {}),
-    "gaussian": (GaussianEntropy, {}),
-}
-DISCRETE_ENTROPY = {"plugin": (DiscreteEntropy, {})}
-
-
-def _accepted(factory) -> list[str]:
-    if isinstance(factory, type):
-        sig = inspect.signature(factory.__init__)
-    else:  # neural factories: read the class lazily
-        from .estimators import neural
-
-        cls = {"mine": neural.MINE, "nwj": neural.NWJ, "infonce": neural.InfoNCE}[factory.__name__]
-        sig = inspect.signature(cls.__init__)
-    return [p for p in sig.parameters if p != "self"]
-
-
-def _build(table: dict, kind: str, name, common: dict, extra: dict):
-    if not isinstance(name, str):
-        # an estimator object was passed: use it as configured
-        if hasattr(name, "estimate"):
-            return name
-        raise TypeError(f"The 'estimator' argument must be a name or an estimator object. Got {type(name).__name__}.")
-    if name not in table:
-        raise ValueError(
-            f"Unknown estimator {name!r} for {kind}. Valid names: {', '.join(sorted(table))}."
-        )
-    factory, fixed = table[name]
-    accepted = _accepted(factory)
-    unknown = [key for key in extra if key not in accepted or key in fixed]
-    if unknown:
-        raise ValueError(
-            f"Unknown parameter(s) {', '.join(map(repr, unknown))} for estimator {name!r}. "
-            f"Valid parameters: {', '.join(p for p in accepted if p not in fixed)}."
-        )
-    params = {key: value for key, value in common.items() if key in accepted}
-    params.update(fixed)
-    params.update(extra)
-    return factory(**params)
-
-
-#: defaults chosen by benchmarks/bench_accuracy.py (README "Choosing defaults")
-DEFAULT_ESTIMATOR = {"continuous": "ksg", "labels": "wkl", "discrete": "plugin"}
+#: the keys offered to every estimator by the front doors (each passed only where accepted)
+COMMON_KEYS = ("k", "units", "ci", "random_state", "device")
 
 
 def make_estimator(estimator=None, *, y_discrete=False, x_discrete=False, **params):
-    """Build an MI estimator object from its name (see :func:`mutual_information`)."""
+    """Build an MI estimator object from its name (see :func:`mutual_information`).
+
+    Names and the classes behind them are in :mod:`ibscope.estimators.registry`.
+    """
     if x_discrete and y_discrete:
-        table, kind = DISCRETE, "two discrete variables"
-        estimator = DEFAULT_ESTIMATOR["discrete"] if estimator is None else estimator
+        kind = "discrete"
     elif y_discrete:
-        table, kind = LABELS, "continuous x and discrete y"
+        kind = "labels"
     elif x_discrete:
         raise ValueError("x_discrete=True with continuous y: swap the arguments and pass y_discrete=True.")
     else:
-        table, kind = CONTINUOUS, "continuous x and y"
+        kind = "continuous"
     if estimator is None:
-        estimator = DEFAULT_ESTIMATOR["labels" if y_discrete else "continuous"]
-    common_keys = ("k", "units", "ci", "random_state", "device")
-    common = {key: params.pop(key) for key in common_keys if key in params}
-    return _build(table, kind, estimator, common, params)
+        estimator = registry.DEFAULTS[kind]
+    common = {key: params.pop(key) for key in COMMON_KEYS if key in params}
+    return registry.build(kind, estimator, common, **params)
 
 
 def mutual_information(x, y, *, estimator=None, k=5, units="nats", ci=None, random_state=None,
@@ -196,9 +111,9 @@ def entropy(x, *, estimator="kl", k=5, units="nats", ci=None, random_state=None,
     -------
     EntropyResult
     """
-    table, kind = (DISCRETE_ENTROPY, "discrete x") if discrete else (ENTROPY, "continuous x")
+    kind = "discrete-entropy" if discrete else "entropy"
     if discrete and estimator == "kl":
         estimator = "plugin"
     common = {"k": k, "units": units, "ci": ci, "random_state": random_state, "device": device}
-    est = _build(table, kind, estimator, common, estimator_params)
+    est = registry.build(kind, estimator, common, **estimator_params)
     return est.estimate(x)

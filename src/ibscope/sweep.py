@@ -83,7 +83,7 @@ from typing import Any
 
 import numpy as np
 
-from .compress._base import _jsonable
+from .runs import jsonable as _jsonable
 
 __all__ = [
     "BACKENDS",

@@ -24,7 +24,7 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from ibscope.estimators.neural import MINE, NWJ, ConcatCritic, InfoNCE, _score_matrix
+from ibscope.estimators.neural import MINE, NWJ, ConcatCritic, InfoNCE, score_matrix
 from ibscope.synthetic import correlated_gaussian
 
 ESTIMATORS = [MINE, NWJ, InfoNCE]
@@ -271,7 +271,7 @@ def test_score_matrix_fallback_matches_fast_path():
         def forward(self, a, b):
             return self.inner(a, b)
 
-    torch.testing.assert_close(_score_matrix(NoMatrix(crit), x, y), fast)
+    torch.testing.assert_close(score_matrix(NoMatrix(crit), x, y), fast)
     torch.testing.assert_close(torch.diagonal(crit.score_matrix(x[:5], y[:5])), crit(x[:5], y[:5]))
 
 

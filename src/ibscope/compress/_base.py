@@ -28,12 +28,12 @@ import inspect
 import json
 import numbers
 import os
-import tempfile
 
 import numpy as np
 
 from .._params import Configurable
 from .._validation import _describe, _to_numpy, as_samples
+from ..runs import atomic_open, jsonable
 
 #: Name of the file format written by :meth:`BaseCompressor.save`, and its version.
 FORMAT_NAME = "ibscope.compress"
@@ -73,19 +73,6 @@ def is_fitted(compressor) -> bool:
     return any(k.endswith("_") and not k.startswith("_") for k in names)
 
 
-def _jsonable(value):
-    """Convert tuples, numpy scalars and arrays to plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _untuple(value):
     """Inverse of the tuple -> list conversion JSON performs (lists become tuples)."""
     if isinstance(value, list):
@@ -108,11 +95,9 @@ class BaseCompressor(Configurable):
     _json_attrs: tuple = ("n_features_in_", "input_shape_", "n_components_", "reconstruction_error_")
 
     def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
         parts = []
-        for name in self._param_names():
+        for name, default in self._param_defaults().items():
             value = getattr(self, name)
-            default = sig.parameters[name].default
             if default is inspect.Parameter.empty or not _same(value, default):
                 parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
@@ -203,7 +188,7 @@ class BaseCompressor(Configurable):
         return {f"attr/{name}": np.asarray(getattr(self, name)) for name in self._array_attrs}
 
     def _json_state(self) -> dict:
-        return {name: _jsonable(getattr(self, name)) for name in self._json_attrs if hasattr(self, name)}
+        return {name: jsonable(getattr(self, name)) for name in self._json_attrs if hasattr(self, name)}
 
     def _saved_params(self) -> dict:
         params = self.get_params()
@@ -213,7 +198,7 @@ class BaseCompressor(Configurable):
             params["random_state"] = getattr(self, "seed_", None)
         if "device" in params and params["device"] is not None:
             params["device"] = str(params["device"])
-        return _jsonable(params)
+        return jsonable(params)
 
     def _restore(self, attrs: dict, arrays: dict) -> None:
         for name, value in attrs.items():
@@ -250,19 +235,8 @@ class BaseCompressor(Configurable):
         }
         payload = {"__meta__": np.array(json.dumps(meta))}
         payload.update(self._state_arrays())
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".ibscope-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(os.path.abspath(os.fspath(path)), "wb") as fh:
+            np.savez(fh, **payload)
 
     @classmethod
     def load(cls, path, **params):

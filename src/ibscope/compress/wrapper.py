@@ -1,7 +1,17 @@
-"""Compose a compressor with an MI estimator: I(E_X(X); E_Y(Y)) as in Algorithm 1 of the paper."""
+"""Algorithm 1 of the paper, in one place: compress each side, then estimate I(E_X(X); E_Y(Y)).
+
+Every compress-then-estimate computation in ibscope goes through
+:class:`CompressedEstimator`: the one-call front door (``compress=`` of
+:func:`ibscope.mutual_information`), sweeps (with compressors fitted once on
+independent training images) and IB runs (with layer compressors fitted on the
+first analysed epoch, or every epoch). The helpers next to it
+(:func:`code_dim`, :func:`clone_compressor`, :func:`reconstruction_error`) are the
+only implementations of those steps.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import numbers
 import time
@@ -10,6 +20,9 @@ import numpy as np
 
 from ._base import is_fitted
 from .spec import parse_compressor
+
+#: Accepted values of ``refit`` (``True`` means "every", ``False`` means "first").
+REFIT_MODES = ("every", "first", "never")
 
 #: Note appended to the warnings of every compressed estimate.
 DPI_NOTE = (
@@ -36,6 +49,68 @@ def _sample_shape(data) -> tuple:
     return shape[1:] if len(shape) > 1 else (1,)
 
 
+def code_dim(compressor) -> int | None:
+    """Target code dimension of a compressor object (``n_components`` or ``latent_dim``), or None."""
+    for attr in ("n_components", "latent_dim", "n_components_"):
+        val = getattr(compressor, attr, None)
+        if isinstance(val, (int, np.integer)) and not isinstance(val, bool):
+            return int(val)
+    return None
+
+
+def clone_compressor(compressor):
+    """A fresh, unfitted copy with the same parameters (:func:`sklearn.base.clone`).
+
+    Objects without ``get_params`` are deep-copied.
+    """
+    if hasattr(compressor, "get_params"):
+        from sklearn.base import clone
+
+        return clone(compressor)
+    return copy.deepcopy(compressor)
+
+
+def reconstruction_error(compressor, data, codes) -> float:
+    """Mean absolute error per input element of ``inverse_transform(codes)`` against ``data``.
+
+    NaN when the compressor cannot reconstruct (no usable ``inverse_transform``).
+    """
+    inv = getattr(compressor, "inverse_transform", None)
+    if not callable(inv):
+        return float("nan")
+    try:
+        rec = np.asarray(inv(codes), dtype=np.float64).reshape(len(data), -1)
+        return float(np.mean(np.abs(rec - np.asarray(data, dtype=np.float64).reshape(len(data), -1))))
+    except Exception:  # a compressor without a usable inverse: report nothing rather than fail
+        return float("nan")
+
+
+def refit_mode(refit, owner: str = "CompressedEstimator") -> str:
+    """Normalise ``refit`` (a mode name or a bool) to one of :data:`REFIT_MODES`."""
+    if isinstance(refit, (bool, np.bool_)):
+        return "every" if refit else "first"
+    if isinstance(refit, str) and refit in REFIT_MODES:
+        return refit
+    raise TypeError(f"The 'refit' parameter of {owner} must be a bool or one of {list(REFIT_MODES)}. "
+                    f"Got {refit!r}.")
+
+
+@dataclasses.dataclass
+class Coded:
+    """One side after compression: its codes and what the compression did.
+
+    Attributes
+    ----------
+    codes : numpy.ndarray or array-like
+        The codes (n_samples, latent_dim), or the data unchanged when ``info`` is None.
+    info : dict or None
+        See :meth:`CompressedEstimator.estimate`; None when the side was not compressed.
+    """
+
+    codes: object
+    info: dict | None = None
+
+
 class CompressedEstimator:
     """Estimate I(X; Y) on compressed codes: fit the compressors, transform, then estimate.
 
@@ -57,16 +132,19 @@ class CompressedEstimator:
         ibscope compressor or a scikit-learn transformer), a spec such as
         ``"pca:4"`` (see :func:`parse_compressor`; built with the estimator's
         ``random_state`` when it is an int), or ``None`` to pass that side unchanged.
-    refit : bool, default=True
-        Fit each compressor on the data given to every ``estimate`` call. With
-        ``False``, an already fitted compressor is reused as is (fit once, e.g. on
-        a fixed probe set, and keep it across epochs); an unfitted one is still fitted.
+    refit : {"every", "first", "never"} or bool, default=True
+        When each compressor is fitted. ``"every"`` (or ``True``): on the data of
+        every ``estimate`` call. ``"first"`` (or ``False``): reuse an already
+        fitted compressor as it is and fit an unfitted one on the first call (fit
+        once, e.g. on a fixed probe set, and keep it across epochs). ``"never"``:
+        the compressors must come fitted (e.g. on independent training data, as
+        sweeps do); an unfitted one is an error.
 
     Attributes
     ----------
     compressor_x_, compressor_y_ : compressor or None
         The compressor objects used by the last ``estimate`` (those built from a
-        spec string are kept here and reused when ``refit=False``).
+        spec string are kept here and reused unless ``refit="every"``).
 
     Examples
     --------
@@ -113,7 +191,7 @@ class CompressedEstimator:
         spec = getattr(self, f"compressor_{side}")
         cached = getattr(self, f"compressor_{side}_", None)
         if isinstance(spec, str):
-            # keep the object built from the same spec, so refit=False can reuse it
+            # keep the object built from the same spec, so refit="first" can reuse it
             if cached is not None and getattr(self, f"_spec_{side}", None) == spec:
                 return cached
             rs = getattr(self.estimator, "random_state", None)
@@ -130,15 +208,56 @@ class CompressedEstimator:
                 f"{type(spec).__name__}."
             ) from None
 
-    def _apply(self, comp, data, side: str):
+    def _check(self) -> str:
+        if not callable(getattr(self.estimator, "estimate", None)):
+            raise TypeError(
+                "The 'estimator' parameter of CompressedEstimator must have an 'estimate(x, y)' method. "
+                f"Got {self.estimator!r} of type {type(self.estimator).__name__}."
+            )
+        return refit_mode(self.refit)
+
+    def _compressor(self, side: str):
+        comp = self._resolve(side)
+        if comp is not None and getattr(self.estimator, f"{side}_discrete", False):
+            raise ValueError(
+                f"The 'compressor_{side}' parameter of CompressedEstimator must be None when the estimator "
+                f"({self.name}) treats {side} as discrete labels; labels cannot be compressed. "
+                f"Pass compressor_{side}=None."
+            )
+        setattr(self, f"compressor_{side}_", comp)
+        return comp
+
+    # -------------------------------------------------------------- the two steps
+    def encode(self, side: str, data) -> Coded:
+        """Compress one side as configured (step 1 and 2 of Algorithm 1).
+
+        Parameters
+        ----------
+        side : {"x", "y"}
+        data : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        Coded
+            The codes and their ``info`` (None for a side without compressor, whose
+            data pass through unchanged).
+        """
+        mode = self._check()
+        comp = self._compressor(side)
         if comp is None:
-            return data, None
+            return Coded(data, None)
         t0 = time.perf_counter()
-        fitted_now = bool(self.refit) or not is_fitted(comp)
-        if fitted_now and callable(getattr(comp, "fit_transform", None)):
+        fitted = is_fitted(comp)
+        if mode == "never" and not fitted:
+            raise ValueError(
+                f"The 'compressor_{side}' of CompressedEstimator is not fitted, but refit='never' uses compressors "
+                f"as they come. Fit it first, or pass refit='first'. Got {comp!r}."
+            )
+        fit_now = mode == "every" or not fitted
+        if fit_now and callable(getattr(comp, "fit_transform", None)):
             codes = comp.fit_transform(data)
         else:
-            if fitted_now:
+            if fit_now:
                 comp.fit(data)
             codes = comp.transform(data)
         codes = np.asarray(codes)
@@ -152,11 +271,41 @@ class CompressedEstimator:
             "input_dim": int(np.prod(_sample_shape(data))),
             "latent_dim": int(codes.shape[1]),
             "reconstruction_error": dict(err) if isinstance(err, dict) else err,
-            "fitted_here": fitted_now,
+            "sample_reconstruction_error": reconstruction_error(comp, data, codes),
+            "fitted_here": fit_now,
             "seed": getattr(comp, "seed_", None),
             "time_s": time.perf_counter() - t0,
         }
-        return codes, info
+        return Coded(codes, info)
+
+    def estimate_coded(self, cx: Coded, cy: Coded):
+        """Estimate the MI of two coded sides (step 3) and record the compression in the result.
+
+        Parameters
+        ----------
+        cx, cy : Coded
+            Results of :meth:`encode` for ``"x"`` and ``"y"``.
+
+        Returns
+        -------
+        MIResult
+            See :meth:`estimate`; ``time_s`` covers the estimate only.
+        """
+        nx, ny = _n_rows(cx.codes, "x"), _n_rows(cy.codes, "y")
+        if nx != ny:
+            raise ValueError(
+                f"The 'x' and 'y' arguments must have the same number of rows (samples). Got {nx} and {ny}."
+            )
+        res = self.estimator.estimate(cx.codes, cy.codes)
+        extra = dict(res.extra)
+        extra["compression"] = {"x": cx.info, "y": cy.info, "refit": self.refit}
+        warnings = list(res.warnings)
+        params = dict(res.params)
+        if cx.info is not None or cy.info is not None:
+            warnings.append(DPI_NOTE)
+            params["compressor_x"] = cx.info["compressor"] if cx.info is not None else None
+            params["compressor_y"] = cy.info["compressor"] if cy.info is not None else None
+        return dataclasses.replace(res, extra=extra, warnings=warnings, params=params)
 
     # -------------------------------------------------------------- estimate
     def estimate(self, x, y):
@@ -175,52 +324,31 @@ class CompressedEstimator:
         -------
         MIResult
             The estimator's result on the codes, with ``extra["compression"] =
-            {"x": info or None, "y": info or None, "refit": bool}``, where each
+            {"x": info or None, "y": info or None, "refit": refit}``, where each
             ``info`` holds ``compressor`` (repr), ``class``, ``input_shape``,
-            ``input_dim``, ``latent_dim``, ``reconstruction_error`` (``{"train",
-            "val"}`` or None), ``fitted_here``, ``seed`` and ``time_s``; the
-            compressor reprs are added to ``params`` and a data-processing
-            inequality note to ``warnings``. ``time_s`` includes the compression.
+            ``input_dim``, ``latent_dim``, ``reconstruction_error`` (the
+            compressor's own ``{"train", "val"}`` or None),
+            ``sample_reconstruction_error`` (mean absolute error per input
+            element on the data given; NaN without an inverse), ``fitted_here``,
+            ``seed`` and ``time_s``; the compressor reprs are added to ``params``
+            and a data-processing inequality note to ``warnings``. ``time_s``
+            includes the compression.
 
         Raises
         ------
         ValueError
-            If x and y have different numbers of rows, or a compressor is given
-            for a side the estimator treats as discrete labels.
+            If x and y have different numbers of rows, a compressor is given
+            for a side the estimator treats as discrete labels, or
+            ``refit="never"`` meets an unfitted compressor.
         """
         t0 = time.perf_counter()
-        if not callable(getattr(self.estimator, "estimate", None)):
-            raise TypeError(
-                "The 'estimator' parameter of CompressedEstimator must have an 'estimate(x, y)' method. "
-                f"Got {self.estimator!r} of type {type(self.estimator).__name__}."
-            )
-        if not isinstance(self.refit, (bool, np.bool_)):
-            raise TypeError(f"The 'refit' parameter of CompressedEstimator must be a bool. Got {self.refit!r}.")
-        cx, cy = self._resolve("x"), self._resolve("y")
-        for side, comp in (("x", cx), ("y", cy)):
-            if comp is not None and getattr(self.estimator, f"{side}_discrete", False):
-                raise ValueError(
-                    f"The 'compressor_{side}' parameter of CompressedEstimator must be None when the estimator "
-                    f"({self.name}) treats {side} as discrete labels; labels cannot be compressed. "
-                    f"Pass compressor_{side}=None."
-                )
+        self._check()
+        for side in ("x", "y"):
+            self._compressor(side)  # bad specs and label sides fail before any fitting
         nx, ny = _n_rows(x, "x"), _n_rows(y, "y")
         if nx != ny:
             raise ValueError(
                 f"The 'x' and 'y' arguments must have the same number of rows (samples). Got {nx} and {ny}."
             )
-        zx, info_x = self._apply(cx, x, "x")
-        zy, info_y = self._apply(cy, y, "y")
-        self.compressor_x_, self.compressor_y_ = cx, cy
-        res = self.estimator.estimate(zx, zy)
-        extra = dict(res.extra)
-        extra["compression"] = {"x": info_x, "y": info_y, "refit": bool(self.refit)}
-        warnings = list(res.warnings)
-        params = dict(res.params)
-        if cx is not None or cy is not None:
-            warnings.append(DPI_NOTE)
-            params["compressor_x"] = repr(cx) if cx is not None else None
-            params["compressor_y"] = repr(cy) if cy is not None else None
-        return dataclasses.replace(
-            res, extra=extra, warnings=warnings, params=params, time_s=time.perf_counter() - t0
-        )
+        res = self.estimate_coded(self.encode("x", x), self.encode("y", y))
+        return dataclasses.replace(res, time_s=time.perf_counter() - t0)

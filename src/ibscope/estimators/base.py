@@ -7,13 +7,20 @@ returns an :class:`~ibscope.MIResult`.
 
 Subclasses implement:
 
-* ``_prepare(x, y, rng, warnings)`` -> arrays (validation beyond the basics,
+* ``_prepare(x, y, call)`` -> arrays (validation beyond the basics,
   standardisation, tie-breaking jitter); the result is what CIs resample.
-* ``_core(x, y, rng)`` -> float in nats on prepared arrays.
+* ``_core(x, y, call)`` -> float in nats on prepared arrays.
+
+Estimators are stateless between calls: everything one ``estimate`` call needs
+besides the parameters (its generator, its warnings, notes the core collects
+for them) travels in a :class:`Call` object, so one estimator object can serve
+several threads at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 
 import numpy as np
@@ -26,9 +33,31 @@ from .._validation import as_labels, as_samples, check_ci, check_int, check_same
 
 class _Configurable(Configurable):
     """Estimator parameters (see :class:`ibscope._params.Configurable`); ``name`` is
-    the estimator's registry name."""
+    the estimator's registry name (:mod:`ibscope.estimators.registry`)."""
 
     name = ""
+
+
+@dataclasses.dataclass
+class Call:
+    """State of one ``estimate`` call.
+
+    Attributes
+    ----------
+    rng : numpy.random.Generator
+        The call's generator (jitter, subsampling, training seeds).
+    seed : int
+        The seed it was made from (stored in the result).
+    warnings : list of str
+        Warnings collected so far, in order.
+    notes : dict
+        Whatever the estimator's hooks pass each other within the call.
+    """
+
+    rng: np.random.Generator
+    seed: int
+    warnings: list = dataclasses.field(default_factory=list)
+    notes: dict = dataclasses.field(default_factory=dict)
 
 
 def _std(x: np.ndarray) -> np.ndarray:
@@ -89,28 +118,55 @@ class MIEstimator(_Configurable):
     Common parameters of every estimator (set in the subclass ``__init__``):
     ``units``, ``ci`` (None or a level in (0, 1)), ``n_subsamples`` and
     ``random_state``.
+
+    :meth:`estimate` is the one driver: validate, check parameters, prepare,
+    estimate (with an interval), collect warnings, build the :class:`MIResult`.
+    Subclasses fill in the hooks below.
     """
 
     #: whether ``y`` is a vector of discrete labels for this estimator
     y_discrete = False
     #: whether ``x`` is a vector of discrete labels for this estimator
     x_discrete = False
+    #: why a negative raw estimate is clipped (the end of the clipping warning)
+    _negative_reason = "MI is non-negative; small negative values are estimator bias/variance around independence"
 
     # ----------------------------------------------------------------- hooks
     def _check_params(self, n_samples: int) -> None:  # pragma: no cover - overridden
         pass
 
-    def _prepare(self, x, y, rng, warnings):
+    def _prepare(self, x, y, call: Call):
         return x, y
 
-    def _core(self, x, y, rng) -> float:  # pragma: no cover - abstract
+    def _core(self, x, y, call: Call) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _post_warnings(self, raw_nats: float, n: int, warnings: list) -> None:
+    def _estimate_prepared(self, x, y, level, call: Call):
+        """``(raw, std_err, ci_low, ci_high)`` in nats: the core on all rows, and a
+        half-sampling interval when ``level`` is set (see :mod:`ibscope.stats`)."""
+        raw = float(self._core(x, y, call))
+        if level is None:
+            return raw, None, None, None
+        from ..stats import subsample_interval
+
+        n_sub = check_int(getattr(self, "n_subsamples", 30), "n_subsamples", self._owner, low=2)
+        se, lo, hi = subsample_interval(
+            lambda idx: self._core(x[idx], y[idx], call), raw, len(x), level, n_sub, call.rng,
+            min_size=self._min_subsample(len(x)),
+        )
+        return raw, se, lo, hi
+
+    def _post_warnings(self, raw_nats: float, x, y, call: Call) -> None:
         pass
 
-    def _extra(self) -> dict:
+    def _extra(self, call: Call) -> dict:
         return {}
+
+    def _dims(self, x, y) -> tuple[int, int]:
+        return (1 if x.ndim == 1 else x.shape[1]), (1 if y.ndim == 1 else y.shape[1])
+
+    def _min_subsample(self, n: int) -> int:
+        return max(getattr(self, "k", 1) + 2, 3)
 
     # ----------------------------------------------------------------- driver
     def _validate(self, x, y):
@@ -141,28 +197,16 @@ class MIEstimator(_Configurable):
         n = len(x)
         self._check_params(n)
         rng, seed = make_rng(getattr(self, "random_state", None))
-        warnings: list[str] = []
-        xp, yp = self._prepare(x, y, rng, warnings)
-        raw = float(self._core(xp, yp, rng))
-        se = lo = hi = None
-        if level is not None:
-            from ..stats import subsample_interval
-
-            n_sub = check_int(getattr(self, "n_subsamples", 30), "n_subsamples", self._owner, low=2)
-            se, lo, hi = subsample_interval(
-                lambda idx: self._core(xp[idx], yp[idx], rng), raw, n, level, n_sub, rng,
-                min_size=self._min_subsample(n),
-            )
-        self._post_warnings(raw, n, warnings)
+        call = Call(rng=rng, seed=seed)
+        xp, yp = self._prepare(x, y, call)
+        raw, se, lo, hi = self._estimate_prepared(xp, yp, level, call)
+        self._post_warnings(raw, xp, yp, call)
         if raw < 0:
-            warnings.append(
-                f"Negative raw estimate {raw:.4g} nats was clipped to 0 (MI is non-negative; small negative "
-                "values are estimator bias/variance around independence)."
-            )
-        dim_x = 1 if x.ndim == 1 else x.shape[1]
-        dim_y = 1 if y.ndim == 1 else y.shape[1]
+            call.warnings.append(f"Negative raw estimate {raw:.4g} nats was clipped to 0 ({self._negative_reason}).")
+        dim_x, dim_y = self._dims(x, y)
+        value = max(raw, 0.0) if math.isfinite(raw) else raw  # a failed (non-finite) estimate stays visible
         return MIResult(
-            value=convert(max(raw, 0.0), units),
+            value=convert(value, units),
             units=units,
             raw_value=convert(raw, units),
             ci_low=convert(lo, units),
@@ -176,12 +220,9 @@ class MIEstimator(_Configurable):
             params=self.get_params(),
             seed=seed,
             time_s=time.perf_counter() - t0,
-            warnings=warnings,
-            extra=self._extra(),
+            warnings=call.warnings,
+            extra=self._extra(call),
         )
-
-    def _min_subsample(self, n: int) -> int:
-        return max(getattr(self, "k", 1) + 2, 3)
 
 
 class EntropyEstimator(_Configurable):
@@ -192,10 +233,10 @@ class EntropyEstimator(_Configurable):
     def _check_params(self, n_samples: int, dim: int) -> None:
         pass
 
-    def _prepare(self, x, rng, warnings):
+    def _prepare(self, x, call: Call):
         return x
 
-    def _core(self, x, rng) -> float:  # pragma: no cover - abstract
+    def _core(self, x, call: Call) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _min_subsample(self, n: int) -> int:
@@ -213,16 +254,16 @@ class EntropyEstimator(_Configurable):
         dim = 1 if x.ndim == 1 else x.shape[1]
         self._check_params(n, dim)
         rng, seed = make_rng(getattr(self, "random_state", None))
-        warnings: list[str] = []
-        xp = self._prepare(x, rng, warnings)
-        value = float(self._core(xp, rng))
+        call = Call(rng=rng, seed=seed)
+        xp = self._prepare(x, call)
+        value = float(self._core(xp, call))
         se = lo = hi = None
         if level is not None:
             from ..stats import subsample_interval
 
             n_sub = check_int(getattr(self, "n_subsamples", 30), "n_subsamples", self._owner, low=2)
             se, lo, hi = subsample_interval(
-                lambda idx: self._core(xp[idx], rng), value, n, level, n_sub, rng, min_size=self._min_subsample(n)
+                lambda idx: self._core(xp[idx], call), value, n, level, n_sub, rng, min_size=self._min_subsample(n)
             )
         return EntropyResult(
             value=convert(value, units),
@@ -237,5 +278,5 @@ class EntropyEstimator(_Configurable):
             params=self.get_params(),
             seed=seed,
             time_s=time.perf_counter() - t0,
-            warnings=warnings,
+            warnings=call.warnings,
         )

@@ -86,7 +86,7 @@ class PluginMI(MIEstimator):
     def _check_params(self, n_samples):
         check_choice(self.correction, "correction", self._owner, (None, "miller-madow"))
 
-    def _core(self, x, y, rng):
+    def _core(self, x, y, call):
         n = len(x)
         joint = x.astype(np.int64) * (int(y.max()) + 1) + y
         hx, hy, hxy = plugin_entropy(_codes(x)), plugin_entropy(_codes(y)), plugin_entropy(_codes(joint))
@@ -117,7 +117,7 @@ class DiscreteEntropy(EntropyEstimator):
     def _check_params(self, n_samples, dim):
         check_choice(self.correction, "correction", self._owner, (None, "miller-madow"))
 
-    def _core(self, x, rng):
+    def _core(self, x, call):
         h = plugin_entropy(_codes(x))
         if self.correction == "miller-madow":
             h += (len(np.unique(x)) - 1) / (2.0 * len(x))
@@ -152,10 +152,10 @@ class _LabelMixin:
         n = check_same_length(x, y)
         return x, y
 
-    def _post_warnings(self, raw, n, warnings):
-        hy = plugin_entropy(self._y_codes)
+    def _post_warnings(self, raw, x, y, call):
+        hy = plugin_entropy(y)
         if raw > hy + 1e-9:
-            warnings.append(
+            call.warnings.append(
                 f"Estimate {raw:.4f} nats exceeds H(Y) = {hy:.4f} nats, the largest possible I(X;Y) for these "
                 "labels; this is estimator bias or variance, not information."
             )
@@ -172,8 +172,6 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
     preprocess : {"standardize", "rank", None}, default="standardize"
     units, ci, n_subsamples, backend, device, random_state
     """
-
-    name = "cd"
 
     def __init__(self, *, entropy="kl", k=5, preprocess="standardize", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
@@ -192,10 +190,14 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)
         check_k(self.k, n_samples, self._owner)
 
-    def _prepare(self, x, y, rng, warnings):
+    @property
+    def name(self) -> str:
+        """Registry name (for labels): the entropy estimator, "kl", "wkl" or "kde"."""
+        return self.entropy
+
+    def _prepare(self, x, y, call):
         _check_classes(y, self.k + 1, self._owner, self.k)
-        self._y_codes = y
-        x = prepare_continuous(x, "x", self.preprocess, rng, warnings)
+        x = prepare_continuous(x, "x", self.preprocess, call.rng, call.warnings)
         return x, y
 
     def _entropy(self, x: np.ndarray) -> float:
@@ -207,8 +209,7 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
             return kde_entropy(z, device=self.device)[0] + offset
         return _entropy_core(z, min(self.k, len(z) - 1), self.entropy == "wkl", 4.0, self.backend, self.device) + offset
 
-    def _core(self, x, y, rng):
-        n = len(y)
+    def _core(self, x, y, call):
         h = self._entropy(x)
         cond = 0.0
         for c in np.unique(y):
@@ -254,12 +255,11 @@ class MixedKSG(_LabelMixin, MIEstimator):
         check_k(self.k, n_samples, self._owner)
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)
 
-    def _prepare(self, x, y, rng, warnings):
+    def _prepare(self, x, y, call):
         _check_classes(y, 2, self._owner, self.k)
-        self._y_codes = y
-        return prepare_continuous(x, "x", self.preprocess, rng, warnings), y
+        return prepare_continuous(x, "x", self.preprocess, call.rng, call.warnings), y
 
-    def _core(self, x, y, rng):
+    def _core(self, x, y, call):
         n = len(y)
         radius = np.empty(n)
         k_used = np.empty(n)

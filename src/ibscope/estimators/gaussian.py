@@ -50,15 +50,15 @@ class GaussianMI(MIEstimator):
     def _check_params(self, n_samples):
         pass
 
-    def _prepare(self, x, y, rng, warnings):
+    def _prepare(self, x, y, call):
         if len(x) <= x.shape[1] + y.shape[1]:
-            warnings.append(
+            call.warnings.append(
                 f"n_samples={len(x)} does not exceed dim_x + dim_y = {x.shape[1] + y.shape[1]}: the sample "
                 "covariance is singular and the Gaussian MI is not identifiable."
             )
         return x, y
 
-    def _core(self, x, y, rng):
+    def _core(self, x, y, call):
         return gaussian_mi_from_samples(x, y)
 
     def _min_subsample(self, n):
@@ -76,7 +76,7 @@ class GaussianEntropy(EntropyEstimator):
         self.n_subsamples = n_subsamples
         self.random_state = random_state
 
-    def _core(self, x, rng):
+    def _core(self, x, call):
         d = x.shape[1]
         return float(0.5 * (d * np.log(2 * np.pi * np.e) + _logdet_cov(x)))
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .. import neighbors
 from .._validation import check_choice
 from ._preprocess import PREPROCESS, prepare_pair, whiten
 from .base import EntropyEstimator, MIEstimator, jitter_ties
@@ -30,7 +29,9 @@ def _loo_entropies(z: np.ndarray, log_hs: np.ndarray, device=None) -> np.ndarray
     """Leave-one-out resubstitution entropy (nats) for each log-bandwidth in ``log_hs``."""
     import torch
 
-    dev = neighbors.resolve_device(device)
+    from .._torch import resolve_device
+
+    dev = resolve_device(device, "KDE")
     n, d = z.shape
     pts = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float64)).to(dev)
     hs2 = torch.from_numpy(np.exp(2.0 * np.asarray(log_hs, dtype=np.float64))).to(dev)
@@ -90,10 +91,10 @@ class KDEEntropy(EntropyEstimator):
         self.device = device
         self.random_state = random_state
 
-    def _prepare(self, x, rng, warnings):
-        return jitter_ties(x, "x", rng, warnings)
+    def _prepare(self, x, call):
+        return jitter_ties(x, "x", call.rng, call.warnings)
 
-    def _core(self, x, rng):
+    def _core(self, x, call):
         z, offset = whiten(x, "x", [])
         return kde_entropy(z, bandwidth=self.bandwidth, n_grid=self.n_grid, device=self.device)[0] + offset
 
@@ -123,13 +124,13 @@ class KDEMI(MIEstimator):
     def _check_params(self, n_samples):
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)
 
-    def _prepare(self, x, y, rng, warnings):
+    def _prepare(self, x, y, call):
         if len(x) > 20000:
-            warnings.append(f"KDE costs O(n^2) per bandwidth; n={len(x)} will be slow. Consider KSG.")
-        x, y = prepare_pair(x, y, self.preprocess, rng, warnings)
-        return whiten(x, "x", warnings)[0], whiten(y, "y", warnings)[0]
+            call.warnings.append(f"KDE costs O(n^2) per bandwidth; n={len(x)} will be slow. Consider KSG.")
+        x, y = prepare_pair(x, y, self.preprocess, call.rng, call.warnings)
+        return whiten(x, "x", call.warnings)[0], whiten(y, "y", call.warnings)[0]
 
-    def _core(self, zx, zy, rng):
+    def _core(self, zx, zy, call):
         hx = kde_entropy(zx - zx.mean(axis=0), n_grid=self.n_grid, device=self.device)[0]
         hy = kde_entropy(zy - zy.mean(axis=0), n_grid=self.n_grid, device=self.device)[0]
         w, half_logdet = whiten(np.hstack([zx, zy]), "joint (x, y)", [])

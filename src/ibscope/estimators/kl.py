@@ -124,6 +124,8 @@ def _entropy_core(z: np.ndarray, k: int, weighted: bool, max_weight_norm: float,
 
 
 def _weight_warning(notes, warnings):
+    if any("Weighted KL" in w for w in warnings):
+        return
     for d, n_c, n_wanted, support in sorted(notes):
         warnings.append(
             f"Weighted KL in d={d}: no bounded weights cancel all {n_wanted} leading bias terms (the weight "
@@ -156,8 +158,6 @@ class KLEntropy(_KLParamsMixin, EntropyEstimator):
         As for :class:`~ibscope.estimators.KSG`.
     """
 
-    name = "kl"
-
     def __init__(self, *, k=5, weighted=False, whiten=True, max_weight_norm=4.0, units="nats", ci=None,
                  n_subsamples=30, backend="auto", device=None, random_state=None):
         self.k = k
@@ -172,25 +172,24 @@ class KLEntropy(_KLParamsMixin, EntropyEstimator):
         self.random_state = random_state
 
     @property
-    def _label(self):
+    def name(self) -> str:
+        """Registry name: "wkl" when weighted, else "kl"."""
         return "wkl" if self.weighted else "kl"
 
     def _check_params(self, n_samples, dim):
         self._check_common(n_samples)
-        self.name = self._label
 
-    def _prepare(self, x, rng, warnings):
-        self._warnings = warnings
-        return jitter_ties(x, "x", rng, warnings)
+    def _prepare(self, x, call):
+        return jitter_ties(x, "x", call.rng, call.warnings)
 
-    def _core(self, x, rng):
+    def _core(self, x, call):
         notes = set()
         offset = 0.0
         if self.whiten:
             x, offset = whiten(x, "x", [])
         h = _entropy_core(x, self.k, self.weighted, self.max_weight_norm, self.backend, self.device, notes)
-        if notes and hasattr(self, "_warnings") and not any("Weighted KL" in w for w in self._warnings):
-            _weight_warning(notes, self._warnings)
+        if notes:
+            _weight_warning(notes, call.warnings)
         return h + offset
 
 
@@ -211,8 +210,6 @@ class KLMI(_KLParamsMixin, MIEstimator):
     units, ci, n_subsamples, backend, device, random_state
     """
 
-    name = "kl"
-
     def __init__(self, *, k=5, weighted=False, preprocess="standardize", max_weight_norm=4.0, units="nats",
                  ci=None, n_subsamples=30, backend="auto", device=None, random_state=None):
         self.k = k
@@ -226,21 +223,24 @@ class KLMI(_KLParamsMixin, MIEstimator):
         self.device = device
         self.random_state = random_state
 
+    @property
+    def name(self) -> str:
+        """Registry name: "wkl" when weighted, else "kl"."""
+        return "wkl" if self.weighted else "kl"
+
     def _check_params(self, n_samples):
         self._check_common(n_samples)
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)
-        self.name = "wkl" if self.weighted else "kl"
 
-    def _prepare(self, x, y, rng, warnings):
-        x, y = prepare_pair(x, y, self.preprocess, rng, warnings)
-        zx, _ = whiten(x, "x", warnings)
-        zy, _ = whiten(y, "y", warnings)
-        self._notes = set()
-        self._warnings = warnings
+    def _prepare(self, x, y, call):
+        x, y = prepare_pair(x, y, self.preprocess, call.rng, call.warnings)
+        zx, _ = whiten(x, "x", call.warnings)
+        zy, _ = whiten(y, "y", call.warnings)
+        call.notes["weights"] = set()
         return zx, zy
 
-    def _core(self, zx, zy, rng):
-        notes = self._notes
+    def _core(self, zx, zy, call):
+        notes = call.notes["weights"]
         args = (self.k, self.weighted, self.max_weight_norm, self.backend, self.device, notes)
         # separate whitening is free for MI; re-centre subsamples so only the joint needs a correction
         hx = _entropy_core(zx - zx.mean(axis=0), *args)
@@ -249,15 +249,13 @@ class KLMI(_KLParamsMixin, MIEstimator):
         hxy = _entropy_core(w, *args) + half_logdet
         return hx + hy - hxy
 
-    def _post_warnings(self, raw, n, warnings):
-        if self._notes:
-            _weight_warning(self._notes, warnings)
+    def _post_warnings(self, raw, x, y, call):
+        if call.notes["weights"]:
+            _weight_warning(call.notes["weights"], call.warnings)
 
 
 class WeightedKLMI(KLMI):
     """Weighted Kozachenko-Leonenko MI (Berrett, Samworth & Yuan 2019); see :class:`KLMI`."""
-
-    name = "wkl"
 
     def __init__(self, *, k=5, weighted=True, preprocess="standardize", max_weight_norm=4.0, units="nats",
                  ci=None, n_subsamples=30, backend="auto", device=None, random_state=None):

@@ -62,8 +62,6 @@ class KSG(MIEstimator):
     Kraskov, Stoegbauer, Grassberger. Estimating mutual information. PRE 69, 066138 (2004).
     """
 
-    name = "ksg"
-
     def __init__(self, *, k=5, variant=1, preprocess="rank", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
         self.k = k
@@ -81,21 +79,28 @@ class KSG(MIEstimator):
         check_choice(self.variant, "variant", self._owner, (1, 2))
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)
         check_choice(self.backend, "backend", self._owner, neighbors.BACKENDS)
-        neighbors.resolve_device(self.device) if self.device is not None else None
+        if self.device is not None:
+            neighbors.resolve_device(self.device)
 
-    def _prepare(self, x, y, rng, warnings):
-        return prepare_pair(x, y, self.preprocess, rng, warnings)
+    @property
+    def name(self) -> str:
+        """Registry name: "ksg" (variant 1) or "ksg2"."""
+        return "ksg2" if self.variant == 2 else "ksg"
 
-    def _core(self, x, y, rng):
+    def _prepare(self, x, y, call):
+        return prepare_pair(x, y, self.preprocess, call.rng, call.warnings)
+
+    def _core(self, x, y, call):
         n = len(x)
         k = min(self.k, n - 1)
         nx, ny = neighbors.ksg_counts(x, y, k, variant=self.variant, backend=self.backend, device=self.device)
         return ksg_from_counts(nx, ny, n, k, self.variant)
 
-    def _post_warnings(self, raw, n, warnings):
+    def _post_warnings(self, raw, x, y, call):
+        n = len(x)
         ceiling = ksg_ceiling(n, self.k)
         if raw > ceiling - 2.0:
-            warnings.append(
+            call.warnings.append(
                 f"Estimate {raw:.3f} nats is near the KSG ceiling psi(n)-psi(k) = {ceiling:.3f} nats "
                 f"(n={n}, k={self.k}); the true MI may be much higher. Use more samples, a smaller k, "
                 "or compress the data first."
@@ -109,9 +114,11 @@ class KSGReference(KSG):
     distance matrices. Use only for small n (memory grows as n^2).
     """
 
-    name = "ksg-reference"
+    @property
+    def name(self) -> str:
+        return "ksg-reference"
 
-    def _core(self, x, y, rng):
+    def _core(self, x, y, call):
         n = len(x)
         k = min(self.k, n - 1)
         dx = np.abs(x[:, None, :] - x[None, :, :]).max(axis=2)
