@@ -131,6 +131,41 @@ class MIResult:
         """Return a copy expressed in ``units`` ("nats" or "bits")."""
         return _in_units(self, units, ("value", "raw_value", "ci_low", "ci_high", "std_err"))
 
+    def to_row(self, columns: dict | None = None, *, drop_warnings=()) -> dict:
+        """The result as one flat row of a results file: ``{column: value}``.
+
+        Every file ibscope writes (sweep ``results.csv``, IB ``info.csv``) builds its
+        result cells with this method.
+
+        Parameters
+        ----------
+        columns : dict or None
+            Field name -> column name, for the fields to include; fields are
+            ``value``, ``raw_value``, ``ci_low``, ``ci_high``, ``ci_level``,
+            ``std_err``, ``clipped``, ``units``, ``n_samples``, ``dim_x``,
+            ``dim_y``, ``estimator``, ``seed``, ``time_s`` and ``warnings``
+            (joined by " | "). None takes every field under its own name.
+        drop_warnings : collection of str
+            Warnings left out of the ``warnings`` cell (notes a file states elsewhere).
+
+        Returns
+        -------
+        dict
+        """
+        fields = {
+            "value": self.value, "raw_value": self.raw_value, "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "ci_level": self.ci_level, "std_err": self.std_err, "clipped": self.clipped, "units": self.units,
+            "n_samples": self.n_samples, "dim_x": self.dim_x, "dim_y": self.dim_y, "estimator": self.estimator,
+            "seed": self.seed, "time_s": self.time_s,
+            "warnings": " | ".join(str(w) for w in self.warnings if w not in drop_warnings),
+        }
+        if columns is None:
+            return fields
+        unknown = sorted(set(columns) - set(fields))
+        if unknown:
+            raise ValueError(f"Unknown MIResult field(s) {unknown} in 'columns'. Valid fields: {', '.join(fields)}.")
+        return {column: fields[name] for name, column in columns.items()}
+
     def to_dict(self) -> dict:
         """JSON-ready dictionary of every field (plus ``clipped``)."""
         d = dataclasses.asdict(self)

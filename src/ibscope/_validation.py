@@ -7,7 +7,9 @@ traceback from deep inside numpy, scipy or torch.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -190,3 +192,123 @@ def check_ci(ci, owner: str) -> float | None:
     if ci is None:
         return None
     return check_float(ci, "ci", owner, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Declared constraints (in the style of scikit-learn's parameter validation)
+# ---------------------------------------------------------------------------------------------------------------
+_TYPE_WORDS = {bool: "a bool", int: "an int", float: "a float", str: "a string", list: "a list", dict: "a dict"}
+
+
+def type_words(types) -> str:
+    """``(int, float)`` -> "an int or a float" (for messages)."""
+    return " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """Real numbers between ``low`` and ``high`` (None: unbounded); ``closed`` says which ends belong."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"  # "both", "left", "right" or "neither"
+
+    def __contains__(self, value) -> bool:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
+            return False
+        if self.high is not None and (value > self.high
+                                      or (value == self.high and self.closed in ("left", "neither"))):
+            return False
+        return True
+
+    def describe(self) -> str:
+        lb = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        hb = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        return f"in the range {lb}{'-inf' if self.low is None else self.low}, {'inf' if self.high is None else self.high}{hb}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """One of a fixed set of values."""
+
+    values: tuple
+
+    def __contains__(self, value) -> bool:
+        return any(value == v and type(value) is type(v) for v in self.values)
+
+    def describe(self) -> str:
+        return f"one of {list(self.values)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """What one parameter (or configuration field) accepts, declared once as data.
+
+    Attributes
+    ----------
+    types : tuple of type
+        Accepted Python types (a bool is accepted only where ``bool`` is listed).
+    values : Interval, Options, callable or None
+        Accepted values, checked after the type; a callable returns whether a value is valid.
+    nullable : bool
+        Whether None is accepted.
+    allowed : str or None
+        How messages describe the accepted values (default: from ``types`` and ``values``).
+    """
+
+    types: tuple
+    values: Any = None
+    nullable: bool = False
+    allowed: str | None = None
+
+    def type_ok(self, value) -> bool:
+        if value is None:
+            return self.nullable
+        return isinstance(value, self.types) and not (isinstance(value, bool) and bool not in self.types)
+
+    def value_ok(self, value) -> bool:
+        if value is None or self.values is None:
+            return True
+        if callable(self.values) and not isinstance(self.values, (Interval, Options)):
+            return bool(self.values(value))
+        return value in self.values
+
+    def describe(self) -> str:
+        if self.allowed is not None:
+            return self.allowed
+        text = type_words(self.types)
+        if isinstance(self.values, (Interval, Options)):
+            text += " " + self.values.describe()
+        return text + (" or None" if self.nullable else "")
+
+
+def check_declared(values, constraints, owner: str, *, kind: str = "parameter", source: str | None = None) -> None:
+    """Check every entry of ``values`` (a mapping) against its declared :class:`Param`.
+
+    Raises ``TypeError`` for a wrong type and ``ValueError`` for a value outside the
+    allowed ones, with the template "The 'name' <kind> of <owner> must be <allowed>.
+    Got <value> instead." ``source`` (a file name) is quoted in type errors, and then
+    the entry is called a "key".
+    """
+    for name, param in constraints.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if not param.type_ok(value):
+            what = "key" if source else kind
+            where = f" in {source}" if source else ""
+            nullable = " or None" if param.nullable and not source else ""
+            raise TypeError(
+                f"The {name!r} {what} of {owner}{where} must be {type_words(param.types)}{nullable}. "
+                f"Got {value!r} of type {type(value).__name__}."
+            )
+        if not param.value_ok(value):
+            raise ValueError(f"The {name!r} {kind} of {owner} must be {param.describe()}. Got {value!r} instead.")
+
+
+def check_value(value, name: str, param: Param, *, what: str = "argument", error: type = ValueError) -> None:
+    """Raise ``error("The 'name' <what> must be <allowed>. Got <value>.")`` unless ``param`` accepts ``value``."""
+    if not (param.type_ok(value) and param.value_ok(value)):
+        raise error(f"The {name!r} {what} must be {param.describe()}. Got {value!r}.")

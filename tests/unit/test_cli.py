@@ -1,11 +1,13 @@
 """The ``ibscope`` command line: output formats, exit codes and one-line errors."""
 
+import argparse
+import importlib
 import json
 
 import numpy as np
 import pytest
 
-from ibscope.cli import main
+from ibscope.cli import build_parser, main
 from ibscope.synthetic import correlated_gaussian
 
 
@@ -91,3 +93,12 @@ def test_demo_writes_results_and_plot(tmp_path, capsys):
 
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
+
+
+def test_every_subcommand_is_registered():
+    """Each subcommand module is imported and registered; a broken one must fail loudly, never vanish."""
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert list(sub.choices) == ["estimate", "demo", "bench", "ib", "plot"]
+    for name, subparser in sub.choices.items():
+        assert subparser.get_default("func") is importlib.import_module(f"ibscope.cli.{name}").run

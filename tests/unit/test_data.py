@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from ibscope import data as D
+from ibscope.data import catalog, datasets, download
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -54,9 +55,9 @@ def fake_dataset(tmp_path: Path, name: str = "mnist", n_train: int = 12, n_test:
             raw = idx_bytes(arr)
             gz = gzip.compress(raw, mtime=0)
             blobs[f"{stem}.gz"] = gz
-            entries.append(D._IdxFile(stem, md5(gz), md5(raw)))
+            entries.append(catalog._IdxFile(stem, md5(gz), md5(raw)))
         files[split] = tuple(entries)
-    spec = D._RemoteDataset(mirrors=("https://mirror-a.test/", "https://mirror-b.test/"), files=files)
+    spec = catalog._RemoteDataset(mirrors=("https://mirror-a.test/", "https://mirror-b.test/"), files=files)
     return spec, blobs, arrays
 
 
@@ -268,7 +269,7 @@ def test_mismatched_image_and_label_counts(tmp_path):
     img.write_bytes(idx_bytes(np.zeros((3, 2, 2), dtype=np.uint8)))
     lab.write_bytes(idx_bytes(np.zeros(4, dtype=np.uint8)))
     with pytest.raises(ValueError, match="disagree on the number of samples"):
-        D._images_labels_from_idx(img, lab)
+        datasets._images_labels_from_idx(img, lab)
 
 
 # ------------------------------------------------------------------------------------------ download (no network)
@@ -277,7 +278,7 @@ def test_mismatched_image_and_label_counts(tmp_path):
 def test_download_file_atomic_and_checked(tmp_path, monkeypatch):
     payload = b"hello world" * 10000
     calls = []
-    monkeypatch.setattr(D, "_open_url", make_opener({"https://x.test/f": payload}, calls))
+    monkeypatch.setattr(download, "_open_url", make_opener({"https://x.test/f": payload}, calls))
     dest = tmp_path / "c" / "f.bin"
     D.download_file("https://x.test/f", dest, md5=md5(payload))
     assert dest.read_bytes() == payload
@@ -292,7 +293,7 @@ def test_download_dataset_falls_back_to_next_mirror(tmp_path, monkeypatch):
     routes = {"https://mirror-a.test/" + k: urllib.error.HTTPError("u", 503, "down", None, None) for k in blobs}
     routes.update({"https://mirror-b.test/" + k: v for k, v in blobs.items()})
     calls = []
-    monkeypatch.setattr(D, "_open_url", make_opener(routes, calls))
+    monkeypatch.setattr(download, "_open_url", make_opener(routes, calls))
     x, y = D.load_dataset("mnist", "train", cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(y, arrays["train"][1])
     assert x.shape == (12, 1, 28, 28)
@@ -311,7 +312,7 @@ def test_download_all_mirrors_fail(tmp_path, monkeypatch):
     spec, blobs, _ = fake_dataset(tmp_path)
     monkeypatch.setitem(D.DATASETS, "mnist", spec)
     routes = {"https://mirror-b.test/" + k: b"garbage" for k in blobs}  # mirror-a: no route
-    monkeypatch.setattr(D, "_open_url", make_opener(routes, []))
+    monkeypatch.setattr(download, "_open_url", make_opener(routes, []))
     with pytest.raises(D.DownloadError, match=r"(?s)Could not download train-images-idx3-ubyte\.gz of mnist "
                        r"from any of 2 mirror.*URLError.*Checksum mismatch"):
         D.load_dataset("mnist", cache_dir=tmp_path / "cache")
@@ -320,7 +321,7 @@ def test_download_all_mirrors_fail(tmp_path, monkeypatch):
 
 
 def test_no_download_when_disabled(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "_open_url", make_opener({}, []))
+    monkeypatch.setattr(download, "_open_url", make_opener({}, []))
     with pytest.raises(FileNotFoundError, match="download=False"):
         D.load_dataset("fashion-mnist", "test", cache_dir=tmp_path, download=False)
 
@@ -336,7 +337,7 @@ def test_download_real_files_from_official_url(tmp_path, monkeypatch):
     base = D.DATASETS["mnist"].mirrors[0]
     routes = {base + p.name: p.read_bytes() for p in (SHARED_DATA / "mnist").glob("t10k-*.gz")}
     calls = []
-    monkeypatch.setattr(D, "_open_url", make_opener(routes, calls))
+    monkeypatch.setattr(download, "_open_url", make_opener(routes, calls))
     x, y = D.load_dataset("mnist", "test", cache_dir=tmp_path)
     assert sorted(calls) == sorted(routes)
     assert x.shape == (10000, 1, 28, 28)
@@ -361,7 +362,7 @@ def test_digits_shapes_ranges_and_determinism():
     # The splits partition the 1797 images and keep scikit-learn's order.
     from sklearn.datasets import load_digits
 
-    idx = D._digits_split_indices(load_digits().target)
+    idx = datasets._digits_split_indices(load_digits().target)
     assert np.array_equal(np.sort(np.concatenate([idx["train"], idx["test"]])), np.arange(1797))
     assert np.all(np.diff(idx["test"]) > 0)
 

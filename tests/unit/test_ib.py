@@ -83,7 +83,7 @@ def finished_run(tmp_path_factory):
 # ----------------------------------------------------------------------------------------------- capture
 def test_capture_shapes_alignment_and_dtype(probe):
     x, y = probe
-    model = PaperConvNet(in_shape=(1, 8, 8), seed=0)
+    model = PaperConvNet(in_shape=(1, 8, 8), random_state=0)
     rec = ActivationRecorder(model)
     acts = rec.capture(x, y, batch_size=32)
     assert rec.layers == ("L1", "L2", "L3", "L4", "L5")
@@ -103,7 +103,7 @@ def test_capture_rows_match_the_models_own_output():
     """Without noise, the captured last layer equals model(x) row by row (no shuffling, no mix-up)."""
     x, y = load_dataset("digits", "test")
     x = torch.as_tensor(normalize(x[:50], "digits"))
-    model = MLP((1, 8, 8), hidden=(12,), noise_sigma=0.0, seed=3)
+    model = MLP((1, 8, 8), hidden=(12,), noise_sigma=0.0, random_state=3)
     acts = ActivationRecorder(model, ["L1", "L2"], capture_input=True).capture(x, y[:50], batch_size=7)
     model.eval()
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_capture_rows_match_the_models_own_output():
 
 def test_recorder_update_compute_reset(probe):
     x, y = probe
-    model = MLP((1, 8, 8), hidden=(8,), seed=0)
+    model = MLP((1, 8, 8), hidden=(8,), random_state=0)
     rec = ActivationRecorder(model, ["L1"], n_samples=120)
     with pytest.warns(UserWarning, match="before any update"):
         rec.compute()
@@ -134,7 +134,7 @@ def test_recorder_update_compute_reset(probe):
 
 
 def test_unknown_layer_name_lists_valid_names():
-    model = PaperConvNet(in_shape=(1, 8, 8), seed=0)
+    model = PaperConvNet(in_shape=(1, 8, 8), random_state=0)
     with pytest.raises(ValueError, match=r"Unknown layer name\(s\) \['L9'\] for ActivationRecorder on "
                                          r"PaperConvNet\. Valid names: L1, L2, L3, L4, L5, "):
         ActivationRecorder(model, ["L1", "L9"])
@@ -142,7 +142,7 @@ def test_unknown_layer_name_lists_valid_names():
 
 def test_misaligned_rows_are_detected(probe):
     x, y = probe
-    acts = ActivationRecorder(MLP((1, 8, 8), hidden=(8,), seed=0)).capture(x, y)
+    acts = ActivationRecorder(MLP((1, 8, 8), hidden=(8,), random_state=0)).capture(x, y)
     acts.check_aligned(index=np.arange(120), labels=y)
     with pytest.raises(AssertionError, match="not the probe rows in probe order"):
         acts.check_aligned(index=np.random.default_rng(0).permutation(120))
@@ -178,7 +178,7 @@ def test_sanity_flags():
 def test_ib_recorder_in_a_users_loop(probe):
     """IBRecorder works from a hand-written loop; layer PCA is fitted once and kept."""
     x, y = probe
-    model = MLP((1, 8, 8), hidden=(16, 8), seed=0)
+    model = MLP((1, 8, 8), hidden=(16, 8), random_state=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     rec = IBRecorder(x, y, compress="pca:3", compress_x="pca:3", ci=None, random_state=0)
     comps = None
@@ -208,16 +208,16 @@ def test_softmax_row_and_roc_auc(probe):
     """exp of the log-softmax layer is analysed after it; the ROC-AUC helper matches scikit-learn's definition."""
     from sklearn.metrics import roc_auc_score
 
-    from ibscope.ib.run import roc_auc_ovo
+    from ibscope.ib.trainer import roc_auc_ovo
 
     x, y = probe
-    model = MLP((1, 8, 8), hidden=(8,), seed=0)
+    model = MLP((1, 8, 8), hidden=(8,), random_state=0)
     rows = IBRecorder(x, y, softmax=True, compress="pca:4", ci=None, random_state=0).on_epoch_end(model, 1)
     assert [r["layer"] for r in rows] == ["L1", "L2", "exp(L2)"]
     assert rows[2]["dim_layer"] == 10 and rows[2]["layer_index"] == 2
     # I(L;Y) of the probabilities cannot exceed H(Y)
     assert rows[2]["i_ly"] <= rows[2]["h_y"] + 0.1
-    fresh = MLP((1, 8, 8), hidden=(8,), seed=0)  # same weights and noise streams as ``model`` had
+    fresh = MLP((1, 8, 8), hidden=(8,), random_state=0)  # same weights and noise streams as ``model`` had
     off = IBRecorder(x, y, ci=None, random_state=0).on_epoch_end(fresh, 1)
     assert [r["layer"] for r in off] == ["L1", "L2"]
     assert [r["i_xl"] for r in off] == [r["i_xl"] for r in rows[:2]]  # the extra row changes nothing else
@@ -238,7 +238,7 @@ def test_softmax_row_and_roc_auc(probe):
 
 def test_small_layers_are_used_as_is(probe):
     x, y = probe
-    model = MLP((1, 8, 8), hidden=(3,), seed=0)
+    model = MLP((1, 8, 8), hidden=(3,), random_state=0)
     rows = IBRecorder(x, y, compress="pca:4", ci=None, random_state=0).on_epoch_end(model, 1)
     assert rows[0]["dim_layer"] == 3 and rows[0]["dim_code"] == 3 and rows[0]["compressor"] == "none"
     assert rows[1]["dim_layer"] == 10 and rows[1]["dim_code"] == 4 and rows[1]["compressor"] == "pca:4"
@@ -275,7 +275,7 @@ def test_rows_are_on_disk_when_each_epoch_ends(tmp_path):
     seen = []
 
     class Peek(Callback):
-        def on_epoch_end(self, trainer, epoch, metrics, rows):
+        def on_epoch_end(self, trainer, epoch, logs):
             seen.append((epoch, _epochs(trainer.out / "metrics.csv"), sorted(set(_epochs(trainer.out / "info.csv")))))
 
     run_ib(_tiny(epochs=2, schedule="every"), out=tmp_path / "run", callbacks=[Peek()])
@@ -292,7 +292,7 @@ class _Crash(Callback):
         if self.where == "batch" and epoch == self.epoch and batch == 1:
             raise KeyboardInterrupt("simulated kill mid-epoch")
 
-    def on_epoch_end(self, trainer, epoch, metrics, rows):
+    def on_epoch_end(self, trainer, epoch, logs):
         if self.where == "rows" and epoch == self.epoch:
             raise KeyboardInterrupt("simulated kill after the rows, before the checkpoint")
 
@@ -482,40 +482,52 @@ def test_cli_plot_and_aggregation_over_runs(finished_run, tmp_path, capsys):
     assert "is not a result folder that 'ibscope plot' knows" in capsys.readouterr().err
 
 
-# ----------------------------------------------------------------------------------------------- slow
-_KILL_SCRIPT = """
-import os, signal, sys
+
+
+# ----------------------------------------------------------------------------------------------- folder lock
+_HOLD_SCRIPT = """
+import sys, time
+from pathlib import Path
 from ibscope.ib import Callback, IBConfig, run_ib
 
-class Kill(Callback):
-    def on_batch_end(self, trainer, epoch, batch, loss):
-        if epoch == 3 and batch == 1:
-            os.kill(os.getpid(), signal.SIGKILL)
+class Hold(Callback):
+    def on_epoch_end(self, trainer, epoch, logs):
+        if epoch == 1:
+            Path(sys.argv[2]).write_text("holding")
+            deadline = time.time() + 120
+            while not Path(sys.argv[3]).exists() and time.time() < deadline:
+                time.sleep(0.05)
 
-cfg = IBConfig(dataset="digits", model="mlp", hidden=[16, 8], batch_size=128, probe_size=200, n_subsamples=3,
-               ci=0.9, plots=False, threads=1, seed=0)
-run_ib(cfg, out=sys.argv[1], resume=True, epochs=4, callbacks=[Kill()])
+cfg = IBConfig(dataset="digits", model="mlp", hidden=[16, 8], epochs=2, batch_size=256, probe_size=200,
+               n_subsamples=3, ci=0.9, plots=False, threads=1, seed=0)
+run_ib(cfg, out=sys.argv[1], resume=True, callbacks=[Hold()])
 """
 
 
-@pytest.mark.slow
-def test_resume_after_sigkill(tmp_path):
-    out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(out)], capture_output=True, text=True)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+def test_two_resume_processes_on_one_folder_the_second_is_refused(tmp_path):
+    """Two ``--resume`` runs into one folder: the second stops at once, naming the first; no row is doubled."""
+    out, holding, release = tmp_path / "run", tmp_path / "holding", tmp_path / "release"
+    first = subprocess.Popen([sys.executable, "-c", _HOLD_SCRIPT, str(out), str(holding), str(release)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not holding.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert holding.exists(), first.communicate()[1]
+        second = subprocess.run([sys.executable, "-m", "ibscope.cli", "ib", "--out", str(out), "--resume", "--quiet"],
+                                capture_output=True, text=True, timeout=180)
+        assert second.returncode == 2, second.stderr
+        message = second.stderr.strip()
+        assert message.startswith("ibscope: error: Another IB run (PID ") and f"PID {first.pid}" in message
+        assert "is writing to" in message and "lock file .ibscope.lock is held" in message
+        assert "Traceback" not in second.stderr
+    finally:
+        release.write_text("go")
+        _, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err
     assert _epochs(out / "metrics.csv") == [1, 2]
-    res = run_ib(_tiny(batch_size=128), out=out, resume=True, epochs=4)
-    assert res.epochs_run == [3, 4]
-    assert _epochs(out / "metrics.csv") == [1, 2, 3, 4]
-    assert sorted(set(_epochs(out / "info.csv"))) == [1, 2, 3, 4] and len(_read(out / "info.csv")) == 12
-
-
-@pytest.mark.slow
-def test_readme_digits_run_within_budget(tmp_path):
-    """The README's run: default digits configuration, under 3 minutes on 2 cores."""
-    t0 = time.perf_counter()
-    res = run_ib(IBConfig(dataset="digits"), out=tmp_path / "digits")
-    elapsed = time.perf_counter() - t0
-    assert (tmp_path / "digits" / "figures" / "info_plane.png").is_file()
-    assert float(res.final_metrics["test_acc"]) > 0.85
-    assert elapsed < 180, f"{elapsed:.0f} s"
+    rows = _read(out / "info.csv")
+    assert len(rows) == 2 * len(_LAYERS) and len({(r["epoch"], r["layer"]) for r in rows}) == len(rows)
+    # once the first run has ended, its lock is free again: a resume finds the run complete
+    res = run_ib(_tiny(), out=out, resume=True)
+    assert res.epochs_run == [] and res.resumed_from == 2

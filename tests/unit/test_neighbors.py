@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ibscope import KSG, KSGReference, neighbors
+from ibscope.neighbors import _torch, _tree
 
 BACKENDS = ["numba", "kdtree", "torch"]
 
@@ -147,11 +148,11 @@ def test_parallel_chunks_and_tiny_leaves(monkeypatch):
     x = _data(700, 3, seed=1)
     y = _data(700, 14, seed=2)  # 17-D joint and 14-D marginal: the flat scan
     ref = {v: _bf_ksg_counts(x, y, 3, v) for v in (1, 2)}
-    monkeypatch.setattr(neighbors, "_MIN_PARALLEL", 1)
-    monkeypatch.setattr(neighbors, "_LEAF_KNN", ((99, 8),))
-    monkeypatch.setattr(neighbors, "_LEAF_COUNT", 8)
-    monkeypatch.setattr(neighbors, "_LEAF_FLAT_KNN", 8)
-    monkeypatch.setattr(neighbors, "_LEAF_FLAT_COUNT", 16)
+    monkeypatch.setattr(_tree, "_MIN_PARALLEL", 1)
+    monkeypatch.setattr(_tree, "_LEAF_KNN", ((99, 8),))
+    monkeypatch.setattr(_tree, "_LEAF_COUNT", 8)
+    monkeypatch.setattr(_tree, "_LEAF_FLAT_KNN", 8)
+    monkeypatch.setattr(_tree, "_LEAF_FLAT_COUNT", 16)
     monkeypatch.setenv("IBSCOPE_NUM_THREADS", "3")
     for v in (1, 2):
         nx, ny = neighbors.ksg_counts(x, y, 3, variant=v, backend="numba")
@@ -165,9 +166,9 @@ def test_torch_chunking_with_tiny_blocks(monkeypatch):
     """The brute-force backend keeps O(chunk * n) memory; tiny blocks (1-2 rows) still agree."""
     x = _data(150, 3, seed=4)
     y = _data(150, 2, seed=5)
-    monkeypatch.setattr(neighbors, "_BLOCK_ENTRIES", 7)
-    assert neighbors._chunk_rows(150) == 1
-    assert neighbors._chunk_rows(10**6) == 1  # never an n x n block
+    monkeypatch.setattr(_torch, "_BLOCK_ENTRIES", 7)
+    assert _torch._chunk_rows(150) == 1
+    assert _torch._chunk_rows(10**6) == 1  # never an n x n block
     for v in (1, 2):
         nx, ny = neighbors.ksg_counts(x, y, 4, variant=v, backend="torch")
         rx, ry = _bf_ksg_counts(x, y, 4, v)
@@ -195,8 +196,8 @@ def test_flat_mode_any_scale(scale):
 
 def test_block_size_bounds_memory():
     n = 10**6
-    rows = neighbors._chunk_rows(n, arrays=3)
-    assert rows * n * 3 <= max(neighbors._BLOCK_ENTRIES, 3 * n)
+    rows = _torch._chunk_rows(n, arrays=3)
+    assert rows * n * 3 <= max(_torch._BLOCK_ENTRIES, 3 * n)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

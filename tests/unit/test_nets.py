@@ -43,7 +43,7 @@ def capture(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 def test_relative_noise_std_is_sigma_times_abs_x():
     sigma = 0.05
     x = torch.tensor([-3.0, 0.5, 2.0], dtype=torch.float64).repeat(20_000, 1)
-    y = RelativeGaussianNoise(sigma, seed=1)(x)
+    y = RelativeGaussianNoise(sigma, random_state=1)(x)
     rel = (y - x) / x  # = sigma * eps
     torch.testing.assert_close(rel.std(0), torch.full((3,), sigma, dtype=torch.float64), rtol=0.03, atol=0)
     assert rel.mean().abs() < 5 * sigma / rel.numel() ** 0.5
@@ -54,7 +54,7 @@ def test_relative_noise_std_is_sigma_times_abs_x():
 def test_additive_noise_std_is_sigma():
     sigma = 0.3
     x = torch.tensor([-3.0, 0.0, 2.0], dtype=torch.float64).repeat(20_000, 1)
-    noise = AdditiveGaussianNoise(sigma, seed=2)(x) - x
+    noise = AdditiveGaussianNoise(sigma, random_state=2)(x) - x
     torch.testing.assert_close(noise.std(0), torch.full((3,), sigma, dtype=torch.float64), rtol=0.03, atol=0)
     assert noise.mean().abs() < 5 * sigma / noise.numel() ** 0.5
 
@@ -81,7 +81,7 @@ def test_active_in_eval(kind):
 def test_seeded_noise_is_reproducible_and_private():
     x = torch.ones(1000)
     state = torch.get_rng_state()
-    a, b, c = GaussianNoise(0.1, seed=7), GaussianNoise(0.1, seed=7), GaussianNoise(0.1, seed=8)
+    a, b, c = GaussianNoise(0.1, random_state=7), GaussianNoise(0.1, random_state=7), GaussianNoise(0.1, random_state=8)
     ya1, ya2 = a(x), a(x)
     assert torch.equal(ya1, b(x)) and torch.equal(ya2, b(x))  # same stream, call by call
     assert not torch.equal(ya1, ya2)  # fresh noise each pass
@@ -92,14 +92,14 @@ def test_seeded_noise_is_reproducible_and_private():
 
 
 def test_rng_state_round_trip_and_deepcopy():
-    layer = GaussianNoise(0.1, seed=3)
+    layer = GaussianNoise(0.1, random_state=3)
     x = torch.ones(100)
     layer(x)
     saved = layer.get_rng_state()
     twin = copy.deepcopy(layer)
     expected = layer(x)
     assert torch.equal(twin(x), expected)
-    fresh = GaussianNoise(0.1, seed=99)
+    fresh = GaussianNoise(0.1, random_state=99)
     fresh.set_rng_state(saved)
     assert fresh.seed == 3 and torch.equal(fresh(x), expected)
 
@@ -125,7 +125,7 @@ def test_noise_validation():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_noise_on_cuda():
-    layer = GaussianNoise(0.1, seed=5)
+    layer = GaussianNoise(0.1, random_state=5)
     x = torch.ones(1000, device="cuda")
     y1 = layer(x)
     assert y1.device.type == "cuda"
@@ -149,7 +149,7 @@ def test_insert_noise_counts_and_order():
     model = toy_sequential()
     x = torch.rand(4, 1, 8, 8)
     out_before = model(x)
-    assert insert_noise(model, 0.01, seed=1) is model
+    assert insert_noise(model, 0.01, random_state=1) is model
     assert [type(m).__name__ for m in model] == ["GaussianNoise", "Conv2d", "ReLU", "Sequential"]
     assert [type(m).__name__ for m in model[3]] == ["Flatten", "GaussianNoise", "Linear", "ReLU",
                                                      "GaussianNoise", "Linear"]
@@ -263,13 +263,13 @@ def test_log_softmax_rows_sum_to_one():
 
 def test_deterministic_init():
     state = torch.get_rng_state()
-    a, b, c = PaperConvNet(seed=3), PaperConvNet(seed=3), PaperConvNet(seed=4)
+    a, b, c = PaperConvNet(random_state=3), PaperConvNet(random_state=3), PaperConvNet(random_state=4)
     assert torch.equal(state, torch.get_rng_state())
     for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
         assert torch.equal(va, vb), k
         assert not torch.equal(va, vc), k
     torch.manual_seed(123)  # the global seed plays no part
-    d = PaperConvNet(seed=3)
+    d = PaperConvNet(random_state=3)
     assert all(torch.equal(v, d.state_dict()[k]) for k, v in a.state_dict().items())
     # Weights follow PyTorch's default range U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     w = a.L2[2].weight
@@ -281,22 +281,22 @@ def test_deterministic_init():
 
 def test_model_noise_reproducible_and_switchable():
     x = torch.rand(4, 1, 28, 28)
-    a, b = PaperConvNet(noise_sigma=0.05, dropout=0.0, seed=1), PaperConvNet(noise_sigma=0.05, dropout=0.0, seed=1)
+    a, b = PaperConvNet(noise_sigma=0.05, dropout=0.0, random_state=1), PaperConvNet(noise_sigma=0.05, dropout=0.0, random_state=1)
     assert torch.equal(a.eval()(x), b.eval()(x))
     assert not torch.equal(a(x), a(x))  # noise on in eval, fresh per pass
-    quiet = PaperConvNet(noise_sigma=0.05, seed=1, active_in_eval=False).eval()
+    quiet = PaperConvNet(noise_sigma=0.05, random_state=1, active_in_eval=False).eval()
     assert torch.equal(quiet(x), quiet(x))
-    silent = PaperConvNet(noise_sigma=0.0, seed=1, dropout=0.5).eval()
+    silent = PaperConvNet(noise_sigma=0.0, random_state=1, dropout=0.5).eval()
     assert torch.equal(silent(x), silent(x))
 
 
 def test_mlp_layers():
-    model = MLP((1, 28, 28), hidden=(32, 16, 8), n_classes=10, noise_sigma=0.01, noise_kind="additive", seed=0)
+    model = MLP((1, 28, 28), hidden=(32, 16, 8), n_classes=10, noise_sigma=0.01, noise_kind="additive", random_state=0)
     assert model.in_dim == 784 and model.layer_names == ("L1", "L2", "L3", "L4")
     outs = capture(model, torch.rand(5, 1, 28, 28))
     assert [tuple(v.shape) for v in outs.values()] == [(5, 32), (5, 16), (5, 8), (5, 10)]
     assert all(m.kind == "additive" for _, m in model.noise_layers()) and len(model.noise_layers()) == 4
-    m2 = MLP(784, hidden=(32, 16, 8), noise_sigma=0.01, noise_kind="additive", seed=0)
+    m2 = MLP(784, hidden=(32, 16, 8), noise_sigma=0.01, noise_kind="additive", random_state=0)
     assert all(torch.equal(v, m2.state_dict()[k]) for k, v in model.state_dict().items())
     with pytest.raises(ValueError, match=r"MLP expects input of shape \(n, \.\.\.\) with 784 features"):
         model(torch.rand(5, 10))

@@ -105,8 +105,8 @@ def test_rerun_skips_finished_jobs_without_duplicates(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("a finished job was run again")
 
-    monkeypatch.setattr(sw, "_run_job", boom)
-    monkeypatch.setattr(sw, "_fit_compressor", boom)
+    monkeypatch.setattr(sw.jobs, "_run_job", boom)
+    monkeypatch.setattr(sw.jobs, "_fit_compressor", boom)
     again = run_sweep(_config(), out, backend="sequential")
     assert (out / "results.csv").read_bytes() == before
     assert sorted(again["job_key"]) == sorted(first["job_key"])
@@ -130,20 +130,20 @@ def test_truncated_last_line_is_dropped_and_job_rerun(tmp_path):
 
 def test_job_that_raises_is_recorded_and_retried(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real = sw._estimate
+    real = sw.jobs._estimate
 
     def flaky(job, blobs, fit_info):
         if job.mi == 1.0:
             raise RuntimeError("simulated crash")
         return real(job, blobs, fit_info)
 
-    monkeypatch.setattr(sw, "_estimate", flaky)
+    monkeypatch.setattr(sw.jobs, "_estimate", flaky)
     df = run_sweep(_config(), out, backend="sequential")
     assert len(df) == 2 and (df["true_mi"] == 0.0).all()
     failed = load_results(out, include_failed=True)
     errors = failed[failed["status"] == "error"]
     assert len(errors) == 2 and errors["error"].str.contains("RuntimeError: simulated crash").all()
-    monkeypatch.setattr(sw, "_estimate", real)
+    monkeypatch.setattr(sw.jobs, "_estimate", real)
     df = run_sweep(_config(), out, backend="sequential")
     assert len(df) == 4 and df["job_key"].is_unique and set(df["status"]) == {"ok"}
     assert len(_rows(out / "results.csv")) == 1 + 2 + 2 + 2  # header, 2 ok, 2 errors, 2 retried
@@ -170,7 +170,7 @@ def test_unwritable_folder_fails_before_any_work(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("work started")
 
-    monkeypatch.setattr(sw, "_execute", boom)
+    monkeypatch.setattr(sw.jobs, "_execute", boom)
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
     with pytest.raises(OSError, match=r"The output folder .*sub.* is not writable"):
@@ -268,7 +268,7 @@ def test_job_keys_are_stable():
 
 
 def test_plot_sweep_writes_png_and_pdf(tmp_path):
-    from ibscope.plots_sweep import plot_sweep
+    from ibscope.plots import plot_sweep
 
     out = tmp_path / "run"
     run_sweep(_config(seeds=[0, 1]), out, backend="sequential")
@@ -322,19 +322,19 @@ def test_missing_cluster_package_gives_install_hint(tmp_path, monkeypatch):
 
 def test_failed_compressor_fit_marks_its_jobs_and_is_retried(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real = sw._fit_compressor
+    real = sw.jobs._fit_compressor
 
     def broken(fit, n_threads):
         raise RuntimeError("simulated fit crash")
 
-    monkeypatch.setattr(sw, "_fit_compressor", broken)
+    monkeypatch.setattr(sw.jobs, "_fit_compressor", broken)
     df = run_sweep(_config(), out, backend="sequential")
     assert set(df["compress_x"]) == {"none"}  # the raw jobs still ran
     failed = load_results(out, include_failed=True)
     bad = failed[failed["status"] == "error"]
     assert len(bad) == 2 and bad["error"].str.contains("compressor fit failed: RuntimeError").all()
     assert not list((out / "models").glob("*.npz"))
-    monkeypatch.setattr(sw, "_fit_compressor", real)
+    monkeypatch.setattr(sw.jobs, "_fit_compressor", real)
     df = run_sweep(_config(), out, backend="sequential")
     assert len(df) == 4 and df["job_key"].is_unique
 

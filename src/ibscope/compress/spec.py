@@ -27,7 +27,7 @@ def compressor_names() -> list[str]:
     return list(_SPECS)
 
 
-def parse_compressor(spec, *, random_state=None):
+def parse_compressor(spec, *, random_state=None, device=None):
     """Turn a spec into a compressor.
 
     Parameters
@@ -42,6 +42,9 @@ def parse_compressor(spec, *, random_state=None):
         (no compression).
     random_state : int, numpy.random.Generator or None, default=None
         Seed given to a compressor built from a string; ignored for objects.
+    device : str or None, default=None
+        Device of a torch compressor (``"ae"``, ``"conv-ae"``) built from a string
+        (see :func:`ibscope._torch.resolve_device`); ignored by the others and for objects.
 
     Returns
     -------
@@ -96,4 +99,7 @@ def parse_compressor(spec, *, random_state=None):
         raise ValueError(f"The code dimension in the compressor spec {spec!r} must be >= 1. Got {dim}.")
     module, cls_name, dim_param = _SPECS[name]
     cls = getattr(importlib.import_module(module), cls_name)
-    return cls(**{dim_param: dim, "random_state": random_state})
+    params = {dim_param: dim, "random_state": random_state}
+    if device is not None and "device" in cls._param_names():
+        params["device"] = device
+    return cls(**params)

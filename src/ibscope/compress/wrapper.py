@@ -30,6 +30,8 @@ DPI_NOTE = (
     "targets a lower bound of the MI of the uncompressed data (the estimator's own bias can still point "
     "either way). See extra['compression'] for each side's reconstruction error."
 )
+#: The same note in a few words, for results files whose columns already hold the reconstruction errors.
+DPI_NOTE_SHORT = "compressed estimate: a lower bound of I(X;Y) by the data-processing inequality"
 
 
 def _n_rows(data, name: str) -> int:
@@ -126,7 +128,7 @@ class CompressedEstimator:
     ----------
     estimator : object
         Any object with ``estimate(x, y) -> MIResult``, e.g. an estimator from
-        :mod:`ibscope.estimators`.
+        :mod:`ibscope.estimators` (None is allowed for :meth:`encode` alone).
     compressor_x, compressor_y : compressor, str or None, default=None
         Compressor for each side: an object with ``fit`` and ``transform`` (an
         ibscope compressor or a scikit-learn transformer), a spec such as
@@ -242,7 +244,7 @@ class CompressedEstimator:
             The codes and their ``info`` (None for a side without compressor, whose
             data pass through unchanged).
         """
-        mode = self._check()
+        mode = refit_mode(self.refit)
         comp = self._compressor(side)
         if comp is None:
             return Coded(data, None)
@@ -291,6 +293,7 @@ class CompressedEstimator:
         MIResult
             See :meth:`estimate`; ``time_s`` covers the estimate only.
         """
+        self._check()
         nx, ny = _n_rows(cx.codes, "x"), _n_rows(cy.codes, "y")
         if nx != ny:
             raise ValueError(

@@ -95,12 +95,12 @@ def prepare_pair(x: np.ndarray, y: np.ndarray, mode, rng, warnings: list):
     # the seeded steps stay in order (x, then y): the generator is shared
     xin = _rank_inputs(x, "x", rng, warnings, True)
     yin = _rank_inputs(y, "y", rng, warnings, True)
-    from ..neighbors import _pool, default_threads
+    from ..neighbors import default_threads, thread_pool
 
     threads = default_threads()
     if threads < 2 or min(x.size, y.size) < _PAIR_PARALLEL_MIN:
         return _scores(*xin), _scores(*yin)
-    fut = _pool(threads).submit(_scores, *yin)
+    fut = thread_pool(threads).submit(_scores, *yin)
     return _scores(*xin), fut.result()
 
 

@@ -23,7 +23,7 @@ from scipy.special import digamma
 from .. import neighbors
 from .._validation import as_labels, as_samples, check_choice, check_k, check_same_length
 from ._preprocess import PREPROCESS, prepare_continuous, whiten
-from .base import EntropyEstimator, MIEstimator, jitter_ties
+from .base import EntropyEstimator, MIEstimator
 
 
 def _codes(v: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ class _LabelMixin:
     def _validate(self, x, y):
         x = as_samples(x, "x")
         y = as_labels(y, "y")
-        n = check_same_length(x, y)
+        check_same_length(x, y)
         return x, y
 
     def _post_warnings(self, raw, x, y, call):

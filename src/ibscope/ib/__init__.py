@@ -2,11 +2,17 @@
 
 * :class:`ActivationRecorder` - forward hooks that capture every chosen layer's
   output on a fixed probe set in one unshuffled, row-aligned pass.
-* :class:`IBRecorder` - per-epoch I(X;L) and I(L;Y) with CIs and sanity flags,
-  usable from any training loop (``rows = rec.on_epoch_end(model, epoch)``).
-* :func:`run_ib` and :class:`IBConfig` - the built-in trainer writing a
-  resumable run folder (config.json, metrics.csv, info.csv, checkpoints,
-  figures).
+* :class:`IBRecorder` - per-epoch I(X;L) and I(L;Y) with CIs and sanity flags;
+  a :class:`Callback`, usable from any training loop
+  (``rows = rec.on_epoch_end(model, epoch)``).
+* :class:`Trainer` - the built-in loop: trains, evaluates, fires callbacks.
+* :func:`run_ib` and :class:`IBConfig` - a whole run writing a resumable,
+  locked run folder (config.json, metrics.csv, info.csv, checkpoints, figures).
+
+Modules: ``config`` (IBConfig), ``capture`` (hooks), ``recorder`` (IBRecorder),
+``flags`` (sanity flags), ``schedule`` (analysed epochs), ``callbacks``
+(Callback, RunWriter, Checkpoint, ProgressBar), ``trainer`` (Trainer),
+``run`` (run_ib).
 
 Example
 -------
@@ -14,14 +20,19 @@ Example
 >>> res = run_ib(IBConfig(dataset="digits", epochs=20), out="runs/digits-s0", progress=True)  # doctest: +SKIP
 """
 
-from .analysis import FLAG_NAMES, INFO_COLUMNS, IBRecorder, epoch_schedule, flag_rows, log_schedule
-from .capture import ActivationRecorder, Activations, valid_layer_names
+from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunWriter
+from .capture import ActivationRecorder, Activations, MisalignedRowsError, valid_layer_names
 from .config import IBConfig
-from .run import METRICS_COLUMNS, Callback, IBRunResult, RunFolderError, load_run_config, run_ib
+from .flags import FLAG_NAMES, flag_rows
+from .recorder import INFO_COLUMNS, IBRecorder
+from .run import IBRunResult, RunFolderError, load_run_config, run_ib
+from .schedule import epoch_schedule, log_schedule
+from .trainer import Trainer
 
 __all__ = [
     "ActivationRecorder",
     "Activations",
+    "MisalignedRowsError",
     "valid_layer_names",
     "IBRecorder",
     "flag_rows",
@@ -35,5 +46,9 @@ __all__ = [
     "IBRunResult",
     "RunFolderError",
     "Callback",
+    "Checkpoint",
+    "ProgressBar",
+    "RunWriter",
+    "Trainer",
     "load_run_config",
 ]

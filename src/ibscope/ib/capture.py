@@ -28,7 +28,15 @@ import warnings
 
 import numpy as np
 
-__all__ = ["Activations", "ActivationRecorder", "valid_layer_names"]
+__all__ = ["Activations", "ActivationRecorder", "MisalignedRowsError", "valid_layer_names"]
+
+
+class MisalignedRowsError(ValueError, AssertionError):
+    """Captured rows do not line up with the probe set (wrong count, order or labels).
+
+    A real exception, raised under ``python -O`` too; it subclasses
+    ``AssertionError`` as well, for code written against the earlier ``assert`` checks.
+    """
 
 
 @dataclasses.dataclass
@@ -61,7 +69,7 @@ class Activations:
         return int(len(self.index))
 
     def check_aligned(self, index=None, labels=None) -> None:
-        """Assert that every array has one row per probe sample, in probe order.
+        """Check that every array has one row per probe sample, in probe order.
 
         Parameters
         ----------
@@ -72,27 +80,31 @@ class Activations:
 
         Raises
         ------
-        AssertionError
-            If row counts differ or indices / labels are not the expected ones.
+        MisalignedRowsError
+            If row counts differ or indices / labels are not the expected ones
+            (a ``ValueError``; also an ``AssertionError`` for older callers).
         """
         n = self.n_samples
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise MisalignedRowsError(message)
+
         for name, arr in self.layers.items():
-            assert arr.shape[0] == n, f"layer {name!r} has {arr.shape[0]} rows but the index has {n}"
+            need(arr.shape[0] == n, f"layer {name!r} has {arr.shape[0]} rows but the index has {n}")
         if self.y is not None:
-            assert len(self.y) == n, f"labels have {len(self.y)} rows but the index has {n}"
+            need(len(self.y) == n, f"labels have {len(self.y)} rows but the index has {n}")
         if self.x is not None:
-            assert len(self.x) == n, f"inputs have {len(self.x)} rows but the index has {n}"
+            need(len(self.x) == n, f"inputs have {len(self.x)} rows but the index has {n}")
         if index is not None:
             index = np.asarray(index)
-            assert len(index) == n and np.array_equal(self.index, index), (
-                "captured rows are not the probe rows in probe order (shuffled or partial probe pass?)"
-            )
+            need(len(index) == n and np.array_equal(self.index, index),
+                 "captured rows are not the probe rows in probe order (shuffled or partial probe pass?)")
         if labels is not None:
             labels = np.asarray(labels)
-            assert self.y is not None, "labels were not captured"
-            assert len(labels) == n and np.array_equal(self.y, labels), (
-                "captured labels differ from the probe labels: rows are misaligned"
-            )
+            need(self.y is not None, "labels were not captured")
+            need(len(labels) == n and np.array_equal(self.y, labels),
+                 "captured labels differ from the probe labels: rows are misaligned")
 
 
 def valid_layer_names(model) -> list[str]:

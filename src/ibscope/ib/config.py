@@ -45,6 +45,9 @@ import numbers
 import os
 from pathlib import Path
 
+from .._validation import Interval, Options, Param, check_declared
+from ..neighbors import BACKENDS
+
 __all__ = ["IBConfig", "DATASET_DEFAULTS", "PRESETS", "MUTABLE_ON_RESUME"]
 
 #: Per-dataset values of the fields left as ``None`` (see the module notes).
@@ -69,9 +72,50 @@ _MODELS = ("paper-conv", "mlp")
 _DATASETS = ("mnist", "fashion-mnist", "digits")
 
 
-def _type_name(types) -> str:
-    names = {bool: "a bool", int: "an int", float: "a float", str: "a string", list: "a list"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
+def _is_device(value) -> bool:
+    dev = str(value)
+    return dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")
+
+
+_INT, _REAL, _STR, _BOOL = (int,), (float, int), (str,), (bool,)
+
+#: What every field accepts, declared once (types, then values; see :class:`ibscope._validation.Param`).
+FIELDS = {
+    "dataset": Param(_STR),
+    "model": Param(_STR),
+    "epochs": Param(_INT, Interval(1), nullable=True, allowed="an int >= 1"),
+    "lr": Param(_REAL, Interval(0, None, closed="neither"), nullable=True, allowed="a positive float"),
+    "batch_size": Param(_INT, Interval(1), nullable=True, allowed="an int >= 1"),
+    "eval_batch_size": Param(_INT, Interval(1), allowed="an int >= 1"),
+    "noise": Param(_REAL, Interval(0), allowed="a float >= 0"),
+    "noise_kind": Param(_STR, Options(("relative", "additive")), allowed="'relative' or 'additive'"),
+    "noise_in_eval": Param(_BOOL),
+    "dropout": Param(_REAL, Interval(0, 1, closed="left"), nullable=True, allowed="a float in [0, 1)"),
+    "hidden": Param((list, tuple)),
+    "layers": Param((list, tuple), nullable=True),
+    "softmax": Param(_BOOL),
+    "compress": Param(_STR),
+    "compress_x": Param(_STR),
+    "refit": Param(_STR, Options(("first", "every")),
+                   allowed="'first' (fit layer compressors once) or 'every' (refit every epoch)"),
+    "estimator": Param(_STR),
+    "estimator_y": Param(_STR, nullable=True),
+    "k": Param(_INT, Interval(1), allowed="an int >= 1"),
+    "ci": Param(_REAL, lambda v: v == 0 or 0 < v < 1, allowed="a confidence level in (0, 1), or 0 for no intervals"),
+    "n_subsamples": Param(_INT, Interval(2), allowed="an int >= 2"),
+    "units": Param(_STR, Options(("nats", "bits")), allowed="'nats' or 'bits'"),
+    "schedule": Param(_STR, Options(("every", "log")), allowed="'every' or 'log'"),
+    "probe_split": Param(_STR, Options(("train", "test")), nullable=True, allowed="'train', 'test' or None"),
+    "probe_size": Param(_INT, Interval(2), nullable=True, allowed="an int >= 2 or None (the whole split)"),
+    "seed": Param(_INT, Interval(0), allowed="a non-negative int"),
+    "device": Param(_STR, _is_device, allowed="'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    "backend": Param(_STR, Options(tuple(BACKENDS)), allowed=f"one of {list(BACKENDS)}"),
+    "data_dir": Param((str, os.PathLike), nullable=True),
+    "preset": Param(_STR, Options(tuple(PRESETS)), allowed=f"one of {sorted(PRESETS)}"),
+    "threads": Param(_INT, Interval(0), nullable=True, allowed="an int >= 0 (0: leave torch's setting) or None"),
+    "plots": Param(_BOOL),
+    "progress_every": Param(_INT, Interval(1), allowed="an int >= 1"),
+}
 
 
 @dataclasses.dataclass
@@ -206,22 +250,8 @@ class IBConfig:
     plots: bool = True
     progress_every: int = 1
 
-    #: field -> accepted python types (None allowed where the default is None)
-    _TYPES = {
-        "dataset": (str,), "model": (str,), "epochs": (int,), "lr": (float, int), "batch_size": (int,),
-        "eval_batch_size": (int,), "noise": (float, int), "noise_kind": (str,), "noise_in_eval": (bool,),
-        "dropout": (float, int), "hidden": (list, tuple), "layers": (list, tuple), "softmax": (bool,), "compress": (str,),
-        "compress_x": (str,), "refit": (str,), "estimator": (str,), "estimator_y": (str,), "k": (int,),
-        "ci": (float, int), "n_subsamples": (int,), "units": (str,), "schedule": (str,),
-        "probe_split": (str,), "probe_size": (int,), "seed": (int,), "device": (str,), "backend": (str,),
-        "data_dir": (str, os.PathLike), "preset": (str,), "threads": (int,), "plots": (bool,), "progress_every": (int,),
-    }
-    _NULLABLE = ("epochs", "lr", "batch_size", "dropout", "layers", "estimator_y", "probe_split", "probe_size",
-                 "data_dir", "threads")
-
     def __post_init__(self):
-        self._check_types(source=None)
-        self._check_values()
+        self._check(source=None)
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -229,91 +259,41 @@ class IBConfig:
         """Names of all configuration fields."""
         return [f.name for f in dataclasses.fields(cls)]
 
-    def _where(self, source) -> str:
-        return f" in {source}" if source else ""
+    def _check(self, source=None) -> None:
+        """Check every field against :data:`FIELDS` (types, then values), then normalise."""
+        values = {name: getattr(self, name) for name in self.field_names()}
+        check_declared(values, {k: Param(p.types, nullable=p.nullable) for k, p in FIELDS.items()}, "IBConfig",
+                       kind="field", source=source)
+        check_declared(values, FIELDS, "IBConfig", kind="field")
+        self._normalise()
 
-    def _check_types(self, source=None) -> None:
-        for name in self.field_names():
-            value = getattr(self, name)
-            if value is None and name in self._NULLABLE:
-                continue
-            types = self._TYPES[name]
-            ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-            if not ok:
-                what = "key" if source else "field"
-                raise TypeError(
-                    f"The {name!r} {what} of IBConfig{self._where(source)} must be {_type_name(types)}"
-                    f"{' or None' if name in self._NULLABLE and not source else ''}. "
-                    f"Got {value!r} of type {type(value).__name__}."
-                )
-
-    def _check_values(self) -> None:
+    def _normalise(self) -> None:
+        """Canonical spellings and the checks that need more than a declared constraint."""
         from ..compress import parse_compressor
-        from ..data import _check_name
-
-        def bad(name, allowed, value=None):
-            value = getattr(self, name) if value is None else value
-            raise ValueError(f"The {name!r} field of IBConfig must be {allowed}. Got {value!r} instead.")
+        from ..data import dataset_name
 
         try:
-            self.dataset = _check_name(self.dataset)
+            self.dataset = dataset_name(self.dataset)
         except ValueError:
             raise ValueError(f"Unknown dataset {self.dataset!r}. Valid names are {list(_DATASETS)}.") from None
         model = self.model.strip().lower().replace("_", "-")
         if model not in _MODELS:
             raise ValueError(f"Unknown model {self.model!r}. Valid names are {list(_MODELS)}.")
         self.model = model
-        for name in ("epochs", "batch_size", "eval_batch_size", "k", "progress_every"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                bad(name, "an int >= 1")
-        if self.n_subsamples < 2:
-            bad("n_subsamples", "an int >= 2")
-        if self.seed < 0:
-            bad("seed", "a non-negative int")
-        if self.threads is not None and self.threads < 0:
-            bad("threads", "an int >= 0 (0: leave torch's setting) or None")
-        if self.probe_size is not None and self.probe_size < 2:
-            bad("probe_size", "an int >= 2 or None (the whole split)")
-        if self.lr is not None and not (0 < self.lr < float("inf")):
-            bad("lr", "a positive float")
-        if not (0 <= self.noise < float("inf")):
-            bad("noise", "a float >= 0")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            bad("dropout", "a float in [0, 1)")
-        if not (self.ci == 0 or 0 < self.ci < 1):
-            bad("ci", "a confidence level in (0, 1), or 0 for no intervals")
-        if self.noise_kind not in ("relative", "additive"):
-            bad("noise_kind", "'relative' or 'additive'")
-        if self.refit not in ("first", "every"):
-            bad("refit", "'first' (fit layer compressors once) or 'every' (refit every epoch)")
-        if self.units not in ("nats", "bits"):
-            bad("units", "'nats' or 'bits'")
-        if self.schedule not in ("every", "log"):
-            bad("schedule", "'every' or 'log'")
-        if self.probe_split is not None and self.probe_split not in ("train", "test"):
-            bad("probe_split", "'train', 'test' or None")
-        if self.preset not in PRESETS:
-            bad("preset", f"one of {sorted(PRESETS)}")
-        dev = str(self.device)
-        if not (dev in ("auto", "cpu") or dev == "cuda" or dev.startswith("cuda:") or dev == "mps"):
-            bad("device", "'auto', 'cpu', 'cuda' or 'cuda:N'")
-        from ..neighbors import BACKENDS
-
-        if self.backend not in BACKENDS:
-            bad("backend", f"one of {list(BACKENDS)}")
-        self.hidden = [int(h) for h in self.hidden] if all(
-            isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden
-        ) else bad("hidden", "a list of positive ints")
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
+            raise ValueError(f"The 'hidden' field of IBConfig must be a list of positive ints. Got {self.hidden!r} "
+                             "instead.")
+        self.hidden = [int(h) for h in self.hidden]
         if self.layers is not None:
             if not self.layers or not all(isinstance(n, str) and n for n in self.layers):
-                bad("layers", "a non-empty list of layer names, or None for all layers")
+                raise ValueError("The 'layers' field of IBConfig must be a non-empty list of layer names, or None "
+                                 f"for all layers. Got {self.layers!r} instead.")
             self.layers = list(self.layers)
         if self.data_dir is not None:
             self.data_dir = os.fspath(self.data_dir)
         for name in ("compress", "compress_x"):
             parse_compressor(getattr(self, name))  # raises ValueError naming the valid compressors
-        from .analysis import _make_estimator
+        from .recorder import _make_estimator
 
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         if self.estimator_y is not None:
@@ -353,8 +333,7 @@ class IBConfig:
         defaults = cls()
         for name in valid:
             setattr(obj, name, data[name] if name in data else getattr(defaults, name))
-        obj._check_types(source=source)
-        obj._check_values()
+        obj._check(source=source)
         obj._explicit = frozenset(data)
         return obj
 

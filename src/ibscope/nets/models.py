@@ -4,7 +4,7 @@ Both models are built from named blocks ``L1, L2, ...`` (each an ``nn.Sequential
 the output of layer ``Li`` is the output of submodule ``"Li"`` and a forward hook on it captures
 exactly the representation the paper tracks. ``model.layer_names`` lists them in order.
 
-Weights are initialised from a private ``torch.Generator`` seeded with ``seed`` (PyTorch's default
+Weights are initialised from a private ``torch.Generator`` seeded with ``random_state`` (PyTorch's default
 distribution, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases), so building a model
 neither reads nor changes the global torch seed, and the same seed gives the same weights.
 """
@@ -17,35 +17,27 @@ import numbers
 import torch
 from torch import nn
 
+from .._torch import init_weights_
 from .._validation import check_choice, check_float, check_int
-from .noise import NOISE_KINDS, GaussianNoise, _check_seed, derive_seed, noise_layers
+from .noise import NOISE_KINDS, GaussianNoise, _check_seed, _seed_arg, derive_seed, noise_layers
 
 __all__ = ["PaperConvNet", "MLP", "MODELS", "build_model", "available_models", "init_parameters_"]
 
 
-def init_parameters_(module: nn.Module, seed: int) -> nn.Module:
-    """Re-initialise every Conv/Linear layer of ``module`` in place from ``seed``.
+def init_parameters_(module: nn.Module, random_state: int) -> nn.Module:
+    """Re-initialise every Conv/Linear layer of ``module`` in place from ``random_state``.
 
     Each weight and bias is drawn from U(-b, b) with ``b = 1 / sqrt(fan_in)`` (the distribution
     of PyTorch's default initialisation, i.e. Kaiming-uniform with ``a = sqrt(5)``), in module
-    order, from one ``torch.Generator`` seeded with ``seed``. Returns ``module``.
+    order, from one ``torch.Generator`` seeded with ``random_state``
+    (:func:`ibscope._torch.init_weights_`). Returns ``module``.
     """
-    gen = torch.Generator().manual_seed(_check_seed(seed, "init_parameters_"))
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
-                fan_in = m.weight[0].numel()
-                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                w = torch.empty(m.weight.shape, dtype=m.weight.dtype).uniform_(-bound, bound, generator=gen)
-                m.weight.copy_(w)
-                if m.bias is not None:
-                    b = torch.empty(m.bias.shape, dtype=m.bias.dtype).uniform_(-bound, bound, generator=gen)
-                    m.bias.copy_(b)
-    return module
+    gen = torch.Generator().manual_seed(_check_seed(random_state, "init_parameters_"))
+    return init_weights_(module, gen)
 
 
 def _noise(sigma, kind, active_in_eval, seed, index) -> GaussianNoise:
-    return GaussianNoise(sigma, kind=kind, active_in_eval=active_in_eval, seed=derive_seed(seed, index))
+    return GaussianNoise(sigma, kind=kind, active_in_eval=active_in_eval, random_state=derive_seed(seed, index))
 
 
 class _LayeredNet(nn.Module):
@@ -58,9 +50,9 @@ class _LayeredNet(nn.Module):
         self.to_empty(device="cpu")
         self.reset_parameters(seed)
 
-    def reset_parameters(self, seed: int | None = None) -> None:
-        """Re-initialise all weights from ``seed`` (default: the constructor's ``seed``)."""
-        init_parameters_(self, self.seed if seed is None else seed)
+    def reset_parameters(self, random_state: int | None = None) -> None:
+        """Re-initialise all weights from ``random_state`` (default: the constructor's)."""
+        init_parameters_(self, self.seed if random_state is None else random_state)
 
     def noise_layers(self) -> list[tuple[str, GaussianNoise]]:
         """``(name, layer)`` for every noise layer, in order."""
@@ -120,8 +112,10 @@ class PaperConvNet(_LayeredNet):
         Input shape (channels, height, width). The flattened size entering L4 is computed from it.
     n_classes : int, default=10
         Number of output classes.
-    seed : int, default=0
-        Seed of the weight initialisation; noise layer i gets ``derive_seed(seed, i)``.
+    random_state : int, default=0
+        Seed of the weight initialisation; noise layer i gets ``derive_seed(random_state, i)``.
+    seed : int or None
+        Deprecated spelling of ``random_state``.
     active_in_eval : bool, default=True
         Keep the noise on in ``eval()`` mode (the paper's setting for probe passes).
     padding : "auto" or int, default="auto"
@@ -159,8 +153,9 @@ class PaperConvNet(_LayeredNet):
         dropout: float = 0.1,
         in_shape=(1, 28, 28),
         n_classes: int = 10,
-        seed: int = 0,
+        random_state: int = 0,
         *,
+        seed: int | None = None,
         active_in_eval: bool = True,
         padding="auto",
         channels=(8, 16, 32),
@@ -180,7 +175,7 @@ class PaperConvNet(_LayeredNet):
             )
         self.in_shape = tuple(int(s) for s in in_shape)
         self.n_classes = check_int(n_classes, "n_classes", owner, low=1)
-        self.seed = _check_seed(seed, owner)
+        self.seed = _seed_arg(random_state, seed, owner)
         self.active_in_eval = bool(active_in_eval)
         channels = tuple(int(c) for c in channels)
         if len(channels) != 3 or min(channels) < 1:
@@ -259,8 +254,10 @@ class MLP(_LayeredNet):
         Scale of the noise at the input of every linear layer (0 disables it).
     noise_kind : {"relative", "additive"}, default="relative"
         Noise model.
-    seed : int, default=0
-        Seed of the weight initialisation; noise layer i gets ``derive_seed(seed, i)``.
+    random_state : int, default=0
+        Seed of the weight initialisation; noise layer i gets ``derive_seed(random_state, i)``.
+    seed : int or None
+        Deprecated spelling of ``random_state``.
     dropout : float, default=0.0
         Dropout probability before each hidden layer's noise (omitted when 0).
     active_in_eval : bool, default=True
@@ -282,8 +279,9 @@ class MLP(_LayeredNet):
         n_classes: int = 10,
         noise_sigma: float = 1e-3,
         noise_kind: str = "relative",
-        seed: int = 0,
+        random_state: int = 0,
         *,
+        seed: int | None = None,
         dropout: float = 0.0,
         active_in_eval: bool = True,
         activation: str = "leaky_relu",
@@ -307,7 +305,7 @@ class MLP(_LayeredNet):
         self.n_classes = check_int(n_classes, "n_classes", owner, low=1)
         self.noise_sigma = check_float(noise_sigma, "noise_sigma", owner, low=0.0)
         self.noise_kind = check_choice(noise_kind, "noise_kind", owner, NOISE_KINDS)
-        self.seed = _check_seed(seed, owner)
+        self.seed = _seed_arg(random_state, seed, owner)
         self.dropout = check_float(dropout, "dropout", owner, low=0.0, high=1.0, high_open=True)
         self.active_in_eval = bool(active_in_eval)
         self.activation = check_choice(activation, "activation", owner, tuple(_ACTIVATIONS))
@@ -361,7 +359,7 @@ def build_model(name: str, **kwargs) -> nn.Module:
     name : {"paper-conv", "mlp"}
         Model name (case-insensitive; "_" is accepted for "-").
     **kwargs
-        Passed to the model's constructor (e.g. ``noise_sigma``, ``in_shape``, ``seed``).
+        Passed to the model's constructor (e.g. ``noise_sigma``, ``in_shape``, ``random_state``).
 
     Returns
     -------

@@ -15,11 +15,12 @@ seed is neither read nor changed.
 from __future__ import annotations
 
 import numbers
+import warnings
 
-import numpy as np
 import torch
 from torch import nn
 
+from .._random import child_seed
 from .._validation import check_choice, check_float
 
 __all__ = [
@@ -40,15 +41,24 @@ __all__ = [
 NOISE_KINDS = ("relative", "additive")
 
 
-def _check_seed(seed, owner: str) -> int:
+def _check_seed(seed, owner: str, name: str = "random_state") -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(
-            f"The 'seed' parameter of {owner} must be a non-negative int. "
+            f"The '{name}' parameter of {owner} must be a non-negative int. "
             f"Got {seed!r} of type {type(seed).__name__}."
         )
     if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"The 'seed' parameter of {owner} must be in [0, 2**63). Got {seed} instead.")
+        raise ValueError(f"The '{name}' parameter of {owner} must be in [0, 2**63). Got {seed} instead.")
     return int(seed)
+
+
+def _seed_arg(random_state, seed, owner: str) -> int:
+    """The int seed of a net or noise layer: ``random_state``, or the deprecated ``seed`` when given."""
+    if seed is None:
+        return _check_seed(random_state, owner)
+    warnings.warn(f"The 'seed' parameter of {owner} is deprecated and will be removed; pass random_state={seed!r} "
+                  "instead.", DeprecationWarning, stacklevel=3)
+    return _check_seed(seed, owner, "seed")
 
 
 def derive_seed(seed: int, index: int) -> int:
@@ -63,8 +73,7 @@ def derive_seed(seed: int, index: int) -> int:
     int
         A seed in [0, 2**63).
     """
-    ss = np.random.SeedSequence(int(seed), spawn_key=(int(index),))
-    return int(ss.generate_state(1, dtype=np.uint64)[0] & np.uint64(2**63 - 1))
+    return child_seed(seed, index, bits=63)
 
 
 class GaussianNoise(nn.Module):
@@ -85,15 +94,17 @@ class GaussianNoise(nn.Module):
         Keep the noise on after ``model.eval()``. True follows the paper: the probe passes on
         which mutual information is measured are noisy too. False gives noise only in training,
         like dropout.
-    seed : int, default=0
+    random_state : int, default=0
         Seed of the layer's own ``torch.Generator``. One generator is kept per device
-        (created lazily on the input's device, each seeded with ``seed``), so CPU and CUDA runs
+        (created lazily on the input's device, each seeded with it), so CPU and CUDA runs
         are each reproducible, though they draw different numbers.
+    seed : int or None
+        Deprecated spelling of ``random_state``.
 
     Attributes
     ----------
     seed : int
-        The current seed (changed by :meth:`reseed`).
+        The seed of the noise streams in use (``random_state``, changed by :meth:`reseed`).
 
     Notes
     -----
@@ -103,19 +114,19 @@ class GaussianNoise(nn.Module):
     """
 
     def __init__(self, sigma: float = 1e-3, *, kind: str = "relative", active_in_eval: bool = True,
-                 seed: int = 0):
+                 random_state: int = 0, seed: int | None = None):
         super().__init__()
         owner = type(self).__name__
         self.sigma = check_float(sigma, "sigma", owner, low=0.0)
         self.kind = check_choice(kind, "kind", owner, NOISE_KINDS)
         self.active_in_eval = bool(active_in_eval)
-        self.seed = _check_seed(seed, owner)
+        self.seed = _seed_arg(random_state, seed, owner)
         self._generators: dict[str, torch.Generator] = {}
 
     # ---------------------------------------------------------------- random state
-    def reseed(self, seed: int) -> GaussianNoise:
-        """Reset the noise stream(s) to start from ``seed``; returns ``self``."""
-        self.seed = _check_seed(seed, type(self).__name__)
+    def reseed(self, random_state: int) -> GaussianNoise:
+        """Reset the noise stream(s) to start from ``random_state``; returns ``self``."""
+        self.seed = _check_seed(random_state, type(self).__name__)
         self._generators = {}
         return self
 
@@ -170,15 +181,17 @@ class GaussianNoise(nn.Module):
 class RelativeGaussianNoise(GaussianNoise):
     """Relative noise ``x * (1 + sigma * eps)``; shorthand for ``GaussianNoise(kind="relative")``."""
 
-    def __init__(self, sigma: float = 1e-3, *, active_in_eval: bool = True, seed: int = 0):
-        super().__init__(sigma, kind="relative", active_in_eval=active_in_eval, seed=seed)
+    def __init__(self, sigma: float = 1e-3, *, active_in_eval: bool = True, random_state: int = 0,
+                 seed: int | None = None):
+        super().__init__(sigma, kind="relative", active_in_eval=active_in_eval, random_state=random_state, seed=seed)
 
 
 class AdditiveGaussianNoise(GaussianNoise):
     """Additive noise ``x + sigma * eps``; shorthand for ``GaussianNoise(kind="additive")``."""
 
-    def __init__(self, sigma: float = 1e-3, *, active_in_eval: bool = True, seed: int = 0):
-        super().__init__(sigma, kind="additive", active_in_eval=active_in_eval, seed=seed)
+    def __init__(self, sigma: float = 1e-3, *, active_in_eval: bool = True, random_state: int = 0,
+                 seed: int | None = None):
+        super().__init__(sigma, kind="additive", active_in_eval=active_in_eval, random_state=random_state, seed=seed)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -214,8 +227,9 @@ def insert_noise(
     kind: str = "relative",
     before=(nn.Conv2d, nn.Linear),
     *,
-    seed: int = 0,
+    random_state: int = 0,
     active_in_eval: bool = True,
+    seed: int | None = None,
 ) -> nn.Module:
     """Insert a :class:`GaussianNoise` layer at the input of chosen layers of ``model``, in place.
 
@@ -234,11 +248,13 @@ def insert_noise(
         Which layers get noise at their input: every module that is an instance of the given
         type(s), or the modules with the given names (as in ``model.named_modules()``, e.g.
         ``["0", "3.1"]`` or ``["conv1", "fc"]``). The search does not descend into a chosen module.
-    seed : int, default=0
-        Base seed. The i-th inserted layer (in module order) gets ``derive_seed(seed, i)``, so
-        layers draw independent noise and the whole model is reproducible from one number.
+    random_state : int, default=0
+        Base seed. The i-th inserted layer (in module order) gets ``derive_seed(random_state, i)``,
+        so layers draw independent noise and the whole model is reproducible from one number.
     active_in_eval : bool, default=True
         Keep the noise on in ``eval()`` mode (the paper's setting).
+    seed : int or None
+        Deprecated spelling of ``random_state``.
 
     Returns
     -------
@@ -263,7 +279,7 @@ def insert_noise(
     owner = "insert_noise"
     check_float(sigma, "sigma", owner, low=0.0)
     check_choice(kind, "kind", owner, NOISE_KINDS)
-    seed = _check_seed(seed, owner)
+    seed = _seed_arg(random_state, seed, owner)
 
     if isinstance(before, type):
         before = (before,)
@@ -320,7 +336,7 @@ def insert_noise(
             if pos > 0 and isinstance(parent._modules[keys[pos - 1]], GaussianNoise):
                 continue  # already noisy
         noises[(id(parent), name)] = GaussianNoise(
-            sigma, kind=kind, active_in_eval=active_in_eval, seed=derive_seed(seed, counter)
+            sigma, kind=kind, active_in_eval=active_in_eval, random_state=derive_seed(seed, counter)
         )
         counter += 1
         plan.setdefault(id(parent), (parent, []))[1].append(name)
@@ -364,9 +380,9 @@ def set_noise(model: nn.Module, *, sigma: float | None = None, active_in_eval: b
     return model
 
 
-def reseed_noise(model: nn.Module, seed: int) -> nn.Module:
-    """Reseed every noise layer: the i-th (module order) gets ``derive_seed(seed, i)``."""
-    seed = _check_seed(seed, "reseed_noise")
+def reseed_noise(model: nn.Module, random_state: int) -> nn.Module:
+    """Reseed every noise layer: the i-th (module order) gets ``derive_seed(random_state, i)``."""
+    seed = _check_seed(random_state, "reseed_noise")
     for i, (_, layer) in enumerate(noise_layers(model)):
         layer.reseed(derive_seed(seed, i))
     return model

@@ -10,20 +10,13 @@ the dashed diagonal is the truth. Estimates are drawn raw (no smoothing).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
 
+from ._common import new_axes, save_figure, unit_factor
+
 __all__ = ["plot_estimate_vs_true", "plot_sweep"]
-
-_UNIT_FACTORS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
-
-
-def _check_units(units: str) -> float:
-    if units not in _UNIT_FACTORS:
-        raise ValueError(f"The 'units' parameter must be one of {sorted(_UNIT_FACTORS)}. Got {units!r} instead.")
-    return _UNIT_FACTORS[units]
 
 
 def plot_estimate_vs_true(results, *, task: str | None = None, n: int | None = None, units: str = "nats", ax=None,
@@ -58,7 +51,7 @@ def plot_estimate_vs_true(results, *, task: str | None = None, n: int | None = N
     import matplotlib
     import numpy as np
 
-    factor = _check_units(units)
+    factor = unit_factor(units)
     df = results
     for col, value in (("task", task), ("n", n)):
         if value is None:
@@ -69,10 +62,7 @@ def plot_estimate_vs_true(results, *, task: str | None = None, n: int | None = N
             df = df[df[col] == value]
     if df.empty:
         raise ValueError(f"No results for task={task!r}, n={n!r}.")
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6.0, 4.8))
+    ax = new_axes(ax, figsize=(6.0, 4.8))
     labels = list(methods) if methods is not None else sorted(df["method"].unique())
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     markers = "osD^vP*Xh<>"
@@ -110,6 +100,7 @@ def plot_estimate_vs_true(results, *, task: str | None = None, n: int | None = N
 
 
 def _safe(text: str) -> str:
+    """``text`` reduced to characters that are safe in a file name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-")
 
 
@@ -140,9 +131,10 @@ def plot_sweep(run_dir, *, units: str = "nats", formats=("png", "pdf"), out_dir=
     """
     from matplotlib.figure import Figure
 
-    from .sweep import load_results
+    # imported here, not at the top: ibscope.sweep may itself import ibscope.plots
+    from ..sweep import load_results
 
-    _check_units(units)
+    unit_factor(units)
     df = load_results(run_dir)
     if df.empty:
         raise ValueError(f"{os.fspath(run_dir)!r} holds no finished jobs to plot.")
@@ -158,8 +150,5 @@ def plot_sweep(run_dir, *, units: str = "nats", formats=("png", "pdf"), out_dir=
             plot_estimate_vs_true(sub, task=task, n=n, units=units, ax=ax)
             fig.tight_layout()
             stem = f"estimate_vs_true_{_safe(task)}" + (f"_n{int(n)}" if len(ns) > 1 else "")
-            for fmt in formats:
-                path = folder / f"{stem}.{fmt}"
-                fig.savefig(path, dpi=150)
-                written.append(path)
+            written += save_figure(fig, folder, stem, formats)
     return written

@@ -23,7 +23,10 @@ import argparse
 import os
 from pathlib import Path
 
-from .cli import CLIError
+from ..plots import plot_ib_run, plot_ib_runs, plot_sweep
+from ._common import CLIError
+
+__all__ = ["register", "run", "register_folder_plotter", "folder_kind", "FOLDER_PLOTTERS"]
 
 #: (marker file, plotting function, kind name); the first marker found in a folder wins.
 FOLDER_PLOTTERS: list = []
@@ -47,8 +50,7 @@ def register_folder_plotter(marker: str, plot_folder, kind: str) -> None:
 
 
 def _plot_ib_folder(folder: Path, options: dict) -> list:
-    from .plots import plot_ib_run
-
+    """Figures of one IB run folder (:func:`ibscope.plots.plot_ib_run`)."""
     return plot_ib_run(folder, formats=options["formats"], smooth=options["smooth"], values=options["values"])
 
 
@@ -56,8 +58,7 @@ register_folder_plotter("info.csv", _plot_ib_folder, "ib")
 
 
 def _plot_sweep_folder(folder, options):
-    from .plots_sweep import plot_sweep
-
+    """Estimate-vs-true figures of one sweep folder (:func:`ibscope.plots.plot_sweep`)."""
     return plot_sweep(folder, formats=tuple(options.get("formats") or ("png", "pdf")))
 
 
@@ -91,7 +92,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry point of ``ibscope plot``."""
+    """Entry point of ``ibscope plot``: draw each folder's figures and print the files written."""
     if args.smooth not in (None, "savgol", "paper"):
         raise CLIError(f"--smooth must be savgol or paper, got {args.smooth!r}")
     if args.values not in ("raw", "clipped"):
@@ -107,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
         written += fn(folder, options)
     ib_folders = [f for f, (kind, _) in zip(folders, kinds) if kind == "ib"]
     if len(ib_folders) > 1:
-        from .plots import plot_ib_runs
-
         parent = Path(os.path.commonpath([p.resolve() for p in ib_folders]))
         out = Path(args.out) if args.out else parent / "ib-aggregate"
         written += plot_ib_runs(ib_folders, out=out, formats=formats, values=args.values)

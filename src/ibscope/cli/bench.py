@@ -28,6 +28,12 @@ import argparse
 import json
 import sys
 
+from ..plots import plot_sweep
+from ..sweep import PRESETS, accuracy_table, check_run_dir, custom_config, get_preset, list_presets, run_sweep
+from ._common import EXIT_FAILED
+
+__all__ = ["register", "run"]
+
 _PRESET_HELP = "paper, paper-reduced, smoke, custom (with --task/--mi/--estimator ...) or list"
 
 
@@ -61,8 +67,7 @@ def _params(items) -> dict:
 
 
 def _config_from_args(args):
-    from .sweep import custom_config, get_preset
-
+    """The sweep configuration that ``args`` describe: a preset, or a custom grid from the options."""
     if args.preset == "custom":
         missing = [flag for flag, v in (("--task", args.task), ("--mi", args.mi), ("--estimator", args.estimator))
                    if not v]
@@ -95,8 +100,6 @@ def _config_from_args(args):
 
 
 def _print_presets() -> None:
-    from .sweep import PRESETS
-
     for name in sorted(PRESETS):
         print(f"{name:14s} {PRESETS[name][1]}")
     print(f"{'custom':14s} your own grid: --task, --mi, --estimator, --compress, --n, --seeds, --param")
@@ -104,8 +107,6 @@ def _print_presets() -> None:
 
 def run(args) -> int:
     """Run the ``bench`` subcommand (see the module docstring)."""
-    from .sweep import accuracy_table, check_run_dir, list_presets, run_sweep
-
     if args.preset == "list":
         _print_presets()
         return 0
@@ -131,15 +132,13 @@ def run(args) -> int:
         print(f"estimate vs true MI (nats); mae over true MI in [0, {args.mae_max:g}]:")
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if not args.no_plot and len(results):
-        from .plots_sweep import plot_sweep
-
         paths = plot_sweep(args.out)
         if not args.quiet:
             print(f"figures: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     if n_failed:
         print(f"ibscope: {n_failed} of {n_total} jobs did not finish (see the 'error' column of "
               f"{args.out}/results.csv); run the same command again to retry them.", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return 0
 
 

@@ -25,6 +25,11 @@ contradicts it ends with a one-line error and leaves the folder unchanged.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ..ib import IBConfig, load_run_config, run_ib
+
+__all__ = ["register", "run", "build_config"]
 
 #: CLI flag destination -> IBConfig field
 _FLAGS = {
@@ -86,12 +91,19 @@ def register(sub) -> None:
 
 
 def build_config(args: argparse.Namespace):
-    """The :class:`~ibscope.ib.IBConfig` described by parsed arguments (file, then flags)."""
-    from pathlib import Path
+    """The :class:`~ibscope.ib.IBConfig` described by parsed arguments (file, then flags).
 
-    from .ib import IBConfig
-    from .ib.run import load_run_config
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``ibscope ib`` arguments.
 
+    Returns
+    -------
+    IBConfig
+        The ``--config`` file's settings (or, with ``--resume`` and no file, the run
+        folder's own), overridden by every flag that was given.
+    """
     if args.config:
         base = IBConfig.from_toml(args.config).to_dict()
     elif args.resume and (Path(args.out) / "config.json").is_file():
@@ -110,9 +122,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry point of ``ibscope ib``."""
-    from .ib import run_ib
-
+    """Entry point of ``ibscope ib``: build the configuration, then :func:`ibscope.ib.run_ib`."""
     config = build_config(args)
     run_ib(config, out=args.out, resume=args.resume, progress=not args.quiet)
     return 0

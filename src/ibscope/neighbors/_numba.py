@@ -39,8 +39,8 @@ Queries
 Queries are the data points themselves, processed leaf block by leaf block in
 tree order (consecutive queries share their neighbourhood in cache). Every
 kernel here is serial, releases the GIL (``nogil=True``) and works on a range
-of leaf blocks ``[t0, t1)``; :mod:`ibscope.neighbors` runs chunks of blocks on
-a pool of threads (no OpenMP spin-waiting, dynamic load balance).
+of leaf blocks ``[t0, t1)``; :mod:`ibscope.neighbors._tree` runs chunks of
+blocks on a pool of threads (no OpenMP spin-waiting, dynamic load balance).
 
 * kNN (tree mode): depth-first, nearer child first; internal nodes are pruned
   on the distance to the split planes on the path (O(1) per node), leaves on

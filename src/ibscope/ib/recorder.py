@@ -24,51 +24,28 @@ For speed the IB analysis uses ``n_subsamples=10`` subsamples per interval by
 default (the estimators' own default is 30); the Student-t quantile accounts
 for the small number, so the intervals are wider rather than too narrow.
 
-Sanity flags (recorded with each row, ``;``-separated in the ``flags`` column)
----------------------------------------------------------------------------------
-``ly_above_hy``
-    I(L;Y) exceeds H(Y), its hard ceiling, beyond its CI (the lower CI bound of
-    the raw estimate is above H(Y) of the probe labels).
-``xl_negative`` / ``ly_negative``
-    The raw (unclipped) estimate is negative; the reported value is clipped at 0.
-``dpi_xl`` / ``dpi_ly``
-    Data-processing inequality violated beyond the CIs between this layer and
-    the previous one: the noisy network is a Markov chain X -> L1 -> L2 -> ...,
-    so I(X;L_{i+1}) <= I(X;L_i) and I(L_{i+1};Y) <= I(L_i;Y). The flag is set
-    when this layer's lower CI bound exceeds the previous layer's upper bound.
-    Because each layer is compressed separately, the compressed codes need not
-    form a Markov chain, so a flag is a warning sign, not a proof of a bug.
-``nonfinite``
-    An estimate was NaN or infinite.
-
-Raw values are always kept (``i_xl_raw``, ``i_ly_raw``) next to the clipped
-values (``i_xl``, ``i_ly``); nothing is hidden.
+Each row also carries sanity flags (:mod:`ibscope.ib.flags`).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .._random import child_seed
 from .._result import UNIT_FACTORS, check_units
+from ..compress import CompressedEstimator, is_fitted
+from ..compress.wrapper import DPI_NOTE, Coded, clone_compressor, code_dim
+from ..estimators import registry
+from ..runs import atomic_write_json
+from .callbacks import Callback
 from .capture import ActivationRecorder
+from .flags import flag_rows
 
-__all__ = [
-    "INFO_COLUMNS",
-    "FLAG_NAMES",
-    "REFIT_MODES",
-    "IBRecorder",
-    "flag_rows",
-    "log_schedule",
-    "epoch_schedule",
-    "is_scheduled",
-    "code_dim",
-]
+__all__ = ["INFO_COLUMNS", "REFIT_MODES", "IBRecorder", "resolve_backend"]
 
 #: Columns of ``info.csv`` (one row per analysed epoch and layer), in order.
 INFO_COLUMNS = (
@@ -80,166 +57,14 @@ INFO_COLUMNS = (
     "dim_layer", "dim_code", "recon_mae", "seed", "time_s", "warnings",
 )
 
-#: Sanity flags that may appear in the ``flags`` column.
-FLAG_NAMES = ("ly_above_hy", "xl_negative", "ly_negative", "dpi_xl", "dpi_ly", "nonfinite")
-
 #: Accepted values of ``refit``: fit layer compressors on the first analysed epoch only, or every epoch.
 REFIT_MODES = ("first", "every")
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Epoch schedules
-# ---------------------------------------------------------------------------------------------------------------
-def log_schedule(max_epoch: int, per_decade: int = 10) -> list[int]:
-    """Log-spaced epochs ``round(10 ** (j / per_decade))`` up to ``max_epoch``, without repeats.
-
-    With ``per_decade=10``: 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 63, 79, 100, ...
-    The list depends only on the epoch numbers, not on the run length, so a run
-    extended on resume analyses the same epochs as a longer run would.
-
-    Parameters
-    ----------
-    max_epoch : int
-        Last epoch to consider (1-based).
-    per_decade : int, default=10
-        Points per factor of 10.
-
-    Returns
-    -------
-    list of int
-    """
-    out: list[int] = []
-    j = 0
-    while True:
-        e = int(round(10.0 ** (j / per_decade)))
-        if e > max_epoch:
-            return out
-        if not out or e != out[-1]:
-            out.append(e)
-        j += 1
-
-
-def epoch_schedule(kind: str, epochs: int) -> list[int]:
-    """Epochs (1-based) analysed by a run of ``epochs`` epochs.
-
-    Parameters
-    ----------
-    kind : {"every", "log"}
-        ``"every"``: 1..epochs. ``"log"``: :func:`log_schedule` plus the final epoch.
-    epochs : int
-        Number of training epochs.
-
-    Returns
-    -------
-    list of int
-    """
-    if kind == "every":
-        return list(range(1, epochs + 1))
-    if kind == "log":
-        sched = log_schedule(epochs)
-        if epochs >= 1 and (not sched or sched[-1] != epochs):
-            sched.append(epochs)
-        return sched
-    raise ValueError(f"The 'schedule' parameter must be one of ['every', 'log']. Got {kind!r} instead.")
-
-
-def is_scheduled(epoch: int, kind: str, epochs: int) -> bool:
-    """Whether ``epoch`` is analysed under schedule ``kind`` in a run of ``epochs`` epochs."""
-    return epoch in set(epoch_schedule(kind, epochs))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Sanity flags
-# ---------------------------------------------------------------------------------------------------------------
-def _num(v) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-    return f
-
-
-def _bounds(row: dict, key: str) -> tuple[float, float]:
-    """(low, high) of the raw estimate's CI, or the raw value twice when there is no CI."""
-    raw = _num(row.get(f"{key}_raw", row.get(key)))
-    lo, hi = _num(row.get(f"{key}_lo")), _num(row.get(f"{key}_hi"))
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        return raw, raw
-    return lo, hi
-
-
-def flag_rows(rows: list[dict], h_y: float | None = None) -> list[dict]:
-    """Set the ``flags`` field of every row (see the module notes for the flag names).
-
-    Parameters
-    ----------
-    rows : list of dict
-        Rows of one epoch, in layer order (input side first), each with
-        ``i_xl_raw``, ``i_xl_lo``, ``i_xl_hi``, ``i_ly_raw``, ``i_ly_lo``,
-        ``i_ly_hi`` (CI bounds may be None or NaN) and, unless ``h_y`` is given,
-        ``h_y``. All in the same units.
-    h_y : float or None
-        Entropy of the labels H(Y), the ceiling of I(L;Y), in the rows' units.
-
-    Returns
-    -------
-    list of dict
-        The same rows (modified in place), ``flags`` a ``;``-separated string
-        (empty when the row is clean).
-    """
-    prev = None
-    for row in rows:
-        flags = []
-        hy = _num(row.get("h_y")) if h_y is None else float(h_y)
-        xl_raw, ly_raw = _num(row.get("i_xl_raw", row.get("i_xl"))), _num(row.get("i_ly_raw", row.get("i_ly")))
-        xl_lo, xl_hi = _bounds(row, "i_xl")
-        ly_lo, ly_hi = _bounds(row, "i_ly")
-        if math.isfinite(hy) and math.isfinite(ly_lo) and ly_lo > hy:
-            flags.append("ly_above_hy")
-        if xl_raw < 0:
-            flags.append("xl_negative")
-        if ly_raw < 0:
-            flags.append("ly_negative")
-        if prev is not None:
-            p_xl_lo, p_xl_hi = _bounds(prev, "i_xl")
-            p_ly_lo, p_ly_hi = _bounds(prev, "i_ly")
-            if math.isfinite(xl_lo) and math.isfinite(p_xl_hi) and xl_lo > p_xl_hi:
-                flags.append("dpi_xl")
-            if math.isfinite(ly_lo) and math.isfinite(p_ly_hi) and ly_lo > p_ly_hi:
-                flags.append("dpi_ly")
-        if not (math.isfinite(xl_raw) and math.isfinite(ly_raw)):
-            flags.append("nonfinite")
-        row["flags"] = ";".join(flags)
-        prev = row
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------------------------------------------
-def _derive(seed: int, *keys: int) -> int:
-    """A child seed in [0, 2**32) that is a pure function of ``seed`` and ``keys``."""
-    ss = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in keys))
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
-
-
-def code_dim(compressor) -> int | None:
-    """Target code dimension of a compressor object (``n_components`` or ``latent_dim``)."""
-    for attr in ("n_components", "latent_dim", "n_components_"):
-        val = getattr(compressor, attr, None)
-        if isinstance(val, (int, np.integer)) and not isinstance(val, bool):
-            return int(val)
-    return None
-
-
-def _clone(compressor):
-    """A fresh, unfitted copy of a compressor (scikit-learn ``clone`` semantics)."""
-    if hasattr(compressor, "get_params"):
-        params = compressor.get_params()
-        return type(compressor)(**params)
-    import copy
-
-    return copy.deepcopy(compressor)
+#: ``MIResult.to_row`` column maps of the two estimates in a row
+_XL_COLUMNS = {"value": "i_xl", "ci_low": "i_xl_lo", "ci_high": "i_xl_hi", "raw_value": "i_xl_raw",
+               "estimator": "estimator"}
+_LY_COLUMNS = {"value": "i_ly", "ci_low": "i_ly_lo", "ci_high": "i_ly_hi", "raw_value": "i_ly_raw",
+               "estimator": "estimator_y"}
 
 
 def _spec_text(spec) -> str:
@@ -251,20 +76,9 @@ def _spec_text(spec) -> str:
 
 
 def _make_estimator(name, *, y_discrete: bool, **params):
-    """Build an estimator from the front-door tables, passing only the parameters it accepts."""
-    from .. import api
-
-    table = api.LABELS if y_discrete else api.CONTINUOUS
-    if not isinstance(name, str):
-        return name
-    if name not in table:
-        kind = "I(L;Y) (continuous L, discrete labels Y)" if y_discrete else "I(X;L) (continuous X and L)"
-        raise ValueError(f"Unknown estimator {name!r} for {kind}. Valid names: {', '.join(sorted(table))}.")
-    factory, fixed = table[name]
-    accepted = api._accepted(factory)
-    kwargs = {key: value for key, value in params.items() if key in accepted and key not in fixed}
-    kwargs.update(fixed)
-    return factory(**kwargs)
+    """Build an estimator from the registry, passing only the settings it accepts."""
+    what = "I(L;Y) (continuous L, discrete labels Y)" if y_discrete else "I(X;L) (continuous X and L)"
+    return registry.build("labels" if y_discrete else "continuous", name, params, what=what)
 
 
 def resolve_backend(backend, device=None) -> str:
@@ -279,33 +93,24 @@ def resolve_backend(backend, device=None) -> str:
     return backend
 
 
-def _recon_mae(compressor, data: np.ndarray, codes: np.ndarray) -> float:
-    """Mean absolute reconstruction error of ``data`` from ``codes`` (NaN if not available)."""
-    inv = getattr(compressor, "inverse_transform", None)
-    if inv is None:
-        return float("nan")
-    try:
-        rec = np.asarray(inv(codes), dtype=np.float64).reshape(len(data), -1)
-        return float(np.mean(np.abs(rec - data.reshape(len(data), -1))))
-    except Exception:  # a compressor without a usable inverse: report nothing rather than fail the run
-        return float("nan")
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The recorder / callback
 # ---------------------------------------------------------------------------------------------------------------
-class IBRecorder:
+class IBRecorder(Callback):
     """Information-plane analysis of a model at the end of chosen epochs.
 
-    Usable from any training loop::
+    A :class:`~ibscope.ib.Callback`, so the built-in trainer runs it like any
+    other hook, and usable from any hand-written training loop, where the first
+    argument of the hook may be the model itself::
 
         rec = IBRecorder(probe_images, probe_labels, compress="pca:4", random_state=0)
         for epoch in range(1, n_epochs + 1):
             train_one_epoch(model, ...)
             rows = rec.on_epoch_end(model, epoch)     # list of dicts, one per layer
 
-    and used by :func:`ibscope.ib.run_ib`, which also writes the rows to
-    ``info.csv``.
+    :func:`ibscope.ib.run_ib` adds it to its trainer's callbacks; its run
+    writer then puts the rows in ``info.csv``.
 
     Parameters
     ----------
@@ -369,6 +174,9 @@ class IBRecorder:
         Base seed. The estimate for (epoch, layer, quantity) uses a child seed
         derived from it, so results do not depend on which epochs ran before
         (a resumed run gives the same numbers).
+    epochs : collection of int or None, default=None
+        Epochs to analyse when the hook is called; None analyses at every call.
+        The built-in trainer passes the run's schedule.
 
     Attributes
     ----------
@@ -388,7 +196,7 @@ class IBRecorder:
 
     def __init__(self, probe_x, probe_y, *, layers=None, softmax=False, compress="pca:4", compress_x="pca:4", x_fit=None,
                  estimator="kl", estimator_y=None, k=5, ci=0.95, n_subsamples=10, units="nats", refit="first",
-                 batch_size=2048, backend="auto", device=None, random_state=0):
+                 batch_size=2048, backend="auto", device=None, random_state=0, epochs=None):
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
@@ -407,9 +215,7 @@ class IBRecorder:
         self.x_fit = x_fit
         self.estimator = estimator
         if estimator_y is None:
-            from .. import api
-
-            estimator_y = estimator if isinstance(estimator, str) and estimator in api.LABELS else "kl"
+            estimator_y = estimator if isinstance(estimator, str) and estimator in registry.TABLE["labels"] else "kl"
         self.estimator_y = estimator_y
         self.k = check_int(k, "k", owner, low=1)
         self.ci = ci
@@ -420,11 +226,12 @@ class IBRecorder:
         self.backend = resolve_backend(backend, device)
         self.device = device
         self.random_state = check_int(random_state, "random_state", owner, low=0)
+        self.epochs = None if epochs is None else frozenset(int(e) for e in epochs)
         # validate estimator names now, not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
         self.x_compressor_ = None
-        self.x_code_ = None
+        self.x_coded_: Coded | None = None
         self.layer_compressors_: dict = {}
         self.fit_epoch_ = None
         from ..estimators.discrete import label_entropy
@@ -432,66 +239,73 @@ class IBRecorder:
         self.h_y_ = label_entropy(self.probe_y) * UNIT_FACTORS[self.units]
         self.history: list[dict] = []
 
-    # ----------------------------------------------------------------- no-op hooks
-    def on_train_begin(self, model=None) -> None:
+    # ----------------------------------------------------------------- callback hooks
+    def on_train_begin(self, trainer=None) -> None:
         """Hook called before training; fits the X compressor if needed."""
         self.prepare()
 
-    def on_train_end(self, model=None) -> None:
+    def on_train_end(self, trainer=None, result=None) -> None:
         """Hook called after training (no-op)."""
 
     # ----------------------------------------------------------------- X side
+    @property
+    def x_code_(self) -> np.ndarray | None:
+        """The X code used for every epoch (None before :meth:`prepare`)."""
+        return None if self.x_coded_ is None else self.x_coded_.codes
+
     def _compressor(self, spec, seed: int):
         from ..compress import parse_compressor
 
         if spec is None or (isinstance(spec, str) and spec.strip().lower() == "none"):
             return None
         if isinstance(spec, str):
-            return parse_compressor(spec, random_state=seed)
-        return _clone(spec)
+            return parse_compressor(spec, random_state=seed, device=self.device)
+        return clone_compressor(spec)
+
+    def _probe_array(self) -> np.ndarray:
+        x = self.probe_x
+        return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+
+    def _code_x(self, comp) -> None:
+        """The X side of every estimate: the probe inputs through the fitted X compressor."""
+        x = self._probe_array()
+        if comp is None:
+            flat = x.reshape(len(x), -1).astype(np.float64)
+            self.x_coded_ = Coded(flat, None)
+        else:
+            self.x_coded_ = CompressedEstimator(None, compressor_x=comp, refit="never").encode("x", x)
+        self.x_compressor_ = comp
 
     def prepare(self) -> None:
         """Fit the X compressor once and compute the X code (idempotent)."""
-        if self.x_code_ is not None:
+        if self.x_coded_ is not None:
             return
-        x = np.asarray(self.probe_x.detach().cpu() if hasattr(self.probe_x, "detach") else self.probe_x,
-                       dtype=np.float32)
+        x = self._probe_array()
         spec = self.compress_x
-        fitted = spec is not None and not isinstance(spec, str) and _is_fitted(spec)
-        if fitted:
-            comp = spec
-        else:
-            comp = self._compressor(spec, _derive(self.random_state, 0, 0))
-        flat = x.reshape(len(x), -1)
+        fitted = spec is not None and not isinstance(spec, str) and is_fitted(spec)
+        comp = spec if fitted else self._compressor(spec, child_seed(self.random_state, 0, 0))
         if comp is not None and not fitted:
             target = code_dim(comp)
-            if target is not None and target >= flat.shape[1]:
+            if target is not None and target >= int(np.prod(x.shape[1:])):
                 comp = None  # already small enough: use X as is
             else:
                 fit_data = x if self.x_fit is None else np.asarray(
                     self.x_fit.detach().cpu() if hasattr(self.x_fit, "detach") else self.x_fit, dtype=np.float32)
                 comp.fit(fit_data)
-        self.x_compressor_ = comp
-        self.x_code_ = flat.astype(np.float64) if comp is None else np.asarray(comp.transform(x), dtype=np.float64)
+        self._code_x(comp)
 
-    # ----------------------------------------------------------------- layers
-    def _compress_layer(self, name: str, index: int, acts: np.ndarray, epoch: int):
-        """Return (code, compressor, recon_mae) for one layer's activations of shape (n, d)."""
-        refit = self.refit == "every" or name not in self.layer_compressors_
-        if refit:
-            comp = self._compressor(self.compress, _derive(self.random_state, 0, index + 1))
-            if comp is not None:
-                target = code_dim(comp)
-                if target is not None and target >= acts.shape[1]:
-                    comp = None  # the layer is already low-dimensional: use it as is
-                else:
-                    comp.fit(acts)
-            self.layer_compressors_[name] = comp
-        comp = self.layer_compressors_[name]
-        if comp is None:
-            return acts.astype(np.float64), None, 0.0
-        code = np.asarray(comp.transform(acts), dtype=np.float64)
-        return code, comp, _recon_mae(comp, acts, code)
+    def _layer_compressor(self, name: str, index: int, acts: np.ndarray):
+        """The compressor of one layer this epoch: kept from the fit epoch (``refit="first"``) or
+        a fresh one (``refit="every"``, or the first analysed epoch); None for a small layer."""
+        if self.refit == "first" and name in self.layer_compressors_:
+            return self.layer_compressors_[name]
+        comp = self._compressor(self.compress, child_seed(self.random_state, 0, index + 1))
+        if comp is not None:
+            target = code_dim(comp)
+            if target is not None and target >= acts.shape[1]:
+                comp = None  # the layer is already low-dimensional: use it as is
+        self.layer_compressors_[name] = comp
+        return comp
 
     def capture(self, model):
         """One probe pass: the activations of every analysed layer (see :class:`ActivationRecorder`)."""
@@ -507,21 +321,37 @@ class IBRecorder:
             names.insert(names.index(src) + 1, extra)
         return names, acts
 
-    def on_epoch_end(self, model, epoch: int) -> list[dict]:
-        """Analyse ``model`` after epoch ``epoch``: one row per layer.
+    def on_epoch_end(self, trainer, epoch: int, logs: dict | None = None) -> list[dict]:
+        """Analyse the model after epoch ``epoch``: one row per layer.
 
         Parameters
         ----------
-        model : torch.nn.Module
-            The network (put in eval mode for the probe pass, then restored).
+        trainer : Trainer or torch.nn.Module
+            The built-in :class:`~ibscope.ib.Trainer` (its ``model`` is analysed), or
+            the model itself in a hand-written loop. The model is put in eval mode
+            for the probe pass, then restored.
         epoch : int
             Epoch number stored in the rows (1-based by convention).
+        logs : dict or None
+            The trainer's epoch logs; the rows are added to ``logs["rows"]`` and
+            ``logs["metrics"]["analysed"]`` is set.
 
         Returns
         -------
         list of dict
-            Rows with the keys of :data:`INFO_COLUMNS`; MI values in ``units``.
+            Rows with the keys of :data:`INFO_COLUMNS`; MI values in ``units``
+            (empty when ``epochs`` is given and does not contain ``epoch``).
         """
+        if self.epochs is not None and int(epoch) not in self.epochs:
+            return []
+        rows = self.analyse(getattr(trainer, "model", trainer), epoch)
+        if logs is not None:
+            logs.setdefault("rows", []).extend(rows)
+            logs.setdefault("metrics", {})["analysed"] = int(bool(rows))
+        return rows
+
+    def analyse(self, model, epoch: int) -> list[dict]:
+        """Analyse ``model`` now (whatever the schedule): one row per layer, flagged."""
         self.prepare()
         names, acts = self.capture(model)
         if self.refit == "first" and self.fit_epoch_ is None:
@@ -530,44 +360,41 @@ class IBRecorder:
         for li, name in enumerate(names):
             t0 = time.perf_counter()
             layer = acts.layers[name]
-            code, comp, recon = self._compress_layer(name, li, layer, epoch)
+            comp = self._layer_compressor(name, li, layer)
             common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units,
                           backend=self.backend, device=self.device)
             est_xl = _make_estimator(self.estimator, y_discrete=False,
-                                     random_state=_derive(self.random_state, epoch, li + 1, 1), **common)
+                                     random_state=child_seed(self.random_state, epoch, li + 1, 1), **common)
             est_ly = _make_estimator(self.estimator_y, y_discrete=True,
-                                     random_state=_derive(self.random_state, epoch, li + 1, 2), **common)
-            r_xl = est_xl.estimate(self.x_code_, code)
-            r_ly = est_ly.estimate(code, acts.y)
-            warns = list(dict.fromkeys([*(f"I(X;L): {w}" for w in r_xl.warnings),
-                                        *(f"I(L;Y): {w}" for w in r_ly.warnings)]))
+                                     random_state=child_seed(self.random_state, epoch, li + 1, 2), **common)
+            # Algorithm 1: the layer coded once (its compressor fitted now if new), both estimates on the codes
+            coded = CompressedEstimator(est_ly, compressor_x=comp, refit="first").encode("x", layer)
+            if coded.info is None:
+                coded = Coded(layer.astype(np.float64), None)
+            r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(
+                self.x_coded_, coded)
+            r_ly = CompressedEstimator(est_ly, comp, refit="never").estimate_coded(coded, Coded(acts.y))
+            warns = list(dict.fromkeys([*(f"I(X;L): {w}" for w in r_xl.warnings if w != DPI_NOTE),
+                                        *(f"I(L;Y): {w}" for w in r_ly.warnings if w != DPI_NOTE)]))
             rows.append({
                 "epoch": int(epoch),
                 "layer": name,
                 "layer_index": li,
-                "i_xl": r_xl.value,
-                "i_xl_lo": r_xl.ci_low,
-                "i_xl_hi": r_xl.ci_high,
-                "i_xl_raw": r_xl.raw_value,
-                "i_ly": r_ly.value,
-                "i_ly_lo": r_ly.ci_low,
-                "i_ly_hi": r_ly.ci_high,
-                "i_ly_raw": r_ly.raw_value,
+                **r_xl.to_row(_XL_COLUMNS),
+                **r_ly.to_row(_LY_COLUMNS),
                 "h_y": self.h_y_,
                 "flags": "",
                 "units": self.units,
                 "n": acts.n_samples,
                 "k": self.k,
                 "ci_level": self.ci,
-                "estimator": r_xl.estimator,
-                "estimator_y": f"{r_ly.estimator}:{getattr(est_ly, 'entropy', '')}".rstrip(":"),
                 "compressor": _spec_text(self.compress) if comp is not None else "none",
                 "compressor_x": _spec_text(self.compress_x) if self.x_compressor_ is not None else "none",
                 "refit": self.refit,
                 "fit_epoch": int(epoch) if self.refit == "every" else self.fit_epoch_,
                 "dim_layer": int(layer.shape[1]),
-                "dim_code": int(code.shape[1]),
-                "recon_mae": recon,
+                "dim_code": int(np.shape(coded.codes)[1]),
+                "recon_mae": 0.0 if coded.info is None else coded.info["sample_reconstruction_error"],
                 "seed": self.random_state,
                 "time_s": time.perf_counter() - t0,
                 "warnings": " | ".join(warns),
@@ -597,7 +424,7 @@ class IBRecorder:
                     fname = f"layer-{_safe(name)}.npz"
                     comp.save(folder / fname)
                     meta["layers"][name] = fname
-        _atomic_write_text(folder / "state.json", json.dumps(meta, indent=2))
+        atomic_write_json(folder / "state.json", meta)
 
     def load_state(self, folder, *, max_fit_epoch=None) -> bool:
         """Load compressors written by :meth:`save_state`.
@@ -622,12 +449,7 @@ class IBRecorder:
             return False
         meta = json.loads(path.read_text(encoding="utf-8"))
         if meta.get("x") and (folder / meta["x"]).is_file():
-            comp = load_compressor(folder / meta["x"])
-            self.x_compressor_ = comp
-            self.x_code_ = None
-            x = np.asarray(self.probe_x.detach().cpu() if hasattr(self.probe_x, "detach") else self.probe_x,
-                           dtype=np.float32)
-            self.x_code_ = np.asarray(comp.transform(x), dtype=np.float64)
+            self._code_x(load_compressor(folder / meta["x"]))
         fit_epoch = meta.get("fit_epoch")
         if self.refit != "first" or fit_epoch is None or not meta.get("layers"):
             return False
@@ -641,23 +463,7 @@ class IBRecorder:
         return True
 
 
-def _is_fitted(comp) -> bool:
-    try:
-        from ..compress import is_fitted
-
-        return bool(is_fitted(comp))
-    except Exception:  # objects that are not ibscope compressors
-        return any(k.endswith("_") and not k.startswith("_") for k in vars(comp))
-
-
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -1,4 +1,4 @@
-"""Figures for information-bottleneck runs (matplotlib).
+"""Figures of information-bottleneck runs (matplotlib).
 
 Functions read the result files of a run folder (``info.csv``, ``metrics.csv``,
 see :mod:`ibscope.ib.run`) or the data frames returned by :func:`read_info` /
@@ -30,6 +30,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from ._common import new_axes, save_figure
 
 __all__ = [
     "read_info",
@@ -126,15 +128,6 @@ def _layers(info, layers=None) -> list[str]:
         order = info.drop_duplicates("layer").sort_values("layer_index")
         return [str(v) for v in order["layer"]]
     return list(dict.fromkeys(str(v) for v in info["layer"]))
-
-
-def _axes(ax):
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots()
-    return ax
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -251,7 +244,7 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
 
     _check_smooth(smooth)
     info = _frame(info, "info")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     cx, cy = _value_cols(values)
     df = info[info["layer"].astype(str) == str(layer)].sort_values("epoch")
     if df.empty:
@@ -359,7 +352,7 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
     if quantity not in _QUANTITY:
         raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
     info = _frame(info, "info")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     col = _value_cols(values)[0 if quantity == "i_xl" else 1]
     units = _units(info)
     for name in _layers(info, layers):
@@ -406,7 +399,7 @@ def plot_loss(metrics, *, ax=None, columns=("train_loss", "test_loss"), log_y=Fa
 def _metric_lines(metrics, ax, columns, ylabel):
     """One line per present column of ``metrics.csv`` against epoch."""
     metrics = _frame(metrics, "metrics")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     for col in columns:
         if col in metrics:
             ax.plot(metrics["epoch"], metrics[col], marker="o", ms=2.5, label=col.replace("_", " "))
@@ -449,7 +442,7 @@ def plot_loss_change(metrics, *, ax=None, column="train_loss", smooth=None):
     """
     _check_smooth(smooth)
     metrics = _frame(metrics, "metrics").sort_values("epoch")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     ep = metrics["epoch"].to_numpy(float)
     delta = np.diff(metrics[column].to_numpy(float))
     ax.plot(ep[1:], delta, marker="o", ms=2.5, lw=0.8 if smooth else 1.2, label=f"change in {column.replace('_', ' ')}")
@@ -527,7 +520,7 @@ def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
     """
     if quantity not in _QUANTITY:
         raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
-    ax = _axes(ax)
+    ax = new_axes(ax)
     units = _units(agg)
     for name in _layers(agg, layers):
         df = agg[agg["layer"].astype(str) == name].sort_values("epoch")
@@ -562,15 +555,6 @@ def _plane_bands(agg, layer, ax, vmin, vmax, cmap="viridis"):
 # ---------------------------------------------------------------------------------------------------------------
 # Whole-folder figures
 # ---------------------------------------------------------------------------------------------------------------
-def _save(fig, folder: Path, stem: str, formats) -> list[Path]:
-    paths = []
-    for fmt in formats:
-        p = folder / f"{stem}.{fmt}"
-        fig.savefig(p, dpi=150)
-        paths.append(p)
-    return paths
-
-
 def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, values="raw") -> list[Path]:
     """Draw every figure of one IB run folder.
 
@@ -612,7 +596,7 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
     fig = _new_figure_grid(len(_layers(info)))
     plot_information_planes(info, axes=fig.axes, smooth=smooth, values=values)
     fig.suptitle("Information plane per layer")
-    written += _save(fig, folder, "info_plane", formats)
+    written += save_figure(fig, folder, "info_plane", formats)
 
     fig = Figure(figsize=(7.5, 8.0), layout="constrained")
     a1, a2, a3 = fig.subplots(3, 1, sharex=True)
@@ -623,7 +607,7 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
     else:
         a3.set_xlabel("epoch")
         a3.set_ylabel("loss change [nats/sample per epoch]")
-    written += _save(fig, folder, "mi_vs_epoch", formats)
+    written += save_figure(fig, folder, "mi_vs_epoch", formats)
 
     has_auc = "test_auc" in metrics
     fig = Figure(figsize=(11.0 if has_auc else 7.5, 3.2), layout="constrained")
@@ -633,7 +617,7 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
         plot_loss_change(metrics, ax=panels[1], smooth=smooth)
     if has_auc:
         plot_auc(metrics, ax=panels[2])
-    written += _save(fig, folder, "loss", formats)
+    written += save_figure(fig, folder, "loss", formats)
     return written
 
 
@@ -666,13 +650,13 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list
     for ax, name in zip(fig.axes, names):
         _plane_bands(agg, name, ax, vmin, vmax)
     fig.suptitle(f"Information plane, mean ± std over {len(list(run_dirs))} runs")
-    written += _save(fig, folder, "seeds_info_plane", formats)
+    written += save_figure(fig, folder, "seeds_info_plane", formats)
 
     fig = Figure(figsize=(7.5, 6.0), layout="constrained")
     a1, a2 = fig.subplots(2, 1, sharex=True)
     plot_mi_bands(agg, "i_xl", ax=a1)
     plot_mi_bands(agg, "i_ly", ax=a2, legend=False)
-    written += _save(fig, folder, "seeds_mi_vs_epoch", formats)
+    written += save_figure(fig, folder, "seeds_mi_vs_epoch", formats)
 
     fig = Figure(figsize=(5.0, 3.2), layout="constrained")
     ax = fig.subplots()
@@ -684,5 +668,5 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list
     ax.set_xlabel("epoch")
     ax.set_ylabel("NLL loss [nats/sample] (mean ± std)")
     ax.legend(fontsize="small")
-    written += _save(fig, folder, "seeds_loss", formats)
+    written += save_figure(fig, folder, "seeds_loss", formats)
     return written
