@@ -5,6 +5,7 @@ live in :mod:`ibscope.estimators`; known-MI data in :mod:`ibscope.synthetic`.
 """
 
 from ._result import EntropyResult, MIResult
+from ._version import __version__
 from .api import entropy, make_estimator, mutual_information
 from .compress import CompressedEstimator, PCACompressor, parse_compressor
 from .estimators import (
@@ -23,7 +24,6 @@ from .estimators import (
     WeightedKLMI,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "mutual_information", "entropy", "make_estimator", "MIResult", "EntropyResult",

@@ -77,5 +77,3 @@ __all__ = [
     "probe_set",
 ]
 
-#: Old private name of :func:`dataset_name`, still imported by :mod:`ibscope.ib.config`.
-_check_name = dataset_name

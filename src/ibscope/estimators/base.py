@@ -112,6 +112,14 @@ def jitter_ties(x: np.ndarray, name: str, rng: np.random.Generator, warnings: li
     return x + scale * sd * rng.standard_normal(x.shape)
 
 
+def _half_sample_interval(est, fn, value: float, n: int, level: float, rng):
+    """``(std_err, low, high)`` of ``value`` from ``fn(indices)`` on half-samples (:mod:`ibscope.stats`)."""
+    from ..stats import subsample_interval
+
+    n_sub = check_int(getattr(est, "n_subsamples", 30), "n_subsamples", est._owner, low=2)
+    return subsample_interval(fn, value, n, level, n_sub, rng, min_size=est._min_subsample(n))
+
+
 class MIEstimator(_Configurable):
     """Base class of mutual-information estimators.
 
@@ -147,13 +155,8 @@ class MIEstimator(_Configurable):
         raw = float(self._core(x, y, call))
         if level is None:
             return raw, None, None, None
-        from ..stats import subsample_interval
-
-        n_sub = check_int(getattr(self, "n_subsamples", 30), "n_subsamples", self._owner, low=2)
-        se, lo, hi = subsample_interval(
-            lambda idx: self._core(x[idx], y[idx], call), raw, len(x), level, n_sub, call.rng,
-            min_size=self._min_subsample(len(x)),
-        )
+        se, lo, hi = _half_sample_interval(self, lambda idx: self._core(x[idx], y[idx], call), raw, len(x), level,
+                                           call.rng)
         return raw, se, lo, hi
 
     def _post_warnings(self, raw_nats: float, x, y, call: Call) -> None:
@@ -259,12 +262,7 @@ class EntropyEstimator(_Configurable):
         value = float(self._core(xp, call))
         se = lo = hi = None
         if level is not None:
-            from ..stats import subsample_interval
-
-            n_sub = check_int(getattr(self, "n_subsamples", 30), "n_subsamples", self._owner, low=2)
-            se, lo, hi = subsample_interval(
-                lambda idx: self._core(xp[idx], call), value, n, level, n_sub, rng, min_size=self._min_subsample(n)
-            )
+            se, lo, hi = _half_sample_interval(self, lambda idx: self._core(xp[idx], call), value, n, level, rng)
         return EntropyResult(
             value=convert(value, units),
             units=units,

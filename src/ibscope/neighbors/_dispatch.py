@@ -1,16 +1,13 @@
 """Backend and device choice of the neighbour search.
 
-Device strings here follow the neighbour search's own rules, which differ from
-:func:`ibscope._torch.resolve_device` in two ways kept for compatibility:
-:func:`resolve_device` maps ``None`` (like ``"auto"``) to CUDA when a GPU is
-present, while :func:`choose_backend` and :func:`_device_for` read
-``device=None`` as the CPU; and only ``"cpu"``, ``"cuda"`` and ``"cuda..."``
-names are accepted, with this module's messages.
+Devices follow the package-wide rules of :func:`ibscope._torch.resolve_device`:
+``None`` is the CPU (the compiled CPU backends), ``"auto"`` a GPU when there is
+one, ``"cuda"`` / ``"cuda:<index>"`` that GPU (checked).
 """
 
 from __future__ import annotations
 
-from .._torch import cuda_available
+from .._torch import resolve_device as _resolve
 from .._validation import check_choice
 
 METRICS = ("chebyshev", "euclidean")
@@ -18,18 +15,8 @@ BACKENDS = ("auto", "numba", "kdtree", "torch", "sorted")
 
 
 def resolve_device(device=None) -> str:
-    """Return "cuda" when requested or auto-detected, else "cpu"."""
-    if device is None or device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    device = str(device)
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine. Pass device='cpu'.")
-    elif device != "cpu":
-        raise ValueError(f"The 'device' parameter must be 'cpu', 'cuda', 'cuda:N' or None. Got {device!r} instead.")
-    return device
+    """The torch device string of ``device`` (:func:`ibscope._torch.resolve_device`; None is the CPU)."""
+    return _resolve(device, "ibscope.neighbors")
 
 
 def choose_backend(n: int, dim: int, backend: str = "auto", device=None) -> str:
@@ -40,8 +27,7 @@ def choose_backend(n: int, dim: int, backend: str = "auto", device=None) -> str:
     check_choice(backend, "backend", "ibscope.neighbors", BACKENDS)
     if backend != "auto":
         return backend
-    dev = resolve_device(device) if device is not None else "cpu"
-    if dev != "cpu":
+    if resolve_device(device) != "cpu":
         return "torch"
     return "numba"
 
@@ -49,5 +35,5 @@ def choose_backend(n: int, dim: int, backend: str = "auto", device=None) -> str:
 def _device_for(backend: str, device) -> str:
     """Torch device of ``backend``: "cpu" unless the torch backend is given a device."""
     if backend == "torch":
-        return resolve_device(device) if device is not None else "cpu"
+        return resolve_device(device)
     return "cpu"

@@ -23,20 +23,6 @@ from torch import nn
 from .._random import child_seed
 from .._validation import check_choice, check_float
 
-__all__ = [
-    "NOISE_KINDS",
-    "GaussianNoise",
-    "RelativeGaussianNoise",
-    "AdditiveGaussianNoise",
-    "derive_seed",
-    "insert_noise",
-    "noise_layers",
-    "set_noise",
-    "reseed_noise",
-    "get_noise_rng_state",
-    "set_noise_rng_state",
-]
-
 #: Accepted values of ``kind``.
 NOISE_KINDS = ("relative", "additive")
 

@@ -33,22 +33,6 @@ import numpy as np
 
 from ._common import new_axes, save_figure
 
-__all__ = [
-    "read_info",
-    "read_metrics",
-    "smooth_series",
-    "plot_information_plane",
-    "plot_information_planes",
-    "plot_mi_vs_epoch",
-    "plot_loss",
-    "plot_loss_change",
-    "plot_auc",
-    "aggregate_runs",
-    "plot_mi_bands",
-    "plot_ib_run",
-    "plot_ib_runs",
-]
-
 _QUANTITY = {"i_xl": "I(X;L)", "i_ly": "I(L;Y)"}
 _SMOOTH = (None, "savgol", "paper")
 

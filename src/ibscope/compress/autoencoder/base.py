@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..._random import make_rng
 from ..._torch import init_weights_, resolve_device
 from ..._validation import check_choice, check_float, check_int
 from .._base import BaseCompressor
@@ -91,6 +92,21 @@ class _AutoencoderBase(BaseCompressor):
             "patience": None if self.patience is None else check_int(self.patience, "patience", owner, low=1),
             "progress": bool(self.progress),
         }
+
+    def _begin_fit(self, n_features: int, shape: tuple, check_architecture):
+        """Checks and seed shared by every ``fit``: returns ``(latent_dim, training settings, device, seed)``
+        and records ``seed_``, ``n_features_in_`` and ``input_shape_``."""
+        latent = check_int(self.latent_dim, "latent_dim", self._owner, low=1)
+        self._check_latent(latent, n_features, shape, "latent_dim", allow_equal=False)
+        check_architecture()
+        cfg = self._check_training_params()
+        device = _device(self.device, self._owner)
+        _, seed = make_rng(self.random_state)
+        self.__dict__.pop("n_components_", None)
+        self.seed_ = seed
+        self.n_features_in_ = n_features
+        self.input_shape_ = shape
+        return latent, cfg, device, seed
 
     # training ---------------------------------------------------------------
     def _fit_network(self, data: np.ndarray, rows: np.ndarray, cfg: dict, device, seed: int, min_batch: int):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._random import make_rng
-from ..._validation import _describe, _to_numpy, as_samples, check_int
-from .base import _AutoencoderBase, _device
+from ..._validation import _describe, _to_numpy, as_samples
+from .base import _AutoencoderBase
 from .networks import _check_int_tuple, _conv_network
 
 
@@ -145,16 +144,8 @@ class ConvAutoencoder(_AutoencoderBase):
         images = self._images(x, "x", fitting=True)
         shape = tuple(images.shape[1:])
         d = int(np.prod(shape))
-        latent = check_int(self.latent_dim, "latent_dim", self._owner, low=1)
-        self._check_latent(latent, d, shape, "latent_dim", allow_equal=False)
-        _check_int_tuple(self.channels, "channels", self._owner, allow_empty=False)
-        cfg = self._check_training_params()
-        device = _device(self.device, self._owner)
-        _, seed = make_rng(self.random_state)
-        self.__dict__.pop("n_components_", None)
-        self.seed_ = seed
-        self.n_features_in_ = d
-        self.input_shape_ = shape
+        latent, cfg, device, seed = self._begin_fit(
+            d, shape, lambda: _check_int_tuple(self.channels, "channels", self._owner, allow_empty=False))
         rows = images.reshape(len(images), -1)
         lo, hi = (float(rows.min()), float(rows.max())) if self.rescale else (0.0, 1.0)
         if hi - lo <= 1e-12 * (abs(lo) + 1.0):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._random import make_rng
-from ..._validation import check_int
-from .base import _AutoencoderBase, _device
+from .base import _AutoencoderBase
 from .networks import _check_int_tuple, _dense_network
 
 
@@ -114,17 +112,9 @@ class DenseAutoencoder(_AutoencoderBase):
         self : DenseAutoencoder
         """
         rows, shape = self._flat_input(x, "x", fitting=True)
-        n, d = rows.shape
-        latent = check_int(self.latent_dim, "latent_dim", self._owner, low=1)
-        self._check_latent(latent, d, shape, "latent_dim", allow_equal=False)
-        _check_int_tuple(self.hidden, "hidden", self._owner, allow_empty=True)
-        cfg = self._check_training_params()
-        device = _device(self.device, self._owner)
-        _, seed = make_rng(self.random_state)
-        self.__dict__.pop("n_components_", None)
-        self.seed_ = seed
-        self.n_features_in_ = d
-        self.input_shape_ = shape
+        d = rows.shape[1]
+        latent, cfg, device, seed = self._begin_fit(
+            d, shape, lambda: _check_int_tuple(self.hidden, "hidden", self._owner, allow_empty=True))
         if self.standardize:
             mean, sd = rows.mean(axis=0), rows.std(axis=0)
             sd = np.where(sd > 1e-12 * (np.abs(mean) + 1.0), sd, 1.0)
