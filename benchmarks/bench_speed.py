@@ -84,9 +84,9 @@ def first_call_seconds() -> float:
 
 def cold_compile_seconds() -> float:
     """Compile time from scratch: first call in a fresh process with an empty numba cache."""
-    code = ("import time; t0 = time.perf_counter(); import sys; sys.path.insert(0, %r); "
-            "import bench_speed; bench_speed.first_call_seconds(); print(time.perf_counter() - t0)"
-            % os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import time; t0 = time.perf_counter(); import sys; sys.path.insert(0, {here!r}); "
+            "import bench_speed; bench_speed.first_call_seconds(); print(time.perf_counter() - t0)")
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

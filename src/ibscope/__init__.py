@@ -24,7 +24,6 @@ from .estimators import (
     WeightedKLMI,
 )
 
-
 __all__ = [
     "mutual_information", "entropy", "make_estimator", "MIResult", "EntropyResult",
     "KSG", "KSGReference", "KLMI", "WeightedKLMI", "KLEntropy", "KDEMI", "KDEEntropy", "GaussianMI",

@@ -10,17 +10,20 @@ parameter declares only that one and passes the rest on with ``**params``
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_C = TypeVar("_C", bound="Configurable")
 
 
 class Configurable:
     """``get_params`` / ``set_params`` / ``repr`` from the ``__init__`` signatures."""
 
     @classmethod
-    def _init_chain(cls) -> list:
+    def _init_chain(cls) -> list[Callable[..., Any]]:
         """The ``__init__`` functions that declare parameters, most derived first: each class's own
         ``__init__``, continuing to its parents' while it takes ``**params``."""
-        chain = []
+        chain: list[Callable[..., Any]] = []
         for klass in cls.__mro__:
             init = klass.__dict__.get("__init__")
             if init is None or klass is object:
@@ -45,11 +48,11 @@ class Configurable:
     def _param_names(cls) -> list[str]:
         return list(cls._param_defaults())
 
-    def get_params(self, deep: bool = True) -> dict:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters as a dictionary (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self: _C, **params: Any) -> _C:
         """Set constructor parameters; unknown names raise ``ValueError``. Returns ``self``."""
         valid = self._param_names()
         for key, value in params.items():

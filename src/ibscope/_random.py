@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any, cast
 
 import numpy as np
 
 
-def resolve_seed(random_state) -> int:
+def resolve_seed(random_state: Any) -> int:
     """Turn ``random_state`` (int, Generator, RandomState or None) into a recorded int seed.
 
     ``None`` draws a fresh seed from OS entropy; the drawn seed is returned so it can
     be stored with the result and the run repeated exactly.
     """
     if random_state is None:
-        return int(np.random.SeedSequence().entropy % (2**32))
+        # a SeedSequence made without entropy draws an int from the OS
+        return int(cast(int, np.random.SeedSequence().entropy) % (2**32))
     if isinstance(random_state, bool):
         raise TypeError("random_state must be an int, a numpy Generator or None; got a bool.")
     if isinstance(random_state, numbers.Integral):
@@ -31,7 +33,7 @@ def resolve_seed(random_state) -> int:
     )
 
 
-def make_rng(random_state) -> tuple[np.random.Generator, int]:
+def make_rng(random_state: Any) -> tuple[np.random.Generator, int]:
     """Return ``(generator, seed)`` for ``random_state``."""
     seed = resolve_seed(random_state)
     return np.random.default_rng(seed), seed
@@ -52,7 +54,7 @@ def child_seed(seed: int, *keys: int, bits: int = 32) -> int:
     raise ValueError(f"child_seed supports bits=32 or bits=63. Got {bits}.")
 
 
-def hashed_seed(*parts) -> int:
+def hashed_seed(*parts: Any) -> int:
     """A 32-bit seed derived from JSON-serialisable ``parts`` (names, parameters, numbers).
 
     The first 8 hex digits of the SHA-256 of the parts' canonical JSON: stable across

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any
+from typing import Any, cast, overload
 
 #: Multiplicative factor from nats to each supported unit.
 UNIT_FACTORS = {"nats": 1.0, "bits": 1.0 / math.log(2.0)}
@@ -22,6 +22,14 @@ def check_units(units: str) -> str:
             f"The 'units' parameter must be one of {sorted(UNIT_FACTORS)}. Got {units!r} instead."
         )
     return units
+
+
+@overload
+def convert(value_nats: float, units: str) -> float: ...
+@overload
+def convert(value_nats: None, units: str) -> None: ...
+@overload
+def convert(value_nats: float | None, units: str) -> float | None: ...
 
 
 def convert(value_nats: float | None, units: str) -> float | None:
@@ -127,7 +135,7 @@ class MIResult:
             **{k: v for k, v in self.params.items() if isinstance(v, (int, float, str, bool))},
         }
 
-    def to(self, units: str) -> "MIResult":
+    def to(self, units: str) -> MIResult:
         """Return a copy expressed in ``units`` ("nats" or "bits")."""
         return _in_units(self, units, ("value", "raw_value", "ci_low", "ci_high", "std_err"))
 
@@ -181,7 +189,8 @@ class MIResult:
     def __str__(self) -> str:
         text = f"I = {self.value:.4f} {self.units}"
         if self.ci_low is not None:
-            text += f"  ({100 * self.ci_level:.0f}% CI [{self.ci_low:.4f}, {self.ci_high:.4f}])"
+            level = cast(float, self.ci_level)  # set together with the interval
+            text += f"  ({100 * level:.0f}% CI [{self.ci_low:.4f}, {self.ci_high:.4f}])"
         text += f"  [{self.estimator}, n={self.n_samples}, dims={self.dim_x}+{self.dim_y}]"
         return text
 
@@ -208,7 +217,7 @@ class EntropyResult:
     time_s: float = 0.0
     warnings: list = dataclasses.field(default_factory=list)
 
-    def to(self, units: str) -> "EntropyResult":
+    def to(self, units: str) -> EntropyResult:
         """Return a copy expressed in ``units`` ("nats" or "bits")."""
         return _in_units(self, units, ("value", "ci_low", "ci_high", "std_err"))
 
@@ -221,5 +230,6 @@ class EntropyResult:
     def __str__(self) -> str:
         text = f"H = {self.value:.4f} {self.units}"
         if self.ci_low is not None:
-            text += f"  ({100 * self.ci_level:.0f}% CI [{self.ci_low:.4f}, {self.ci_high:.4f}])"
+            level = cast(float, self.ci_level)  # set together with the interval
+            text += f"  ({100 * level:.0f}% CI [{self.ci_low:.4f}, {self.ci_high:.4f}])"
         return text + f"  [{self.estimator}, n={self.n_samples}, dim={self.dim}]"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -151,7 +151,7 @@ def check_k(k, n_samples: int, owner: str, *, n_needed: int | None = None) -> in
     n_max = n_samples - 1 if n_needed is None else n_needed
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"The 'k' parameter of {owner} must be an int. Got {k!r} of type {type(k).__name__}.")
-    if k < 1 or k > n_max:
+    if int(k) < 1 or int(k) > n_max:
         raise ValueError(
             f"The 'k' parameter of {owner} must be an int in the range [1, n_samples - 1]. "
             f"Got {k} instead (n_samples={n_samples}). Pass a smaller k or more samples."
@@ -213,8 +213,11 @@ class Interval:
     high: float | None = None
     closed: str = "both"  # "both", "left", "right" or "neither"
 
-    def __contains__(self, value) -> bool:
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            return False
+        value = cast(float, value)  # a real number (the stubs cannot compare float with numbers.Real)
+        if not np.isfinite(value):
             return False
         if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
             return False
@@ -226,7 +229,9 @@ class Interval:
     def describe(self) -> str:
         lb = "[" if self.closed in ("both", "left") and self.low is not None else "("
         hb = "]" if self.closed in ("both", "right") and self.high is not None else ")"
-        return f"in the range {lb}{'-inf' if self.low is None else self.low}, {'inf' if self.high is None else self.high}{hb}"
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"in the range {lb}{low}, {high}{hb}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,7 +46,8 @@ def run_demo(out="ibscope-demo", n: int = 5000, seed: int = 0, dim: int = 2, pro
                      "ci_high": res.ci_high, "std_err": res.std_err, "n": n, "units": res.units,
                      "time_s": round(res.time_s, 3)})
         if progress:
-            print(f"{mi:8.2f} {res.value:9.3f}   [{res.ci_low:7.3f}, {res.ci_high:7.3f}] {'yes' if covers else 'no':>7}")
+            print(f"{mi:8.2f} {res.value:9.3f}   [{res.ci_low:7.3f}, {res.ci_high:7.3f}] "
+                  f"{'yes' if covers else 'no':>7}")
     with open(path / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -5,7 +5,6 @@ Requirement: over >= 50 seeds the 95 % interval covers the true MI in at least
 1+1 dims): 0.98 / 0.92 / 0.94 / 0.94 at true MI 0 / 0.5 / 1 / 2.
 """
 
-import numpy as np
 import pytest
 
 import ibscope

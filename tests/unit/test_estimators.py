@@ -12,7 +12,7 @@ import pytest
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
 import ibscope
-from ibscope.estimators import KSG, KSGReference, KLEntropy, WeightedKLMI
+from ibscope.estimators import KSG, KLEntropy, KSGReference, WeightedKLMI
 from ibscope.estimators.kl import bsy_weights
 from ibscope.synthetic import correlated_gaussian
 

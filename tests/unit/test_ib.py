@@ -11,7 +11,6 @@ import csv
 import hashlib
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -37,7 +36,6 @@ from ibscope.ib import (
     run_ib,
 )
 from ibscope.nets import MLP, PaperConvNet
-
 
 # ----------------------------------------------------------------------------------------------- helpers
 #: rows per analysed epoch of the tiny MLP run

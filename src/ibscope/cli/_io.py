@@ -48,7 +48,9 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
                     raise CLIError(f"{path} holds no arrays")
                 if key is None:
                     if len(names) > 1:
-                        raise CLIError(f"{path} holds several arrays ({', '.join(names)}); choose one with --x-key/--y-key")
+                        raise CLIError(
+                            f"{path} holds several arrays ({', '.join(names)}); choose one with --x-key/--y-key"
+                        )
                     key = names[0]
                 if key not in names:
                     raise CLIError(f"{path} has no array {key!r}; it holds {', '.join(names)}")
@@ -58,7 +60,8 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
     except CLIError:
         raise
     except Exception as exc:
-        raise CLIError(f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise CLIError(f"cannot read {path}: {type(exc).__name__}: {first_line}") from None
     raise CLIError(f"unsupported file type {suffix or '(none)'} for {path}; use .npy, .npz or .csv")
 
 
@@ -67,7 +70,7 @@ def _read_text(p: Path) -> np.ndarray:
     import pandas as pd
 
     sep = "\t" if p.suffix.lower() == ".tsv" else None
-    with open(p, "r", encoding="utf-8", errors="strict") as fh:
+    with open(p, encoding="utf-8", errors="strict") as fh:
         first = fh.readline()
     if not first.strip():
         raise CLIError(f"{p} is empty")

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     argparse.ArgumentParser
         Each subcommand's parser sets ``func``, the subcommand's ``run(args)``.
     """
-    parser = argparse.ArgumentParser(prog="ibscope", description="Mutual information and information-bottleneck analysis.")
+    parser = argparse.ArgumentParser(prog="ibscope",
+                                     description="Mutual information and information-bottleneck analysis.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(sub)

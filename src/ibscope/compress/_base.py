@@ -28,6 +28,7 @@ import inspect
 import json
 import numbers
 import os
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,12 @@ class BaseCompressor(Configurable):
     _array_attrs: tuple = ()
     #: fitted JSON-serialisable attributes written by ``save``
     _json_attrs: tuple = ("n_features_in_", "input_shape_", "n_components_", "reconstruction_error_")
+
+    # fitted state, set by ``fit`` (or ``load``); declared only, so an unfitted object has none of them
+    n_features_in_: int
+    input_shape_: tuple[int, ...]
+    n_components_: int
+    reconstruction_error_: dict[str, float | None]
 
     def __repr__(self) -> str:
         parts = []
@@ -233,7 +240,7 @@ class BaseCompressor(Configurable):
             "params": self._saved_params(),
             "attrs": self._json_state(),
         }
-        payload = {"__meta__": np.array(json.dumps(meta))}
+        payload: dict[str, Any] = {"__meta__": np.array(json.dumps(meta))}
         payload.update(self._state_arrays())
         with atomic_open(os.path.abspath(os.fspath(path)), "wb") as fh:
             np.savez(fh, **payload)

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import numbers
 import time
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,7 @@ class Coded:
         See :meth:`CompressedEstimator.estimate`; None when the side was not compressed.
     """
 
-    codes: object
+    codes: Any  # array-like: numpy array, or the input unchanged (e.g. a torch tensor)
     info: dict | None = None
 
 

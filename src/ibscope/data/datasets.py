@@ -109,8 +109,8 @@ def load_dataset(
     name: str,
     split: str = "train",
     *,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
     verify: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -181,6 +181,9 @@ def load_dataset(
             )
         download_dataset(key, cache_dir=cache_dir, splits=(split,))
         files = _load_split_files(folder, key, split, verify=verify)
+        if files is None:  # pragma: no cover - download_dataset raises when it cannot fetch a file
+            raise FileNotFoundError(f"The {key} {split} files are still not in the cache folder {folder} after "
+                                    "downloading them.")
     return _images_labels_from_idx(*files)
 
 
@@ -326,8 +329,8 @@ def probe_set(
     random_state=0,
     *,
     stratify: bool = False,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
     verify: bool = True,
 ) -> ProbeSet:

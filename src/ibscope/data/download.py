@@ -18,7 +18,7 @@ class DownloadError(OSError):
     """No mirror delivered a file with the expected checksum."""
 
 
-def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+def get_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Return the folder where datasets are cached (it is not created here).
 
     Parameters
@@ -46,7 +46,7 @@ def _open_url(url: str, timeout: float):
 
 def download_file(
     url: str,
-    dest: str | os.PathLike,
+    dest: str | os.PathLike[str],
     *,
     md5: str | None = None,
     timeout: float = 60.0,
@@ -100,7 +100,7 @@ def download_file(
 def download_dataset(
     name: str,
     *,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     splits=("train", "test"),
     mirrors=None,
     force: bool = False,

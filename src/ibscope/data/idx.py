@@ -7,11 +7,12 @@ import hashlib
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 # IDX type codes -> big-endian numpy dtypes.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -50,37 +51,37 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         Wrong magic number, unknown type code, header shorter than announced, or payload length
         different from the product of the sizes.
     """
-    data = memoryview(data).cast("B")
-    if len(data) < 4:
+    buf = memoryview(data).cast("B")
+    if len(buf) < 4:
         raise ValueError(
-            f"IDX file {source} is too short to hold a header: {len(data)} bytes, need at least 4. "
+            f"IDX file {source} is too short to hold a header: {len(buf)} bytes, need at least 4. "
             "The file is truncated or not an IDX file; delete it and download it again."
         )
-    if data[0] != 0 or data[1] != 0:
-        hint = " It looks gzip-compressed but could not be read as gzip." if bytes(data[:2]) == _GZIP_MAGIC else ""
+    if buf[0] != 0 or buf[1] != 0:
+        hint = " It looks gzip-compressed but could not be read as gzip." if bytes(buf[:2]) == _GZIP_MAGIC else ""
         raise ValueError(
-            f"IDX file {source} has a wrong magic number 0x{bytes(data[:4]).hex()}: the first two "
+            f"IDX file {source} has a wrong magic number 0x{bytes(buf[:4]).hex()}: the first two "
             f"bytes must be zero (0x0000TTDD).{hint} This is not an IDX file."
         )
-    code, ndim = data[2], data[3]
+    code, ndim = buf[2], buf[3]
     if code not in _IDX_DTYPES:
         valid = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
         raise ValueError(
             f"IDX file {source} has an unknown data type code 0x{code:02X} in its magic number "
-            f"0x{bytes(data[:4]).hex()}; valid codes are {valid}."
+            f"0x{bytes(buf[:4]).hex()}; valid codes are {valid}."
         )
     if ndim == 0:
         raise ValueError(f"IDX file {source} declares 0 dimensions; at least 1 is needed.")
     header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    if len(buf) < header_len:
         raise ValueError(
             f"IDX file {source} is truncated inside its header: it declares {ndim} dimensions "
-            f"({header_len} header bytes) but has only {len(data)} bytes."
+            f"({header_len} header bytes) but has only {len(buf)} bytes."
         )
-    shape = tuple(int(s) for s in np.frombuffer(data[4:header_len], dtype=">u4"))
+    shape = tuple(int(s) for s in np.frombuffer(buf[4:header_len], dtype=">u4"))
     dtype = _IDX_DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    got = len(data) - header_len
+    got = len(buf) - header_len
     if got != expected:
         what = "truncated" if got < expected else "longer than its header says"
         raise ValueError(
@@ -88,7 +89,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
             f"({expected} payload bytes) but the payload has {got} bytes. "
             "Delete the file and download it again."
         )
-    arr = np.frombuffer(data[header_len:], dtype=dtype).reshape(shape)
+    arr = np.frombuffer(buf[header_len:], dtype=dtype).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
@@ -117,7 +118,7 @@ def _read_bytes(path: Path) -> bytes:
         raise FileNotFoundError(f"IDX file {path} does not exist.") from None
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (MNIST format), gzip-compressed or raw.
 
     Parameters
@@ -143,7 +144,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(_read_bytes(path), str(path))
 
 
-def file_md5(path: str | os.PathLike) -> str:
+def file_md5(path: str | os.PathLike[str]) -> str:
     """Hex MD5 digest of a file, read in chunks."""
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:

@@ -8,8 +8,8 @@ training loops that most users of the kNN estimators never touch).
 from .base import EntropyEstimator, MIEstimator
 from .discrete import ContinuousDiscreteMI, DiscreteEntropy, MixedKSG, PluginMI
 from .gaussian import GaussianEntropy, GaussianMI
-from .kde import KDEEntropy, KDEMI
-from .kl import KLEntropy, KLMI, WeightedKLMI
+from .kde import KDEMI, KDEEntropy
+from .kl import KLMI, KLEntropy, WeightedKLMI
 from .ksg import KSG, KSGReference
 
 __all__ = [

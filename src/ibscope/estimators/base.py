@@ -35,7 +35,11 @@ class _Configurable(Configurable):
     """Estimator parameters (see :class:`ibscope._params.Configurable`); ``name`` is
     the estimator's registry name (:mod:`ibscope.estimators.registry`)."""
 
-    name = ""
+    @property
+    def name(self) -> str:
+        """The registry name; estimators set it as a class attribute, or as a property when it
+        depends on the parameters (``KSG``: "ksg" or "ksg2")."""
+        return ""
 
 
 @dataclasses.dataclass

@@ -126,7 +126,7 @@ def _entropy_core(z: np.ndarray, k: int, weighted: bool, max_weight_norm: float,
 def _weight_warning(notes, warnings):
     if any("Weighted KL" in w for w in warnings):
         return
-    for d, n_c, n_wanted, support in sorted(notes):
+    for d, _n_c, n_wanted, _support in sorted(notes):
         warnings.append(
             f"Weighted KL in d={d}: no bounded weights cancel all {n_wanted} leading bias terms (the weight "
             "system is ill-conditioned in this dimension), so plain KL with the k-th neighbour was used; expect "

@@ -38,10 +38,11 @@ class Entry:
     target: str
     fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def load(self) -> type:
+    def load(self) -> type[Any]:
         """Import and return the class."""
         module, _, cls = self.target.partition(":")
-        return getattr(importlib.import_module(module), cls)
+        loaded: type[Any] = getattr(importlib.import_module(module), cls)
+        return loaded
 
 
 _E = "ibscope.estimators."
@@ -106,11 +107,13 @@ def get(kind: str, name: str, *, what: str | None = None) -> Entry:
     """
     table = TABLE[kind]
     if not isinstance(name, str) or name not in table:
-        raise ValueError(f"Unknown estimator {name!r} for {what or KINDS[kind]}. Valid names: {', '.join(names(kind))}.")
+        raise ValueError(
+            f"Unknown estimator {name!r} for {what or KINDS[kind]}. Valid names: {', '.join(names(kind))}."
+        )
     return table[name]
 
 
-def estimator_class(kind: str, name: str) -> type:
+def estimator_class(kind: str, name: str) -> type[Any]:
     """The class registered as ``name`` for ``kind``."""
     return get(kind, name).load()
 

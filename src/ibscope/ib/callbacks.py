@@ -48,8 +48,12 @@ class Callback:
     def on_batch_end(self, trainer, epoch: int, batch: int, loss: float) -> None:
         """After each optimiser step; ``loss`` is the batch's training loss."""
 
-    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        """After epoch ``epoch`` trained and was evaluated (``logs``: see the module notes)."""
+    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> object:
+        """After epoch ``epoch`` trained and was evaluated (``logs``: see the module notes).
+
+        The trainer ignores what the hook returns (:class:`~ibscope.ib.IBRecorder` returns its
+        rows, for hand-written loops, and there takes ``logs`` as optional).
+        """
 
     def on_train_end(self, trainer, result) -> None:
         """After the last epoch, with the run's result (:class:`~ibscope.ib.IBRunResult` in ``run_ib``)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +103,10 @@ class Activations:
                  "captured rows are not the probe rows in probe order (shuffled or partial probe pass?)")
         if labels is not None:
             labels = np.asarray(labels)
-            need(self.y is not None, "labels were not captured")
-            need(len(labels) == n and np.array_equal(self.y, labels),
+            y = self.y
+            if y is None:
+                raise MisalignedRowsError("labels were not captured")
+            need(len(labels) == n and np.array_equal(y, labels),
                  "captured labels differ from the probe labels: rows are misaligned")
 
 
@@ -196,7 +199,8 @@ class ActivationRecorder:
     def reset(self) -> None:
         """Drop everything recorded so far (call between epochs)."""
         self.n_seen = 0
-        self._store: dict[str, object] = {}
+        # per layer: a list of row blocks (n_samples unknown) or one preallocated array
+        self._store: dict[str, Any] = {}
         self._shapes: dict[str, tuple] = {}
         self._index: list[np.ndarray] = []
         self._y: list[np.ndarray] = []

@@ -250,7 +250,9 @@ class IBConfig:
     plots: bool = True
     progress_every: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        # fields given explicitly (not a dataclass field; see _explicit_fields)
+        self._explicit: frozenset[str] = frozenset()
         self._check(source=None)
 
     # ------------------------------------------------------------------ validation
@@ -280,7 +282,7 @@ class IBConfig:
         if model not in _MODELS:
             raise ValueError(f"Unknown model {self.model!r}. Valid names are {list(_MODELS)}.")
         self.model = model
-        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and int(h) >= 1 for h in self.hidden):
             raise ValueError(f"The 'hidden' field of IBConfig must be a list of positive ints. Got {self.hidden!r} "
                              "instead.")
         self.hidden = [int(h) for h in self.hidden]
@@ -305,7 +307,7 @@ class IBConfig:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_dict(cls, data: dict, *, source: str | None = None) -> "IBConfig":
+    def from_dict(cls, data: dict, *, source: str | None = None) -> IBConfig:
         """Build a config from a mapping, rejecting unknown keys.
 
         Parameters
@@ -338,7 +340,7 @@ class IBConfig:
         return obj
 
     @classmethod
-    def from_toml(cls, path) -> "IBConfig":
+    def from_toml(cls, path) -> IBConfig:
         """Read a config from a TOML file.
 
         The keys are :class:`IBConfig` fields, at the top level or in an ``[ib]``
@@ -371,13 +373,13 @@ class IBConfig:
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def paper(cls, **overrides) -> "IBConfig":
+    def paper(cls, **overrides) -> IBConfig:
         """The paper's MNIST configuration (lr 1e-5, 300 epochs, conv-AE X code, PCA refit every epoch)."""
         params = {"dataset": "mnist", "preset": "paper"}
         params.update(overrides)
         return cls.from_dict(params)
 
-    def replace(self, **changes) -> "IBConfig":
+    def replace(self, **changes) -> IBConfig:
         """A validated copy with some fields changed (the changed fields count as set explicitly)."""
         new = dataclasses.replace(self, **changes)
         new._explicit = self._explicit_fields() | frozenset(changes)
@@ -389,7 +391,7 @@ class IBConfig:
         return getattr(self, "_explicit", frozenset())
 
     # ------------------------------------------------------------------ resolution
-    def resolved(self) -> "IBConfig":
+    def resolved(self) -> IBConfig:
         """A copy with every ``None`` default filled in from the preset and the dataset.
 
         Returns
@@ -415,7 +417,7 @@ class IBConfig:
         """JSON-ready dictionary of every field."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
-    def differences(self, other: "IBConfig", *, ignore=MUTABLE_ON_RESUME) -> dict:
+    def differences(self, other: IBConfig, *, ignore=MUTABLE_ON_RESUME) -> dict:
         """Fields whose values differ: ``{name: (self_value, other_value)}``."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)}

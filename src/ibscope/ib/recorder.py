@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,9 +196,11 @@ class IBRecorder(Callback):
         Every row produced so far.
     """
 
-    def __init__(self, probe_x, probe_y, *, layers=None, softmax=False, compress="pca:4", compress_x="pca:4", x_fit=None,
-                 estimator="kl", estimator_y=None, k=5, ci=0.95, n_subsamples=10, units="nats", refit="first",
-                 batch_size=2048, backend="auto", device=None, random_state=0, epochs=None):
+    def __init__(self, probe_x: Any, probe_y: Any, *, layers: Sequence[str] | None = None, softmax: bool = False,
+                 compress: Any = "pca:4", compress_x: Any = "pca:4", x_fit: Any = None, estimator: Any = "kl",
+                 estimator_y: Any = None, k: int = 5, ci: float | None = 0.95, n_subsamples: int = 10,
+                 units: str = "nats", refit: str = "first", batch_size: int = 2048, backend: str | None = "auto",
+                 device: str | None = None, random_state: int = 0, epochs: Iterable[int] | None = None) -> None:
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
@@ -230,14 +234,14 @@ class IBRecorder(Callback):
         # validate estimator names now, not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
-        self.x_compressor_ = None
+        self.x_compressor_: Any = None
         self.x_coded_: Coded | None = None
-        self.layer_compressors_: dict = {}
-        self.fit_epoch_ = None
+        self.layer_compressors_: dict[str, Any] = {}
+        self.fit_epoch_: int | None = None
         from ..estimators.discrete import label_entropy
 
         self.h_y_ = label_entropy(self.probe_y) * UNIT_FACTORS[self.units]
-        self.history: list[dict] = []
+        self.history: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- callback hooks
     def on_train_begin(self, trainer=None) -> None:
@@ -356,6 +360,9 @@ class IBRecorder(Callback):
         names, acts = self.capture(model)
         if self.refit == "first" and self.fit_epoch_ is None:
             self.fit_epoch_ = int(epoch)
+        x_coded = self.x_coded_
+        if x_coded is None:  # pragma: no cover - prepare() sets it
+            raise RuntimeError("IBRecorder.prepare() did not compute the X code.")
         rows = []
         for li, name in enumerate(names):
             t0 = time.perf_counter()
@@ -371,8 +378,7 @@ class IBRecorder(Callback):
             coded = CompressedEstimator(est_ly, compressor_x=comp, refit="first").encode("x", layer)
             if coded.info is None:
                 coded = Coded(layer.astype(np.float64), None)
-            r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(
-                self.x_coded_, coded)
+            r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(x_coded, coded)
             r_ly = CompressedEstimator(est_ly, comp, refit="never").estimate_coded(coded, Coded(acts.y))
             warns = list(dict.fromkeys([*(f"I(X;L): {w}" for w in r_xl.warnings if w != DPI_NOTE),
                                         *(f"I(L;Y): {w}" for w in r_ly.warnings if w != DPI_NOTE)]))
@@ -412,7 +418,7 @@ class IBRecorder(Callback):
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"fit_epoch": self.fit_epoch_, "refit": self.refit, "x": None, "layers": {}}
+        meta: dict[str, Any] = {"fit_epoch": self.fit_epoch_, "refit": self.refit, "x": None, "layers": {}}
         if self.x_compressor_ is not None and hasattr(self.x_compressor_, "save"):
             self.x_compressor_.save(folder / "x.npz")
             meta["x"] = "x.npz"

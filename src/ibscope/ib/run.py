@@ -66,6 +66,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from .._random import child_seed
 from .._torch import resolve_device
@@ -76,6 +77,9 @@ from .config import IBConfig
 from .recorder import INFO_COLUMNS, IBRecorder
 from .schedule import epoch_schedule
 from .trainer import Trainer
+
+if TYPE_CHECKING:
+    from ..data import ProbeSet
 
 __all__ = ["run_ib", "IBRunResult", "RunFolderError", "METRICS_COLUMNS", "Callback", "load_run_config"]
 
@@ -202,7 +206,7 @@ class _Parts:
 
     trainer: Trainer
     recorder: IBRecorder
-    probe: object
+    probe: ProbeSet
 
 
 def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
@@ -212,17 +216,20 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
     from ..data import load_dataset, make_dataloader, normalize, probe_set
     from ..nets import build_model
 
-    kw = {"data_dir": cfg.data_dir} if cfg.dataset != "digits" else {}
+    # cfg is resolved (IBConfig.resolved): these fields are never None
+    batch_size, lr, epochs = cast(int, cfg.batch_size), cast(float, cfg.lr), cast(int, cfg.epochs)
+    probe_split = cast(str, cfg.probe_split)
+    kw: dict[str, Any] = {"data_dir": cfg.data_dir} if cfg.dataset != "digits" else {}
     x_train, y_train = load_dataset(cfg.dataset, "train", **kw)
     x_test, y_test = load_dataset(cfg.dataset, "test", **kw)
     n_classes = int(max(y_train.max(), y_test.max()) + 1)
     train_loader = make_dataloader(
-        x_train, y_train, batch_size=cfg.batch_size, shuffle=True,
+        x_train, y_train, batch_size=batch_size, shuffle=True,
         random_state=child_seed(cfg.seed, _SEED_LOADER), normalize=cfg.dataset, device=device,
     )
     test_loader = make_dataloader(x_test, y_test, batch_size=cfg.eval_batch_size, shuffle=False,
                                   normalize=cfg.dataset, device=device)
-    probe = probe_set(cfg.dataset, cfg.probe_split, n=cfg.probe_size, random_state=child_seed(cfg.seed, _SEED_PROBE),
+    probe = probe_set(cfg.dataset, probe_split, n=cfg.probe_size, random_state=child_seed(cfg.seed, _SEED_PROBE),
                       stratify=cfg.probe_size is not None, **kw)
     probe_x = torch.as_tensor(normalize(probe.images, cfg.dataset)).to(device)
     x_fit = normalize(x_train, cfg.dataset)
@@ -237,13 +244,13 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
         params.update(in_dim=in_shape, hidden=tuple(cfg.hidden))
     model = build_model(cfg.model, **params).to(device)
     ActivationRecorder(model, cfg.layers)  # unknown layer names fail now, not after an epoch
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     recorder = IBRecorder(
         probe_x, probe.labels, layers=cfg.layers, softmax=cfg.softmax, compress=cfg.compress,
         compress_x=cfg.compress_x, x_fit=x_fit, estimator=cfg.estimator, estimator_y=cfg.estimator_y, k=cfg.k,
         ci=cfg.ci if cfg.ci > 0 else None, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit,
         batch_size=cfg.eval_batch_size, backend=cfg.backend, device=device if device.startswith("cuda") else None,
-        random_state=child_seed(cfg.seed, _SEED_ANALYSIS), epochs=epoch_schedule(cfg.schedule, cfg.epochs),
+        random_state=child_seed(cfg.seed, _SEED_ANALYSIS), epochs=epoch_schedule(cfg.schedule, epochs),
     )
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=folder.path, config=cfg)
     return _Parts(trainer=trainer, recorder=recorder, probe=probe)
@@ -275,7 +282,7 @@ def _check_resume(out: Path, cfg: IBConfig, record: dict) -> dict:
             f"Cannot resume {out}: it was created with a different configuration ({shown}{more}). "
             "Use the original settings to resume, or a new folder for the new ones."
         )
-    if cfg.epochs < old.epochs:
+    if cast(int, cfg.epochs) < cast(int, old.epochs):  # both resolved (the folder's was written resolved)
         done = _last_checkpoint_epoch_hint(out)
         if done is not None and cfg.epochs < done:
             raise RunFolderError(
@@ -327,7 +334,7 @@ def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
         "resumes": [],
         "probe": {"split": cfg.probe_split, "n": int(len(parts.probe.labels))},
         "model_layers": list(getattr(parts.trainer.model, "layer_names", ())),
-        "schedule_epochs": epoch_schedule(cfg.schedule, cfg.epochs),
+        "schedule_epochs": epoch_schedule(cfg.schedule, cast(int, cfg.epochs)),  # resolved: an int
     }
 
 
@@ -410,7 +417,7 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
             (out / "figures").mkdir(exist_ok=True)
         else:
             record["config"]["epochs"] = cfg.epochs
-            record["schedule_epochs"] = epoch_schedule(cfg.schedule, cfg.epochs)
+            record["schedule_epochs"] = epoch_schedule(cfg.schedule, cast(int, cfg.epochs))  # resolved: an int
             record.setdefault("resumes", []).append({"time": utc_now(), "device": device,
                                                      "versions": package_versions(), "command": " ".join(sys.argv)})
             folder.write_json(CONFIG_FILE, record)
@@ -449,7 +456,8 @@ def _at_most(row: dict, epoch: int) -> bool:
     return e is not None and e <= epoch
 
 
-def _finish(trainer, cfg, folder, ran, start, t0, progress):
+def _finish(trainer: Trainer, cfg: IBConfig, folder: RunFolder, ran: list[int], start: int, t0: float,
+            progress: bool) -> IBRunResult:
     out = folder.path
     figures = []
     if cfg.plots:

@@ -942,8 +942,8 @@ def count_range(blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, ama
         nq = min(w, n - p0)
         for qi in range(nq):
             R[qi] = radii[oid[p0 + qi]]
-        _count_leaf(t, blk, blk32, nstart, nend, box, slot, depth, amax, flat, metric, R, strict, Q, QT, Q32, C, stack, acc,
-                    acc32, bits, MN, MX, RB)
+        _count_leaf(t, blk, blk32, nstart, nend, box, slot, depth, amax, flat, metric, R, strict, Q, QT, Q32, C, stack,
+                    acc, acc32, bits, MN, MX, RB)
         for qi in range(nq):
             r = R[qi]
             self_in = (0.0 < r) if strict else (0.0 <= r)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import cast
 
 import torch
 from torch import nn
@@ -44,6 +45,7 @@ class _LayeredNet(nn.Module):
     """Shared behaviour: ordered named layers L1..Lk, seeded init, noise helpers."""
 
     layer_names: tuple[str, ...]
+    seed: int
 
     def _finish(self, seed: int) -> None:
         # Layers were built on the meta device (no global-RNG use); materialise and seed-init.
@@ -58,11 +60,14 @@ class _LayeredNet(nn.Module):
         """``(name, layer)`` for every noise layer, in order."""
         return noise_layers(self)
 
+    def _check_input(self, x: torch.Tensor) -> None:  # pragma: no cover - every model defines it
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of shape (n, n_classes) for a batch ``x``."""
         self._check_input(x)
         for name in self.layer_names:
-            x = self._modules[name](x)
+            x = cast(nn.Module, self._modules[name])(x)  # the named layers are registered children
         return x
 
 
@@ -168,7 +173,7 @@ class PaperConvNet(_LayeredNet):
         self.noise_kind = check_choice(noise_kind, "noise_kind", owner, NOISE_KINDS)
         self.dropout = check_float(dropout, "dropout", owner, low=0.0, high=1.0, high_open=True)
         in_shape = tuple(in_shape)
-        if len(in_shape) != 3 or not all(isinstance(s, numbers.Integral) and s >= 1 for s in in_shape):
+        if len(in_shape) != 3 or not all(isinstance(s, numbers.Integral) and int(s) >= 1 for s in in_shape):
             raise ValueError(
                 f"The 'in_shape' parameter of {owner} must be (channels, height, width) of positive "
                 f"ints. Got {in_shape!r}."
@@ -315,7 +320,7 @@ class MLP(_LayeredNet):
         meta = torch.device("meta")
         names = []
         for i in range(len(self.hidden)):
-            block = [nn.Flatten()] if i == 0 else []
+            block: list[nn.Module] = [nn.Flatten()] if i == 0 else []
             if self.dropout > 0:
                 block.append(nn.Dropout(self.dropout))
             block += [
@@ -326,7 +331,7 @@ class MLP(_LayeredNet):
             names.append(f"L{i + 1}")
             setattr(self, names[-1], nn.Sequential(*block))
         k = len(self.hidden)
-        out = [nn.Flatten()] if k == 0 else []
+        out: list[nn.Module] = [nn.Flatten()] if k == 0 else []
         out += [_noise(*args, k), nn.Linear(widths[-1], self.n_classes, device=meta), nn.LogSoftmax(dim=1)]
         names.append(f"L{k + 1}")
         setattr(self, names[-1], nn.Sequential(*out))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import cast
 
 import torch
 from torch import nn
@@ -327,13 +328,13 @@ def insert_noise(
         counter += 1
         plan.setdefault(id(parent), (parent, []))[1].append(name)
 
-    for parent, names in plan.values():
+    for parent, noisy_keys in plan.values():
         if isinstance(parent, nn.Sequential):
             items = list(parent._modules.items())
             numeric = all(k.isdigit() for k, _ in items)
-            new_items = []
+            new_items: list[tuple[str, nn.Module]] = []
             for key, mod in items:
-                if key in names:
+                if key in noisy_keys:
                     noise_key = f"noise_{key}"
                     while noise_key in parent._modules:
                         noise_key = f"_{noise_key}"
@@ -343,8 +344,8 @@ def insert_noise(
             for i, (key, mod) in enumerate(new_items):
                 parent._modules[str(i) if numeric else key] = mod
         else:
-            for name in names:
-                child = parent._modules[name]
+            for name in noisy_keys:
+                child = cast(nn.Module, parent._modules[name])  # a matched module, never an empty slot
                 parent._modules[name] = nn.Sequential(noises[(id(parent), name)], child)
     return model
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def fsync_dir(folder: str | os.PathLike) -> None:
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
     """``fsync`` a folder so that a rename inside it is durable (a no-op where unsupported)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -32,7 +32,7 @@ def _umask_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tmp") -> Iterator[IO[Any]]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *, suffix: str = ".tmp") -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` when the ``with`` block ends without an error.
 
     The temporary file lies in ``path``'s folder (so the final ``os.replace`` is a
@@ -56,7 +56,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tm
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         os.chmod(tmp, _umask_mode())
-        kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+        kwargs: dict[str, Any] = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
@@ -69,18 +69,18 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", *, suffix: str = ".tm
     fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_open`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2, sort_keys: bool = False,
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2, sort_keys: bool = False,
                       newline: bool = False) -> None:
     """Write ``obj`` as JSON to ``path`` atomically; ``newline`` adds a final line break."""
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys)

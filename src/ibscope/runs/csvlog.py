@@ -34,7 +34,8 @@ class CSVLog:
         Formats one value for the file.
     """
 
-    def __init__(self, path: str | os.PathLike, columns: Iterable[str], *, cell: Callable[[Any], Any] = _plain):
+    def __init__(self, path: str | os.PathLike[str], columns: Iterable[str], *,
+                 cell: Callable[[Any], Any] = _plain) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
         self.cell = cell

@@ -30,7 +30,7 @@ def config_diff(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [path or "(root)"]
 
 
-def ensure_writable(folder: str | os.PathLike) -> None:
+def ensure_writable(folder: str | os.PathLike[str]) -> None:
     """Create ``folder`` if needed and check that a file can be written in it.
 
     Raises
@@ -66,7 +66,7 @@ class RunFolder:
     as content: :meth:`entries` leaves it out.
     """
 
-    def __init__(self, path: str | os.PathLike, *, what: str = "run"):
+    def __init__(self, path: str | os.PathLike[str], *, what: str = "run") -> None:
         self.path = Path(path)
         self.what = what
 

@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Any
 
 from .record import utc_now
 
@@ -43,18 +44,19 @@ class FolderLock:
     ...     ...  # write files
     """
 
-    def __init__(self, folder: str | os.PathLike, *, what: str = "run",
-                 hint: str = "Wait for it to finish, or pass another output folder."):
+    def __init__(self, folder: str | os.PathLike[str], *, what: str = "run",
+                 hint: str = "Wait for it to finish, or pass another output folder.") -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.what = what
         self.hint = hint
-        self._fh = None
+        self._fh: IO[str] | None = None
 
-    def holder(self) -> dict:
+    def holder(self) -> dict[str, Any]:
         """What the lock file says about its last holder (empty if unreadable)."""
         try:
-            return json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            info: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            return info
         except (OSError, ValueError):
             return {}
 

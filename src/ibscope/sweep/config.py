@@ -6,10 +6,12 @@ import dataclasses
 import hashlib
 import math
 import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
-from .._random import hashed_seed
 import numpy as np
 
+from .._random import hashed_seed
 from .._validation import Interval, Param, check_value
 from ..runs import canonical_json, jsonable
 
@@ -124,7 +126,7 @@ class Method:
                 "compress_y": self.compress_y, "label": self.label}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Method":
+    def from_dict(cls, d: dict) -> Method:
         """Build a Method from a dictionary (a string is read as an estimator name)."""
         if isinstance(d, str):
             return cls(d)
@@ -144,7 +146,7 @@ class Method:
         return cls(**d)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class Grid:
     """A Cartesian product of tasks x true MI values x methods x sample sizes x seeds.
 
@@ -164,22 +166,26 @@ class Grid:
         Extra parameters passed to every task, e.g. ``{"dim_x": 2, "dim_y": 2}``.
     """
 
-    tasks: tuple
-    mi: tuple
-    methods: tuple
-    n: tuple
-    seeds: tuple
-    task_params: dict = dataclasses.field(default_factory=dict)
+    tasks: tuple[str, ...]
+    mi: tuple[float, ...]
+    methods: tuple[Method, ...]
+    n: tuple[int, ...]
+    seeds: tuple[int, ...]
+    task_params: dict[str, Any]
 
-    def __post_init__(self):
-        def as_tuple(v):
+    # A hand-written __init__ (the dataclass one would take the stored tuple types): it accepts
+    # single values and any iterables and stores tuples.
+    def __init__(self, tasks: str | Iterable[str], mi: float | Iterable[float],
+                 methods: str | Iterable[Method | dict[str, Any] | str], n: int | Iterable[int],
+                 seeds: int | Iterable[int], task_params: Mapping[str, Any] | None = None) -> None:
+        def as_tuple(v: Any) -> tuple[Any, ...]:
             return (v,) if isinstance(v, (str, numbers.Number)) else tuple(v)
 
-        object.__setattr__(self, "tasks", tuple(str(t) for t in as_tuple(self.tasks)))
-        object.__setattr__(self, "mi", tuple(_clean_mi(m) for m in as_tuple(self.mi)))
-        object.__setattr__(self, "methods", tuple(Method.from_dict(m) for m in as_tuple(self.methods)))
-        for name in ("n", "seeds"):
-            vals = as_tuple(getattr(self, name))
+        object.__setattr__(self, "tasks", tuple(str(t) for t in as_tuple(tasks)))
+        object.__setattr__(self, "mi", tuple(_clean_mi(m) for m in as_tuple(mi)))
+        object.__setattr__(self, "methods", tuple(Method.from_dict(m) for m in as_tuple(methods)))
+        for name, given in (("n", n), ("seeds", seeds)):
+            vals = as_tuple(given)
             for v in vals:
                 check_value(v, name, GRID_VALUES[name], what="values of a sweep grid")
             object.__setattr__(self, name, tuple(int(v) for v in vals))
@@ -190,11 +196,11 @@ class Grid:
         for name in ("tasks", "mi", "methods", "n", "seeds"):
             if not getattr(self, name):
                 raise ValueError(f"The '{name}' list of a sweep grid is empty.")
-        labels = [m.label for m in self.methods]
+        labels = [cast(str, m.label) for m in self.methods]  # Method.__post_init__ sets every label
         dup = sorted({lab for lab in labels if labels.count(lab) > 1})
         if dup:
             raise ValueError(f"Two methods of a sweep grid share the label(s) {dup}; give them distinct labels.")
-        object.__setattr__(self, "task_params", jsonable(dict(self.task_params or {})))
+        object.__setattr__(self, "task_params", jsonable(dict(task_params or {})))
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (inverse of :meth:`from_dict`)."""
@@ -202,7 +208,7 @@ class Grid:
                 "n": list(self.n), "seeds": list(self.seeds), "methods": [m.to_dict() for m in self.methods]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Grid":
+    def from_dict(cls, d: dict) -> Grid:
         """Build a Grid from a dictionary with the constructor's keys."""
         if isinstance(d, Grid):
             return d
@@ -309,7 +315,7 @@ class SweepConfig:
             raise ValueError("A sweep needs at least one grid.")
         self.name = str(name)
         self.description = str(description)
-        opts = {"n_train": DEFAULT_COMPRESSOR_OPTIONS["n_train"], "params": {}}
+        opts: dict[str, Any] = {"n_train": DEFAULT_COMPRESSOR_OPTIONS["n_train"], "params": {}}
         for key, value in (compressor_options or {}).items():
             if key not in opts:
                 raise ValueError(f"Unknown compressor option {key!r}. Valid options: n_train, params.")
@@ -328,7 +334,7 @@ class SweepConfig:
                 "compressor_options": self.compressor_options}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SweepConfig":
+    def from_dict(cls, d: dict) -> SweepConfig:
         """Inverse of :meth:`to_dict`."""
         return cls(d["grids"], name=d.get("name", "custom"), compressor_options=d.get("compressor_options"),
                    description=d.get("description", ""))
@@ -358,7 +364,7 @@ class SweepConfig:
     def compressor_fits(self, job: Job) -> dict:
         """``{"x": CompressorFit or None, "y": ...}`` for a job (``None`` for raw data or latents)."""
         cx, cy = job.method.compress_x, job.method.compress_y
-        out = {"x": None, "y": None}
+        out: dict[str, CompressorFit | None] = {"x": None, "y": None}
         if cx in (None, LATENT) and cy in (None, LATENT):
             return out
         shared = cx == cy and _task_shapes(job.task, job.task_params)[0] == _task_shapes(job.task, job.task_params)[1]

@@ -52,7 +52,8 @@ def _limit_threads(n_threads: int | None, torch_needed: bool = False) -> None:
     try:
         import numba
 
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+        # numba.config sets its NUMBA_* attributes at import time, so the stubs do not know them
+        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     except Exception:  # numba missing or its thread pool fixed: leave it
         pass
 

@@ -73,7 +73,8 @@ class CorrelatedGaussian:
         return x, y
 
 
-def correlated_gaussian(n: int, dim_x: int = 1, dim_y: int = 1, mi: float = 1.0, *, mix: bool = False, random_state=None):
+def correlated_gaussian(n: int, dim_x: int = 1, dim_y: int = 1, mi: float = 1.0, *, mix: bool = False,
+                        random_state=None):
     """Draw ``n`` samples of a :class:`CorrelatedGaussian`; returns ``(x, y, true_mi)``."""
     sampler = CorrelatedGaussian(dim_x, dim_y, mi, mix=mix, mix_seed=0)
     x, y = sampler.sample(n, random_state)

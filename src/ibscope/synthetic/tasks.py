@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
@@ -202,7 +203,8 @@ class Task:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"Task({self.name!r}, {args}; true MI={self._mi:.6g} nats, shape_x={self.shape_x}, shape_y={self.shape_y})"
+        return (f"Task({self.name!r}, {args}; true MI={self._mi:.6g} nats, shape_x={self.shape_x}, "
+                f"shape_y={self.shape_y})")
 
 
 # ---------------------------------------------------------------------------

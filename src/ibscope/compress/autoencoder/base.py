@@ -138,7 +138,7 @@ class _AutoencoderBase(BaseCompressor):
         loss_fn = torch.nn.L1Loss() if cfg["loss"] == "l1" else torch.nn.MSELoss()
         opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
 
-        history = {"train_loss": [], "val_loss": []}
+        history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
         best, best_state, best_epoch, wait = math.inf, None, 0, 0
         bar = None
         if cfg["progress"]:

@@ -5,17 +5,11 @@ from __future__ import annotations
 import numbers
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
 def _check_int_tuple(value, name: str, owner: str, *, allow_empty: bool) -> tuple:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
     ok = isinstance(value, (tuple, list)) and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1 for v in value
     )
     if not ok or (not allow_empty and len(value) == 0):
         raise ValueError(
@@ -26,12 +20,13 @@ def _check_int_tuple(value, name: str, owner: str, *, allow_empty: bool) -> tupl
 
 
 def _code_activation(name: str):
-    nn = _torch().nn
+    from torch import nn  # torch is imported when a network is built, not with the package
+
     return nn.Tanh() if name == "tanh" else nn.Sigmoid()
 
 
 def _dense_network(n_features: int, hidden: tuple, latent_dim: int, code_activation: str):
-    nn = _torch().nn
+    from torch import nn
 
     class DenseNet(nn.Module):
         def __init__(self):
@@ -73,7 +68,8 @@ def conv_block_sizes(height: int, width: int) -> list[tuple[int, int]]:
 
 
 def _conv_network(image_shape: tuple, latent_dim: int, channels: tuple, code_activation: str):
-    nn = _torch().nn
+    from torch import nn
+
     n_chan, height, width = image_shape
     sizes = conv_block_sizes(height, width)
     n_blocks = len(sizes) - 1

@@ -121,8 +121,9 @@ class SeparableCritic(nn.Module):
 
 def score_matrix(critic: nn.Module, x, y):
     """``S[i, j] = T(x_i, y_j)``; uses ``critic.score_matrix`` when the critic has one."""
-    if hasattr(critic, "score_matrix"):
-        return critic.score_matrix(x, y)
+    method = getattr(critic, "score_matrix", None)
+    if method is not None:
+        return method(x, y)
     bx, by = x.shape[0], y.shape[0]
     xr = x.repeat_interleave(by, dim=0)
     yr = y.repeat((bx,) + (1,) * (y.dim() - 1))
@@ -143,11 +144,11 @@ def build_critic(spec, x_shape, y_shape, *, hidden_sizes, embed_dim, conv_channe
     if callable(spec):
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)  # CPU generator only; restored on exit
-            module = spec(tuple(x_shape), tuple(y_shape))
-        if not isinstance(module, nn.Module):
+            made = spec(tuple(x_shape), tuple(y_shape))
+        if not isinstance(made, nn.Module):
             raise TypeError(f"The 'critic' factory of {owner} must return a torch.nn.Module. "
-                            f"Got {type(module).__name__}.")
-        return module
+                            f"Got {type(made).__name__}.")
+        return made
     hidden = (hidden_sizes,) if isinstance(hidden_sizes, numbers.Integral) else tuple(hidden_sizes)
     channels = tuple(conv_channels)
     # torch layers draw a default initialisation from the global RNG when constructed;

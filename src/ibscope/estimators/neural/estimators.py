@@ -210,7 +210,8 @@ class _NeuralMIEstimator(MIEstimator):
         if n_train < b or n_test < b or (self.val_fraction > 0 and n_val < 2):
             need = math.ceil(max(b / self.test_fraction,
                                  b / ((1.0 - self.test_fraction) * (1.0 - self.val_fraction)),
-                                 (2 / ((1.0 - self.test_fraction) * self.val_fraction)) if self.val_fraction > 0 else 0))
+                                 (2 / ((1.0 - self.test_fraction) * self.val_fraction))
+                                 if self.val_fraction > 0 else 0))
             raise ValueError(
                 f"Too few samples for {self._owner} with batch_size={b}: n_samples={n} splits into "
                 f"n_train={n_train}, n_val={n_val}, n_test={n_test} (test_fraction={self.test_fraction}, "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ def train(est, x: np.ndarray, y: np.ndarray, seed: int, warnings: list) -> dict:
 
     curve: list[dict] = []
     state: dict = {}
-    best = {"val": -math.inf, "step": 0, "state": None}
+    best: dict[str, Any] = {"val": -math.inf, "step": 0, "state": None}
     wait = 0
     stop_reason = "max_steps"
     order = torch.empty(0, dtype=torch.long)
