@@ -14,14 +14,14 @@ from typing import Any, cast
 import numpy as np
 
 
-def _describe(obj) -> str:
+def describe(obj) -> str:
     shape = getattr(obj, "shape", None)
     if shape is not None:
         return f"{type(obj).__name__} of shape {tuple(shape)}"
     return type(obj).__name__
 
 
-def _to_numpy(x, name: str) -> np.ndarray:
+def to_numpy(x, name: str) -> np.ndarray:
     """Convert array-likes, including torch tensors (any device), to numpy."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor without importing torch
         x = x.detach().cpu().numpy()
@@ -30,7 +30,7 @@ def _to_numpy(x, name: str) -> np.ndarray:
     except Exception as exc:  # ragged lists and the like
         raise TypeError(
             f"The '{name}' argument must be array-like (numpy array, torch tensor, list of rows). "
-            f"Could not convert {_describe(x)}: {exc}"
+            f"Could not convert {describe(x)}: {exc}"
         ) from None
     return arr
 
@@ -41,13 +41,13 @@ def as_samples(x, name: str, *, dtype=np.float64, allow_empty: bool = False) -> 
     A 1-D input is one column. Raises ``TypeError`` for non-numeric data and
     ``ValueError`` for wrong dimensionality, no rows or non-finite values.
     """
-    arr = _to_numpy(x, name)
+    arr = to_numpy(x, name)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
         raise TypeError(
             f"The '{name}' argument must hold numeric data. Got dtype {arr.dtype} "
-            f"({_describe(x)}). Convert it to floats first."
+            f"({describe(x)}). Convert it to floats first."
         )
     if np.iscomplexobj(arr):
         raise TypeError(f"The '{name}' argument must be real-valued. Got complex dtype {arr.dtype}.")
@@ -87,7 +87,7 @@ def as_labels(y, name: str = "y") -> np.ndarray:
     Accepts integers, booleans, strings, and floats that are whole numbers. A column
     vector of shape (n, 1) is accepted; other 2-D inputs are rejected.
     """
-    arr = _to_numpy(y, name)
+    arr = to_numpy(y, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._params import Configurable
-from .._validation import _describe, _to_numpy, as_samples
+from .._validation import as_samples, describe, to_numpy
 from ..runs import atomic_open, jsonable
 
 #: Name of the file format written by :meth:`BaseCompressor.save`, and its version.
@@ -151,7 +151,7 @@ class BaseCompressor(Configurable):
         """
         if not fitting:
             self._check_fitted("transform")
-        arr = _to_numpy(x, name)
+        arr = to_numpy(x, name)
         shape = tuple(arr.shape[1:]) if arr.ndim >= 2 else ((1,) if arr.ndim == 1 else ())
         if arr.ndim > 2 and arr.shape[0] > 0:
             arr = arr.reshape(arr.shape[0], -1)
@@ -163,7 +163,7 @@ class BaseCompressor(Configurable):
                 raise ValueError(
                     f"The '{name}' argument of {self._owner}.transform must have {self.n_features_in_} features "
                     f"per sample (sample shape {tuple(self.input_shape_)}), as in the data passed to 'fit'. "
-                    f"Got {_describe(x)}."
+                    f"Got {describe(x)}."
                 )
         return rows, shape
 
@@ -175,7 +175,7 @@ class BaseCompressor(Configurable):
         if codes.shape[1] != self.n_components_:
             raise ValueError(
                 f"The 'z' argument of {self._owner}.inverse_transform must have {self.n_components_} columns "
-                f"(n_components_). Got {_describe(z)}."
+                f"(n_components_). Got {describe(z)}."
             )
         return decode(codes).reshape((len(codes),) + tuple(self.input_shape_))
 

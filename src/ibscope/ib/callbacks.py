@@ -29,11 +29,15 @@ from pathlib import Path
 
 from ..runs import CSVLog, atomic_open, utc_now
 
-__all__ = ["Callback", "RunWriter", "Checkpoint", "ProgressBar", "METRICS_COLUMNS", "csv_cell"]
+__all__ = ["Callback", "RunWriter", "Checkpoint", "ProgressBar", "METRICS_COLUMNS", "RunFolderError", "csv_cell"]
 
 #: Columns of ``metrics.csv``.
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "train_auc", "test_loss", "test_acc", "test_auc", "lr",
                    "analysed", "time_s", "train_s", "eval_s", "analysis_s")
+
+
+class RunFolderError(ValueError):
+    """The run folder cannot be used as asked (not empty, different configuration, not a run, unreadable)."""
 
 
 class Callback:
@@ -197,8 +201,6 @@ class Checkpoint(Callback):
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=False)
         except Exception as exc:
-            from .run import RunFolderError
-
             raise RunFolderError(f"Cannot read the checkpoint {self.path} ({type(exc).__name__}: {exc}). "
                                  "Delete it to restart the run from epoch 1.") from None
         trainer.model.load_state_dict(state["model"])

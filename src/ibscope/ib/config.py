@@ -46,6 +46,7 @@ import os
 from pathlib import Path
 
 from .._validation import Interval, Options, Param, check_declared
+from ..estimators import registry
 from ..neighbors import BACKENDS
 
 __all__ = ["IBConfig", "DATASET_DEFAULTS", "PRESETS", "MUTABLE_ON_RESUME"]
@@ -116,6 +117,12 @@ FIELDS = {
     "plots": Param(_BOOL),
     "progress_every": Param(_INT, Interval(1), allowed="an int >= 1"),
 }
+
+
+def make_analysis_estimator(name, *, y_discrete: bool, **params):
+    """Build an estimator from the registry, passing only the settings it accepts."""
+    what = "I(L;Y) (continuous L, discrete labels Y)" if y_discrete else "I(X;L) (continuous X and L)"
+    return registry.build("labels" if y_discrete else "continuous", name, params, what=what)
 
 
 @dataclasses.dataclass
@@ -295,11 +302,9 @@ class IBConfig:
             self.data_dir = os.fspath(self.data_dir)
         for name in ("compress", "compress_x"):
             parse_compressor(getattr(self, name))  # raises ValueError naming the valid compressors
-        from .recorder import _make_estimator
-
-        _make_estimator(self.estimator, y_discrete=False, k=self.k)
+        make_analysis_estimator(self.estimator, y_discrete=False, k=self.k)
         if self.estimator_y is not None:
-            _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
+            make_analysis_estimator(self.estimator_y, y_discrete=True, k=self.k)
         if isinstance(self.lr, int):
             self.lr = float(self.lr)
         for name in ("noise", "ci") + (("dropout",) if self.dropout is not None else ()):

@@ -45,6 +45,7 @@ from ..estimators import registry
 from ..runs import atomic_write_json
 from .callbacks import Callback
 from .capture import ActivationRecorder
+from .config import make_analysis_estimator as _make_estimator
 from .flags import flag_rows
 
 __all__ = ["INFO_COLUMNS", "REFIT_MODES", "IBRecorder", "resolve_backend"]
@@ -75,12 +76,6 @@ def _spec_text(spec) -> str:
     if isinstance(spec, str):
         return spec
     return repr(spec)
-
-
-def _make_estimator(name, *, y_discrete: bool, **params):
-    """Build an estimator from the registry, passing only the settings it accepts."""
-    what = "I(L;Y) (continuous L, discrete labels Y)" if y_discrete else "I(X;L) (continuous X and L)"
-    return registry.build("labels" if y_discrete else "continuous", name, params, what=what)
 
 
 def resolve_backend(backend, device=None) -> str:

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .._random import child_seed
 from .._torch import resolve_device
 from ..runs import RunFolder, package_versions, utc_now
-from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunWriter, csv_cell
+from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunFolderError, RunWriter, csv_cell
 from .capture import ActivationRecorder
 from .config import IBConfig
 from .recorder import INFO_COLUMNS, IBRecorder
@@ -93,10 +93,6 @@ FORMAT_VERSION = 1
 
 # purposes of derived seeds
 _SEED_LOADER, _SEED_TORCH, _SEED_ANALYSIS, _SEED_PROBE = 1, 2, 3, 4
-
-
-class RunFolderError(ValueError):
-    """The run folder cannot be used as asked (not empty, different configuration, not a run)."""
 
 
 @dataclasses.dataclass

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from .._validation import _describe, _to_numpy, check_float, check_int
+from .._validation import check_float, check_int, describe, to_numpy
 
 __all__ = [
     "RENDERERS",
@@ -84,13 +84,13 @@ def _check_size(size, owner: str) -> tuple[int, int]:
 
 def _check_params(u, dim: int, name: str, owner: str) -> np.ndarray:
     """Validate an array of geometric parameters in [0, 1] of shape (n, dim)."""
-    arr = _to_numpy(u, name)
+    arr = to_numpy(u, name)
     if arr.ndim == 1 and dim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != dim:
         raise ValueError(
             f"The '{name}' argument of {owner} must have shape (n_images, {dim}). "
-            f"Got {_describe(arr)}."
+            f"Got {describe(arr)}."
         )
     if arr.shape[0] == 0:
         raise ValueError(f"The '{name}' argument of {owner} has 0 rows; pass at least one set of parameters.")
@@ -121,10 +121,10 @@ def latents_to_uniform(latents) -> np.ndarray:
     ndarray of shape (n, d), float64
         ``Phi(latents)``; uniform on (0, 1) when the latents are standard normal.
     """
-    arr = _to_numpy(latents, "latents")
+    arr = to_numpy(latents, "latents")
     if arr.ndim != 2:
         raise ValueError(
-            f"The 'latents' argument must be a 2-D array of shape (n_images, latent_dim). Got {_describe(arr)}."
+            f"The 'latents' argument must be a 2-D array of shape (n_images, latent_dim). Got {describe(arr)}."
         )
     arr = np.asarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
@@ -425,10 +425,10 @@ def render(latents, kind: str = "bump", size=16, **options) -> np.ndarray:
     ((3, 1, 16, 16), dtype('float32'))
     """
     info = _get_renderer(kind, "render")
-    arr = _to_numpy(latents, "latents")
+    arr = to_numpy(latents, "latents")
     if arr.ndim != 2 or arr.shape[1] != info.latent_dim:
         raise ValueError(
             f"The 'latents' argument of render must have shape (n_images, {info.latent_dim}) for "
-            f"kind={kind!r}. Got {_describe(arr)}."
+            f"kind={kind!r}. Got {describe(arr)}."
         )
     return info.function(latents_to_uniform(arr), size, **options)

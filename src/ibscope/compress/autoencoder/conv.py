@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import _describe, _to_numpy, as_samples
+from ..._validation import as_samples, describe, to_numpy
 from .base import _AutoencoderBase
 from .networks import _check_int_tuple, _conv_network
 
@@ -92,13 +92,13 @@ class ConvAutoencoder(_AutoencoderBase):
         """Validate images and return them as float64 of shape (n, C, H, W)."""
         if not fitting:
             self._check_fitted("transform")
-        arr = _to_numpy(x, name)
+        arr = to_numpy(x, name)
         if arr.ndim == 3:
             arr = arr[:, None]
         elif arr.ndim != 4:
             raise ValueError(
                 f"The '{name}' argument of {self._owner} must hold images of shape (n_samples, channels, height, "
-                f"width) or (n_samples, height, width). Got {_describe(x)} with {arr.ndim} dimension(s). "
+                f"width) or (n_samples, height, width). Got {describe(x)} with {arr.ndim} dimension(s). "
                 f"Reshape flat images first, e.g. {name}.reshape(-1, 1, height, width), or use DenseAutoencoder "
                 "for vectors."
             )
@@ -109,7 +109,7 @@ class ConvAutoencoder(_AutoencoderBase):
         if expected is not None and tuple(arr.shape[1:]) != tuple(expected):
             raise ValueError(
                 f"The '{name}' argument of {self._owner} must hold images of shape (channels, height, width) = "
-                f"{tuple(expected)}, as in {origin}. Got images of shape {tuple(arr.shape[1:])} ({_describe(x)})."
+                f"{tuple(expected)}, as in {origin}. Got images of shape {tuple(arr.shape[1:])} ({describe(x)})."
             )
         if arr.shape[0] == 0:
             raise ValueError(f"The '{name}' argument has 0 images (shape {arr.shape}); at least 2 are needed.")

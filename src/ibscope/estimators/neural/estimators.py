@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..._torch import resolve_device
-from ..._validation import _to_numpy, as_samples, check_choice, check_float, check_int, check_same_length
+from ..._validation import as_samples, check_choice, check_float, check_int, check_same_length, to_numpy
 from ..base import MIEstimator, standardize
 from . import bounds
 from .critics import CRITICS, build_critic
@@ -45,7 +45,7 @@ def _as_input(arr, name: str) -> tuple[np.ndarray, bool]:
     Vectors become (n, d) float64; images (n, C, H, W) or (n, H, W) become
     float32 of shape (n, C, H, W).
     """
-    raw = _to_numpy(arr, name)
+    raw = to_numpy(arr, name)
     if raw.ndim > 4:
         raise ValueError(
             f"The '{name}' argument must be vectors of shape (n_samples, n_features) or (n_samples,), or "
