@@ -35,7 +35,8 @@ __all__ = ["register", "run", "build_config"]
 _FLAGS = {
     "dataset": "dataset", "model": "model", "epochs": "epochs", "lr": "lr", "batch_size": "batch_size",
     "eval_batch_size": "eval_batch_size", "noise": "noise", "noise_kind": "noise_kind", "dropout": "dropout",
-    "compress": "compress", "compress_x": "compress_x", "refit": "refit", "estimator": "estimator",
+    "compress": "compress", "compress_x": "compress_x", "refit": "refit", "label_side": "label_side",
+    "estimator": "estimator",
     "estimator_y": "estimator_y", "k": "k", "ci": "ci", "n_subsamples": "n_subsamples", "units": "units",
     "schedule": "schedule", "probe_split": "probe_split", "probe_size": "probe_size", "seed": "seed",
     "device": "device", "backend": "backend", "data_dir": "data_dir", "preset": "preset", "threads": "threads",
@@ -68,8 +69,11 @@ def register(sub) -> None:
     p.add_argument("--compress", help="layer compressor, e.g. pca:4 (default), ae:4, none")
     p.add_argument("--compress-x", help="X compressor, e.g. pca:4 (default), conv-ae:4, none")
     p.add_argument("--refit", help="first (fit layer compressors once, default) or every (refit each epoch)")
+    p.add_argument("--label-side", help="I(L;Y) by decoder (cross-fitted probes and the net's head, a lower bound; "
+                                        "default) or codes (the paper's estimator on each layer's code)")
     p.add_argument("--estimator", help="I(X;L) estimator: kl (default), wkl, ksg, kde, ...")
-    p.add_argument("--estimator-y", help="I(L;Y) estimator (default: same family as --estimator)")
+    p.add_argument("--estimator-y", help="I(L;Y) estimator with --label-side codes (default: same family as "
+                                         "--estimator)")
     p.add_argument("--k", type=int, help="neighbours of kNN estimators (default 5)")
     p.add_argument("--ci", type=float, help="confidence level (default 0.95; 0 disables)")
     p.add_argument("--n-subsamples", type=int, help="half-samples per CI (default 10)")

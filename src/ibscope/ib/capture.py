@@ -56,6 +56,8 @@ class Activations:
         Flattened model inputs, when ``capture_input=True``.
     shapes : dict of str to tuple
         Per-sample shape of each layer's output before flattening, e.g. (8, 13, 13).
+    output : numpy.ndarray of shape (n_samples, dim_output), float32, or None
+        Flattened model outputs (e.g. log-probabilities), when ``capture_output=True``.
     """
 
     layers: dict
@@ -63,6 +65,7 @@ class Activations:
     y: np.ndarray | None = None
     x: np.ndarray | None = None
     shapes: dict = dataclasses.field(default_factory=dict)
+    output: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -97,6 +100,8 @@ class Activations:
             need(len(self.y) == n, f"labels have {len(self.y)} rows but the index has {n}")
         if self.x is not None:
             need(len(self.x) == n, f"inputs have {len(self.x)} rows but the index has {n}")
+        if self.output is not None:
+            need(len(self.output) == n, f"outputs have {len(self.output)} rows but the index has {n}")
         if index is not None:
             index = np.asarray(index)
             need(len(index) == n and np.array_equal(self.index, index),
@@ -140,6 +145,8 @@ class ActivationRecorder:
         kept as a list and concatenated by :meth:`compute`.
     capture_input : bool, default=False
         Also store the flattened model inputs X (float32) of each batch.
+    capture_output : bool, default=False
+        Also store the flattened model outputs (float32) of each batch.
 
     Attributes
     ----------
@@ -162,7 +169,7 @@ class ActivationRecorder:
     (10000, 32)
     """
 
-    def __init__(self, model, layers=None, *, n_samples=None, capture_input=False):
+    def __init__(self, model, layers=None, *, n_samples=None, capture_input=False, capture_output=False):
         self.model = model
         if layers is None:
             layers = getattr(model, "layer_names", None)
@@ -193,6 +200,7 @@ class ActivationRecorder:
         self._modules = {name: modules[name] for name in self.layers}
         self.n_samples = None if n_samples is None else int(n_samples)
         self.capture_input = bool(capture_input)
+        self.capture_output = bool(capture_output)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -301,6 +309,9 @@ class ActivationRecorder:
             self._put(name, rows, start)
         if self.capture_input:
             self._put("__x__", x.detach().reshape(b, -1).float().cpu().numpy(), start)
+        if self.capture_output:
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            self._put("__out__", first.detach().reshape(b, -1).float().cpu().numpy(), start)
         self._batch = {}
         idx = np.arange(start, start + b, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
         if idx.shape != (b,):
@@ -350,7 +361,8 @@ class ActivationRecorder:
         index = np.concatenate(self._index) if self._index else np.empty(0, dtype=np.int64)
         y = np.concatenate(self._y) if self._y else None
         x = get("__x__") if self.capture_input else None
-        acts = Activations(layers=layers, index=index, y=y, x=x, shapes=dict(self._shapes))
+        output = get("__out__") if self.capture_output else None
+        acts = Activations(layers=layers, index=index, y=y, x=x, shapes=dict(self._shapes), output=output)
         if self.n_seen:
             acts.check_aligned()
         return acts

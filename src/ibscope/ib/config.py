@@ -63,7 +63,7 @@ PRESETS = {
     "default": {},
     # the paper's MNIST run as in its reference code (REFERENCE.md section 2.2)
     "paper": {"epochs": 300, "lr": 1e-5, "batch_size": 1024, "compress_x": "conv-ae:4", "refit": "every",
-              "probe_split": "test"},
+              "probe_split": "test", "label_side": "codes"},
 }
 
 #: Fields that may differ when a run is resumed (everything else must match the run folder).
@@ -97,6 +97,8 @@ FIELDS = {
     "softmax": Param(_BOOL),
     "compress": Param(_STR),
     "compress_x": Param(_STR),
+    "label_side": Param(_STR, Options(("decoder", "codes")),
+                        allowed="'decoder' (cross-fitted decoders, a lower bound) or 'codes' (the paper's scheme)"),
     "refit": Param(_STR, Options(("first", "every")),
                    allowed="'first' (fit layer compressors once) or 'every' (refit every epoch)"),
     "estimator": Param(_STR),
@@ -170,10 +172,18 @@ class IBConfig:
     refit : {"first", "every"}, default="first"
         Fit layer compressors on the first analysed epoch and keep them fixed, or
         refit them every epoch (the reference code's behaviour).
+    label_side : {"decoder", "codes"}, default="decoder"
+        How I(L;Y) is estimated: ``"decoder"``, the lower bound H(Y) - held-out
+        cross-entropy of the best decoder among cross-fitted linear probes of the
+        layer and of later layers and the network's own head (every layer then
+        reaches the bound from the net's prediction, and the layer order holds);
+        ``"codes"``, the paper's class-conditional estimator (``estimator_y``) on
+        each layer's ``compress`` code (the ``paper`` preset's choice). See
+        :mod:`ibscope.ib.decoders`.
     estimator : str, default="kl"
         Continuous estimator of I(X;L) ("kl", "wkl", "ksg", "kde", ...).
     estimator_y : str or None
-        Estimator of I(L;Y) with discrete Y (None: same family as ``estimator``).
+        Estimator of I(L;Y) with discrete Y when ``label_side="codes"`` (None: same family as ``estimator``).
     k : int, default=5
         Neighbours of the kNN estimators.
     ci : float, default=0.95
@@ -239,6 +249,7 @@ class IBConfig:
     compress: str = "pca:4"
     compress_x: str = "pca:4"
     refit: str = "first"
+    label_side: str = "decoder"
     estimator: str = "kl"
     estimator_y: str | None = None
     k: int = 5

@@ -5,6 +5,11 @@ Sanity flags (recorded with each row, ``;``-separated in the ``flags`` column)
 ``ly_above_hy``
     I(L;Y) exceeds H(Y), its hard ceiling, beyond its CI (the lower CI bound of
     the raw estimate is above H(Y) of the probe labels).
+``below_bound``
+    I(L;Y) is below the bound that the network's own prediction implies on the
+    probe set (:mod:`ibscope.ib.bounds`), beyond its CI: the upper CI bound of
+    the raw estimate is below the row's ``bound``. By the data-processing
+    inequality every layer's true I(L;Y) is at least that bound.
 ``xl_negative`` / ``ly_negative``
     The raw (unclipped) estimate is negative; the reported value is clipped at 0.
 ``dpi_xl`` / ``dpi_ly``
@@ -28,7 +33,7 @@ import math
 __all__ = ["FLAG_NAMES", "flag_rows"]
 
 #: Sanity flags that may appear in the ``flags`` column.
-FLAG_NAMES = ("ly_above_hy", "xl_negative", "ly_negative", "dpi_xl", "dpi_ly", "nonfinite")
+FLAG_NAMES = ("ly_above_hy", "below_bound", "xl_negative", "ly_negative", "dpi_xl", "dpi_ly", "nonfinite")
 
 
 def _num(v) -> float:
@@ -76,6 +81,9 @@ def flag_rows(rows: list[dict], h_y: float | None = None) -> list[dict]:
         ly_lo, ly_hi = _bounds(row, "i_ly")
         if math.isfinite(hy) and math.isfinite(ly_lo) and ly_lo > hy:
             flags.append("ly_above_hy")
+        bound = _num(row.get("bound"))
+        if math.isfinite(bound) and math.isfinite(ly_hi) and ly_hi < bound:
+            flags.append("below_bound")
         if xl_raw < 0:
             flags.append("xl_negative")
         if ly_raw < 0:

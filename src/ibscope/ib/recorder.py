@@ -43,9 +43,11 @@ from ..compress import CompressedEstimator, is_fitted
 from ..compress.wrapper import DPI_NOTE, Coded, clone_compressor, code_dim
 from ..estimators import registry
 from ..runs import atomic_write_json
+from .bounds import HeadBounds, head_bounds
 from .callbacks import Callback
 from .capture import ActivationRecorder
 from .config import make_analysis_estimator as _make_estimator
+from .decoders import LinearProbes, decoder_bounds
 from .flags import flag_rows
 
 __all__ = ["INFO_COLUMNS", "REFIT_MODES", "IBRecorder", "resolve_backend"]
@@ -54,14 +56,18 @@ __all__ = ["INFO_COLUMNS", "REFIT_MODES", "IBRecorder", "resolve_backend"]
 INFO_COLUMNS = (
     "epoch", "layer", "layer_index",
     "i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw",
-    "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw",
-    "h_y", "flags", "units", "n", "k", "ci_level",
+    "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "i_ly_own", "ly_decoder",
+    "h_y", "bound", "bound_ba", "bound_plugin", "bound_fano", "flags", "units", "n", "k", "ci_level",
     "estimator", "estimator_y", "compressor", "compressor_x", "refit", "fit_epoch",
     "dim_layer", "dim_code", "recon_mae", "seed", "time_s", "warnings",
 )
 
 #: Accepted values of ``refit``: fit layer compressors on the first analysed epoch only, or every epoch.
 REFIT_MODES = ("first", "every")
+
+#: How I(L;Y) is estimated: cross-fitted decoders (a lower bound with a CI, the default), or the
+#: paper's class-conditional estimator on each layer's compressed code.
+LABEL_SIDES = ("decoder", "codes")
 
 #: ``MIResult.to_row`` column maps of the two estimates in a row
 _XL_COLUMNS = {"value": "i_xl", "ci_low": "i_xl_lo", "ci_high": "i_xl_hi", "raw_value": "i_xl_raw",
@@ -147,8 +153,9 @@ class IBRecorder(Callback):
     estimator : str, default="kl"
         Continuous estimator for I(X;L) (see :func:`ibscope.mutual_information`).
     estimator_y : str or None, default=None
-        Label estimator for I(L;Y); None uses ``estimator`` when it has a
-        continuous-discrete form ("kl", "wkl", "kde", "ksg"), else "kl".
+        Label estimator for I(L;Y) on the layer codes when ``label_side="codes"``;
+        None uses ``estimator`` when it has a continuous-discrete form ("kl",
+        "wkl", "kde", "ksg"), else "kl".
     k : int, default=5
         Neighbours of the kNN estimators.
     ci : float or None, default=0.95
@@ -171,6 +178,13 @@ class IBRecorder(Callback):
         Base seed. The estimate for (epoch, layer, quantity) uses a child seed
         derived from it, so results do not depend on which epochs ran before
         (a resumed run gives the same numbers).
+    label_side : {"decoder", "codes"}, default="decoder"
+        How I(L;Y) is estimated. ``"decoder"``: the variational lower bound
+        H(Y) - cross-entropy of the best held-out decoder among the layer's own
+        cross-fitted linear probe, the probes of later layers and the network's
+        head (:mod:`ibscope.ib.decoders`), with a normal CI from the per-row
+        cross-entropies. ``"codes"``: the paper's scheme, ``estimator_y`` on the
+        layer's compressed code (``compress``).
     epochs : collection of int or None, default=None
         Epochs to analyse when the hook is called; None analyses at every call.
         The built-in trainer passes the run's schedule.
@@ -189,19 +203,31 @@ class IBRecorder(Callback):
         Empirical label entropy H(Y) of the probe set in ``units``.
     history : list of dict
         Every row produced so far.
+    bounds_ : HeadBounds or None
+        The lower bounds on I(L;Y) from the model's own prediction at the last
+        analysed epoch (:mod:`ibscope.ib.bounds`; NaN with a ``note`` when the model
+        has no log-probability output or the labels are not its class indices).
+        Every row carries them (``bound``, ``bound_ba``, ``bound_plugin``,
+        ``bound_fano``, in ``units``) and is flagged ``below_bound`` when its
+        I(L;Y) interval lies below ``bound``.
+    bounds_history : list of dict
+        The bounds of every analysed epoch (nats), with the accuracy and NLL.
     """
 
     def __init__(self, probe_x: Any, probe_y: Any, *, layers: Sequence[str] | None = None, softmax: bool = False,
                  compress: Any = "pca:4", compress_x: Any = "pca:4", x_fit: Any = None, estimator: Any = "kl",
                  estimator_y: Any = None, k: int = 5, ci: float | None = 0.95, n_subsamples: int = 10,
                  units: str = "nats", refit: str = "first", batch_size: int = 2048, backend: str | None = "auto",
-                 device: str | None = None, random_state: int = 0, epochs: Iterable[int] | None = None) -> None:
+                 device: str | None = None, random_state: int = 0, epochs: Iterable[int] | None = None,
+                 label_side: str = "decoder") -> None:
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
         self.probe_x = probe_x
-        self.probe_y = as_labels(np.asarray(probe_y.detach().cpu() if hasattr(probe_y, "detach") else probe_y),
-                                 "probe_y")
+        raw_labels = np.asarray(probe_y.detach().cpu() if hasattr(probe_y, "detach") else probe_y)
+        self.probe_y = as_labels(raw_labels, "probe_y")
+        #: the labels as given (class indices of the model's output, for the bounds from its prediction)
+        self.probe_labels_ = raw_labels.reshape(-1)
         if len(self.probe_y) != len(probe_x):
             raise ValueError(f"The 'probe_x' and 'probe_y' arguments of {owner} must have the same number of rows. "
                              f"Got {len(probe_x)} and {len(self.probe_y)}.")
@@ -226,6 +252,8 @@ class IBRecorder(Callback):
         self.device = device
         self.random_state = check_int(random_state, "random_state", owner, low=0)
         self.epochs = None if epochs is None else frozenset(int(e) for e in epochs)
+        self.label_side = check_choice(label_side, "label_side", owner, LABEL_SIDES)
+        self.probes_ = LinearProbes(random_state=child_seed(self.random_state, 0, 999))
         # validate estimator names now, not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
@@ -237,6 +265,8 @@ class IBRecorder(Callback):
 
         self.h_y_ = label_entropy(self.probe_y) * UNIT_FACTORS[self.units]
         self.history: list[dict[str, Any]] = []
+        self.bounds_: HeadBounds | None = None
+        self.bounds_history: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- callback hooks
     def on_train_begin(self, trainer=None) -> None:
@@ -306,9 +336,24 @@ class IBRecorder(Callback):
         self.layer_compressors_[name] = comp
         return comp
 
+    def _decode(self, names: list[str], acts, bounds: HeadBounds):
+        """Per layer, the decoder bound on I(L;Y) in nats (:func:`ibscope.ib.decoders.decoder_bounds`) and the
+        seconds its own probe took."""
+        own, seconds = {}, {}
+        for name in names:
+            t0 = time.perf_counter()
+            own[name] = self.probes_.cross_entropies(name, acts.layers[name], acts.y, refit=self.refit == "every")
+            seconds[name] = time.perf_counter() - t0
+        head = None
+        if not bounds.note and acts.output is not None:
+            out = np.asarray(acts.output, dtype=np.float64)
+            head = -out[np.arange(len(out)), self.probe_labels_.astype(np.int64)]
+        level = None if self.ci is None else float(self.ci)
+        return decoder_bounds(bounds.h_y, own, head, names, level), seconds
+
     def capture(self, model):
         """One probe pass: the activations of every analysed layer (see :class:`ActivationRecorder`)."""
-        rec = ActivationRecorder(model, self.layers, n_samples=len(self.probe_y))
+        rec = ActivationRecorder(model, self.layers, n_samples=len(self.probe_y), capture_output=True)
         acts = rec.capture(self.probe_x, self.probe_y, batch_size=self.batch_size)
         acts.check_aligned(index=np.arange(len(self.probe_y)), labels=self.probe_y)
         names = list(rec.layers)
@@ -358,6 +403,14 @@ class IBRecorder(Callback):
         x_coded = self.x_coded_
         if x_coded is None:  # pragma: no cover - prepare() sets it
             raise RuntimeError("IBRecorder.prepare() did not compute the X code.")
+        bounds = head_bounds(acts.output, self.probe_labels_) if acts.output is not None else \
+            HeadBounds(h_y=float("nan"), note="the model's output was not captured")
+        self.bounds_ = bounds
+        self.bounds_history.append({"epoch": int(epoch), **bounds.to_dict()})
+        factor = UNIT_FACTORS[self.units]
+        bound_cells = bounds.in_units(factor)
+        bound_note = [] if not bounds.note else [f"bound: not computed, {bounds.note}"]
+        decoded, decode_time = self._decode(names, acts, bounds) if self.label_side == "decoder" else ({}, {})
         rows = []
         for li, name in enumerate(names):
             t0 = time.perf_counter()
@@ -367,23 +420,34 @@ class IBRecorder(Callback):
                           backend=self.backend, device=self.device)
             est_xl = _make_estimator(self.estimator, y_discrete=False,
                                      random_state=child_seed(self.random_state, epoch, li + 1, 1), **common)
-            est_ly = _make_estimator(self.estimator_y, y_discrete=True,
-                                     random_state=child_seed(self.random_state, epoch, li + 1, 2), **common)
-            # Algorithm 1: the layer coded once (its compressor fitted now if new), both estimates on the codes
-            coded = CompressedEstimator(est_ly, compressor_x=comp, refit="first").encode("x", layer)
+            # Algorithm 1: the layer coded once (its compressor fitted now if new), the estimates on the codes
+            coded = CompressedEstimator(est_xl, compressor_y=comp, refit="first").encode("y", layer)
             if coded.info is None:
                 coded = Coded(layer.astype(np.float64), None)
             r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(x_coded, coded)
-            r_ly = CompressedEstimator(est_ly, comp, refit="never").estimate_coded(coded, Coded(acts.y))
-            warns = list(dict.fromkeys([*(f"I(X;L): {w}" for w in r_xl.warnings if w != DPI_NOTE),
-                                        *(f"I(L;Y): {w}" for w in r_ly.warnings if w != DPI_NOTE)]))
+            warns = [f"I(X;L): {w}" for w in r_xl.warnings if w != DPI_NOTE]
+            if self.label_side == "decoder":
+                d = decoded[name]
+                ly = {"i_ly": max(d["value"], 0.0) * factor, "i_ly_lo": _times(d["ci_low"], factor),
+                      "i_ly_hi": _times(d["ci_high"], factor), "i_ly_raw": d["value"] * factor,
+                      "i_ly_own": d["own"] * factor, "ly_decoder": d["decoder"], "estimator_y": "decoder"}
+                if d["value"] < 0:
+                    warns.append(f"I(L;Y): the best decoder's bound {d['value']:.4g} nats is negative (no decoder "
+                                 "beats the label frequencies); the value was clipped to 0.")
+            else:
+                est_ly = _make_estimator(self.estimator_y, y_discrete=True,
+                                         random_state=child_seed(self.random_state, epoch, li + 1, 2), **common)
+                r_ly = CompressedEstimator(est_ly, comp, refit="never").estimate_coded(coded, Coded(acts.y))
+                ly = {**r_ly.to_row(_LY_COLUMNS), "i_ly_own": None, "ly_decoder": "codes"}
+                warns += [f"I(L;Y): {w}" for w in r_ly.warnings if w != DPI_NOTE]
             rows.append({
                 "epoch": int(epoch),
                 "layer": name,
                 "layer_index": li,
                 **r_xl.to_row(_XL_COLUMNS),
-                **r_ly.to_row(_LY_COLUMNS),
+                **ly,
                 "h_y": self.h_y_,
+                **bound_cells,
                 "flags": "",
                 "units": self.units,
                 "n": acts.n_samples,
@@ -397,8 +461,8 @@ class IBRecorder(Callback):
                 "dim_code": int(np.shape(coded.codes)[1]),
                 "recon_mae": 0.0 if coded.info is None else coded.info["sample_reconstruction_error"],
                 "seed": self.random_state,
-                "time_s": time.perf_counter() - t0,
-                "warnings": " | ".join(warns),
+                "time_s": time.perf_counter() - t0 + decode_time.get(name, 0.0),
+                "warnings": " | ".join([*dict.fromkeys(warns), *bound_note]),
             })
         flag_rows(rows, self.h_y_)
         self.history.extend(rows)
@@ -406,7 +470,8 @@ class IBRecorder(Callback):
 
     # ----------------------------------------------------------------- persistence
     def save_state(self, folder) -> None:
-        """Write the fitted compressors to ``folder`` (``x.npz``, ``layer-<name>.npz``, ``state.json``).
+        """Write the fitted compressors to ``folder`` (``x.npz``, ``layer-<name>.npz``, the decoders' bases
+        ``decoder-<name>.npz``, ``state.json``).
 
         Only compressors with a ``save`` method are written; ``state.json`` lists
         which layers were used uncompressed and the fit epoch.
@@ -425,6 +490,13 @@ class IBRecorder(Callback):
                     fname = f"layer-{_safe(name)}.npz"
                     comp.save(folder / fname)
                     meta["layers"][name] = fname
+            meta["decoder_bases"] = {}
+            for name, basis in self.probes_.bases_.items():
+                base_file: str | None = None
+                if basis is not None:
+                    base_file = f"decoder-{_safe(name)}.npz"
+                    basis.save(folder / base_file)
+                meta["decoder_bases"][name] = base_file
         atomic_write_json(folder / "state.json", meta)
 
     def load_state(self, folder, *, max_fit_epoch=None) -> bool:
@@ -460,8 +532,14 @@ class IBRecorder(Callback):
         for name, fname in meta["layers"].items():
             comps[name] = None if fname is None else load_compressor(folder / fname)
         self.layer_compressors_ = comps
+        self.probes_.bases_ = {name: None if fname is None else load_compressor(folder / fname)
+                               for name, fname in meta.get("decoder_bases", {}).items()}
         self.fit_epoch_ = int(fit_epoch)
         return True
+
+
+def _times(value, factor: float):
+    return None if value is None else value * factor
 
 
 def _safe(name: str) -> str:

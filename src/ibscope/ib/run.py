@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .._random import child_seed
 from .._torch import resolve_device
 from ..runs import RunFolder, package_versions, utc_now
+from .bounds import BOUND_COLUMNS
 from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunFolderError, RunWriter, csv_cell
 from .capture import ActivationRecorder
 from .config import IBConfig
@@ -190,6 +191,8 @@ def load_run_config(out) -> dict:
         raise RunFolderError(f"{path} is not valid JSON ({exc}); the run folder is damaged.") from None
     if record.get("format") != FORMAT or "config" not in record:
         raise RunFolderError(f"{path} does not describe an ibscope ib run (format {record.get('format')!r}).")
+    # folders written before the decoder label side existed estimated I(L;Y) on the layer codes
+    record["config"].setdefault("label_side", "codes")
     return record
 
 
@@ -247,6 +250,7 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
         ci=cfg.ci if cfg.ci > 0 else None, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit,
         batch_size=cfg.eval_batch_size, backend=cfg.backend, device=device if device.startswith("cuda") else None,
         random_state=child_seed(cfg.seed, _SEED_ANALYSIS), epochs=epoch_schedule(cfg.schedule, epochs),
+        label_side=cfg.label_side,
     )
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=folder.path, config=cfg)
     return _Parts(trainer=trainer, recorder=recorder, probe=probe)
@@ -447,6 +451,23 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
         return _finish(trainer, cfg, folder, ran, start, t0, progress)
 
 
+def _bounds_summary(info_rows: list[dict]) -> dict[str, Any]:
+    """The lower bounds on I(L;Y) from the net's own prediction: per analysed epoch, and the last one."""
+    per_epoch: dict[int, dict[str, Any]] = {}
+    for r in info_rows:
+        e = _int(r.get("epoch"))
+        if e is None or e in per_epoch:
+            continue
+        per_epoch[e] = {"epoch": e, **{c: _number(r.get(c, "")) for c in ("h_y", *BOUND_COLUMNS)},
+                        "units": r.get("units")}
+    epochs = [per_epoch[e] for e in sorted(per_epoch)]
+    return {"last": epochs[-1] if epochs else None, "per_epoch": epochs,
+            "rows_below_bound": sum("below_bound" in (r.get("flags") or "").split(";") for r in info_rows),
+            "what": "lower bounds on every layer's I(L;Y) from the network's own prediction on the probe set: "
+                    "bound_ba = H(Y) - NLL, bound_plugin = plug-in I(Y_hat;Y), bound_fano = Fano; bound = the "
+                    "largest (see ibscope.ib.bounds)"}
+
+
 def _at_most(row: dict, epoch: int) -> bool:
     e = _int(row.get("epoch"))
     return e is not None and e <= epoch
@@ -484,6 +505,7 @@ def _finish(trainer: Trainer, cfg: IBConfig, folder: RunFolder, ran: list[int], 
         "n_flagged": n_flagged,
         "flag_counts": counts,
         "figures": [str(Path(f).relative_to(out)) if Path(f).is_relative_to(out) else str(f) for f in figures],
+        "bounds": _bounds_summary(info_rows),
         "finished": utc_now(),
         "time_s_last_call": result.time_s,
     }

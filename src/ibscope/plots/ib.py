@@ -75,7 +75,8 @@ def read_info(run_dir):
         raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
     df = pd.read_csv(path, keep_default_na=True, dtype={"flags": str, "warnings": str, "layer": str})
     df["flags"] = df.get("flags", pd.Series(dtype=str)).fillna("")
-    for col in ("i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw", "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "h_y"):
+    for col in ("i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw", "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "h_y",
+                "bound", "bound_ba", "bound_plugin", "bound_fano"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
@@ -246,6 +247,7 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
                 label=f"smoothed ({smooth})")
     if "h_y" in df and np.isfinite(df["h_y"]).any():
         _ceiling(ax, float(df["h_y"].iloc[0]))
+    _last_bound(ax, df)
     ax.set_xlabel(f"I(X;L) [{units}]")
     ax.set_ylabel(f"I(L;Y) [{units}]")
     ax.set_title(str(layer) if title is None else title)
@@ -253,6 +255,25 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
         cb = ax.figure.colorbar(sc, ax=ax)
         cb.set_label("epoch")
     return ax
+
+
+def _bounds_by_epoch(df):
+    """``(epochs, bound)`` of the rows that carry the bound from the net's prediction (None if none do)."""
+    if "bound" not in df:
+        return None
+    per = df[["epoch", "bound"]].dropna().groupby("epoch")["bound"].first().sort_index()
+    return None if per.empty else (per.index.to_numpy(float), per.to_numpy(float))
+
+
+def _last_bound(ax, df) -> None:
+    """Dashed line at the last analysed epoch's bound on I(L;Y) from the net's own prediction."""
+    per = _bounds_by_epoch(df)
+    if per is None:
+        return
+    epochs, values = per
+    ax.axhline(values[-1], color="0.25", ls="--", lw=0.9, zorder=0)
+    ax.text(0.99, values[-1], f"bound, epoch {int(epochs[-1])}", transform=ax.get_yaxis_transform(), color="0.25",
+            fontsize="x-small", va="top", ha="right")
 
 
 def _ceiling(ax, h_y: float) -> None:
@@ -351,6 +372,12 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
             ax.plot(ep, smooth_series(v, smooth), color=line.get_color(), lw=2)
     if quantity == "i_ly" and "h_y" in info and np.isfinite(info["h_y"]).any():
         _ceiling(ax, float(info["h_y"].iloc[0]))
+    if quantity == "i_ly":
+        per = _bounds_by_epoch(info)
+        if per is not None:
+            ax.plot(*per, color="0.25", ls="--", lw=1.0, label="bound (net's prediction)")
+            ax.annotate("bound", (per[0][-1], per[1][-1]), xytext=(3, -2), textcoords="offset points",
+                        color="0.25", fontsize="x-small", va="top")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}]")
     if legend:

@@ -116,8 +116,11 @@ class CSVLog:
     def keep(self, predicate: Callable[[dict[str, str]], bool]) -> int:
         """Keep only the complete rows for which ``predicate(row)`` holds (atomic rewrite).
 
-        A missing file is created with its header. Returns the number of lines dropped
-        (rows failing the predicate, malformed lines and a torn last line).
+        A missing file is created with its header. A file written with other columns
+        (an older version of the same log) is rewritten with this log's columns: the
+        columns both have keep their values, new ones are empty. Returns the number
+        of lines dropped (rows failing the predicate, malformed lines and a torn last
+        line).
         """
         if not self.path.is_file():
             self.create()
@@ -126,7 +129,7 @@ class CSVLog:
         rows = self.read()
         keep = [r for r in rows if predicate(r)]
         n_lines = max(len(raw.decode("utf-8", errors="replace").splitlines()) - 1, 0)
-        if len(keep) == n_lines and raw.endswith(b"\n"):
+        if len(keep) == n_lines and raw.endswith(b"\n") and self.header() == self.columns:
             return 0
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
