@@ -84,7 +84,7 @@ def register(sub) -> None:
     p.add_argument("--layers", help="comma-separated layer names (default: all, L1..Ln)")
     p.add_argument("--seed", type=int, help="base seed (default 0)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--backend", help="neighbour-search backend (default auto: kdtree on CPU, torch on CUDA)")
+    p.add_argument("--backend", help="neighbour-search backend (default auto: numba on CPU, torch on CUDA)")
     p.add_argument("--threads", type=int, help="torch threads during the run (0: leave as is)")
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: cache, downloading if needed)")
     p.add_argument("--softmax", action="store_true", default=None,

@@ -80,8 +80,9 @@ class LinearProbes:
         Folds of the cross-fitting.
     l2 : float, default=1e-4
         L2 penalty on the probe's weights (standardised inputs).
-    max_iter : int, default=100
-        L-BFGS iterations per probe.
+    max_iter : int, default=30
+        L-BFGS iterations per probe (on the MNIST layers, 30 gave the bounds of 100 to 0.0005 nats,
+        in a quarter of the time).
     random_state : int, default=0
         Seed of the fold assignment and the PCA bases.
 
@@ -91,7 +92,7 @@ class LinearProbes:
         Per layer, the reduction used (None: the layer is standardised as it is).
     """
 
-    def __init__(self, *, max_dim: int = 128, n_folds: int = 2, l2: float = 1e-4, max_iter: int = 100,
+    def __init__(self, *, max_dim: int = 128, n_folds: int = 2, l2: float = 1e-4, max_iter: int = 30,
                  random_state: int = 0) -> None:
         self.max_dim = max_dim
         self.n_folds = n_folds

@@ -85,14 +85,14 @@ def _spec_text(spec) -> str:
 
 
 def resolve_backend(backend, device=None) -> str:
-    """Neighbour-search backend for the IB estimates: "auto" gives "kdtree" on CPU, "torch" on CUDA.
+    """Neighbour-search backend for the IB estimates: "auto" gives "numba" on CPU, "torch" on CUDA.
 
-    For the low-dimensional codes (4+4-D) of a few thousand probe points,
-    scipy's KD-tree was about 5x faster in CPU time than the compiled parallel
-    backend, whose per-call thread start-up dominates at this size.
+    For the 4+4-D codes of 10 000 MNIST probes, a KL estimate with its 10 half-sample interval took
+    0.46 s with the compiled backend against 1.01 s with scipy's KD-tree (2 cores, same values:
+    both are exact).
     """
     if backend in (None, "auto"):
-        return "torch" if device is not None and str(device).startswith("cuda") else "kdtree"
+        return "torch" if device is not None and str(device).startswith("cuda") else "numba"
     return backend
 
 
