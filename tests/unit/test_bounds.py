@@ -157,3 +157,35 @@ def test_a_folder_from_before_the_bounds_resumes_with_its_own_scheme(tmp_path):
     new_rows = list(csv.DictReader(open(out / "info.csv")))
     assert [r["epoch"] for r in new_rows] == ["1"] * 3 + ["2"] * 3 and "bound" in new_rows[0]
     assert new_rows[0]["bound"] == "" and new_rows[-1]["bound"] != ""
+
+
+def test_a_model_without_log_probabilities_skips_the_bound_and_says_why():
+    import torch
+    from torch import nn
+
+    from ibscope.ib import IBRecorder
+
+    class Scores(nn.Module):  # raw scores: no LogSoftmax head
+        layer_names = ("L1", "L2")
+
+        def __init__(self):
+            super().__init__()
+            gen = torch.Generator().manual_seed(0)
+            self.L1 = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.ReLU())
+            self.L2 = nn.Linear(12, 3)
+            for p in self.parameters():
+                p.data = torch.randn(p.shape, generator=gen) * 0.3
+
+        def forward(self, x):
+            return self.L2(self.L1(x))
+
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.standard_normal((300, 1, 8, 8)), dtype=torch.float32)
+    y = rng.integers(0, 3, 300)
+    rec = IBRecorder(x, y, compress="pca:2", compress_x="pca:2", ci=None, n_subsamples=2, random_state=0)
+    rows = rec.on_epoch_end(Scores(), 1)
+    assert all(math.isnan(r["bound"]) and "below_bound" not in r["flags"] for r in rows)
+    assert "bound: not computed, the model's output rows are not log-probabilities" in rows[0]["warnings"]
+    assert {r["ly_decoder"] for r in rows} <= {"linear(L1)", "linear(L2)"}  # no head among the decoders
+    with pytest.raises(ValueError, match=r"'probe_y' argument of IBRecorder holds a single class"):
+        IBRecorder(x, np.zeros(300, dtype=int))

@@ -226,6 +226,9 @@ class IBRecorder(Callback):
         self.probe_x = probe_x
         raw_labels = np.asarray(probe_y.detach().cpu() if hasattr(probe_y, "detach") else probe_y)
         self.probe_y = as_labels(raw_labels, "probe_y")
+        if len(np.unique(self.probe_y)) < 2:
+            raise ValueError(f"The 'probe_y' argument of {owner} holds a single class; I(L;Y) is 0 for every layer and "
+                             "its estimates are undefined. Pass a probe set with at least 2 classes.")
         #: the labels as given (class indices of the model's output, for the bounds from its prediction)
         self.probe_labels_ = raw_labels.reshape(-1)
         if len(self.probe_y) != len(probe_x):
