@@ -458,8 +458,12 @@ def _bounds_summary(info_rows: list[dict]) -> dict[str, Any]:
         e = _int(r.get("epoch"))
         if e is None or e in per_epoch:
             continue
-        per_epoch[e] = {"epoch": e, **{c: _number(r.get(c, "")) for c in ("h_y", *BOUND_COLUMNS)},
-                        "units": r.get("units")}
+        values = {c: _number(r.get(c, "")) for c in ("h_y", *BOUND_COLUMNS)}
+        per_epoch[e] = {"epoch": e, **{c: (v if isinstance(v, (int, float)) and v == v else None)
+                                       for c, v in values.items()}, "units": r.get("units")}
+        if per_epoch[e]["bound"] is None:
+            notes = [w for w in (r.get("warnings") or "").split(" | ") if w.startswith("bound: not computed")]
+            per_epoch[e]["note"] = notes[0] if notes else "no bound in this row"
     epochs = [per_epoch[e] for e in sorted(per_epoch)]
     return {"last": epochs[-1] if epochs else None, "per_epoch": epochs,
             "rows_below_bound": sum("below_bound" in (r.get("flags") or "").split(";") for r in info_rows),
