@@ -121,6 +121,51 @@ def as_labels(y, name: str = "y") -> np.ndarray:
     return codes.astype(np.int64).ravel()
 
 
+def constant_columns(x: np.ndarray) -> np.ndarray:
+    """Boolean mask of the columns of ``x`` whose values are all equal (they carry no information)."""
+    return np.asarray(x.min(axis=0) == x.max(axis=0))
+
+
+def column_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of ``x``, without overflow or underflow at any scale.
+
+    Each column is divided by the power of two above its largest magnitude before
+    the moments are taken, and the results are scaled back (both steps exact).
+    """
+    z = np.asarray(x, dtype=np.float64)
+    peak = np.max(np.abs(z), axis=0)
+    _, exponent = np.frexp(np.where(peak > 0, peak, 1.0))
+    u = np.ldexp(z, -exponent)
+    mean = u.mean(axis=0)
+    centred = u - mean
+    spread = np.max(np.abs(centred), axis=0)
+    _, e2 = np.frexp(np.where(spread > 0, spread, 1.0))
+    sd = np.ldexp(np.ldexp(centred, -e2).std(axis=0), e2)
+    return np.ldexp(mean, exponent), np.ldexp(sd, exponent)
+
+
+def scale_free(x: np.ndarray) -> np.ndarray:
+    """``x`` centred and scaled per column without overflow, underflow or loss from a large offset.
+
+    Each column is divided by the power of two just above its largest magnitude
+    (exact in floating point), centred, divided again by the power of two above
+    its largest centred magnitude, and finally standardised. The result is the
+    same, to rounding, for ``a * x + b`` with any ``a`` between about 1e-300 and
+    1e300 (no overflow in the moments, as squaring 1e155 would) and any offset
+    ``b`` that float64 can hold next to the data (the centring is done on
+    numbers of order one, so the offset costs no more than its own rounding of
+    the input). Constant columns come out as zeros.
+    """
+    z = np.array(x, dtype=np.float64)
+    for _ in range(2):  # scale to [-1, 1], centre; then again for the spread left after the centring
+        peak = np.max(np.abs(z), axis=0)
+        _, exponent = np.frexp(np.where(peak > 0, peak, 1.0))
+        z = np.ldexp(z, -exponent)
+        z -= z.mean(axis=0)
+    sd = z.std(axis=0)
+    return z / np.where(sd > 0, sd, 1.0)
+
+
 def check_same_length(x: np.ndarray, y: np.ndarray, names=("x", "y")) -> int:
     if len(x) != len(y):
         raise ValueError(

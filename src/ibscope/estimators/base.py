@@ -28,7 +28,7 @@ import numpy as np
 from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
-from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length
+from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length, constant_columns, scale_free
 
 
 class _Configurable(Configurable):
@@ -64,30 +64,22 @@ class Call:
     notes: dict = dataclasses.field(default_factory=dict)
 
 
-def _std(x: np.ndarray) -> np.ndarray:
-    return x.std(axis=0)
-
-
 def standardize(x: np.ndarray, name: str, warnings: list) -> np.ndarray:
-    """Scale every column to zero mean and unit variance; warn about near-constant columns.
+    """Scale every column to zero mean and unit variance, at any scale; warn about constant columns.
 
-    Exactly constant columns carry no information and are left at zero (they would
-    otherwise divide by zero); near-constant ones are flagged because kNN
-    estimators then see almost only ties in that coordinate.
+    The scaling is exact-in-spirit for any magnitude and offset (see
+    :func:`ibscope._validation.scale_free`), so an estimate does not change when a
+    side is multiplied by 1e-150 or 1e150 or shifted by a large constant. Constant
+    columns (all values equal) carry no information and are left at zero.
     """
-    mean = x.mean(axis=0)
-    sd = _std(x)
-    scale = np.abs(mean) + 1.0
-    tiny = sd <= 1e-12 * scale
-    if np.any(tiny):
+    constant = constant_columns(x)
+    if np.any(constant):
         warnings.append(
-            f"'{name}' has {int(tiny.sum())} (near-)constant column(s) (indices {np.flatnonzero(tiny)[:5].tolist()}); "
+            f"'{name}' has {int(constant.sum())} constant column(s) (indices {np.flatnonzero(constant)[:5].tolist()}); "
             "they carry no information and were set to 0."
         )
-        sd = np.where(tiny, 1.0, sd)
-    out = (x - mean) / sd
-    if np.any(tiny):
-        out[:, tiny] = 0.0
+    out = scale_free(x)
+    out[:, constant] = 0.0
     return out
 
 
@@ -205,9 +197,21 @@ class MIEstimator(_Configurable):
         self._check_params(n)
         rng, seed = make_rng(getattr(self, "random_state", None))
         call = Call(rng=rng, seed=seed)
-        xp, yp = self._prepare(x, y, call)
-        raw, se, lo, hi = self._estimate_prepared(xp, yp, level, call)
-        self._post_warnings(raw, xp, yp, call)
+        constant = [side for side, arr, discrete in (("x", x, self.x_discrete), ("y", y, self.y_discrete))
+                    if not discrete and bool(np.all(constant_columns(arr.reshape(len(arr), -1))))]
+        if constant:
+            # a constant variable carries no information: I = 0 exactly, whatever an estimator would say
+            call.warnings.append(
+                f"{' and '.join(repr(s) for s in constant)} {'is' if len(constant) == 1 else 'are'} constant (every "
+                "row is the same), so I(X;Y) = 0 exactly; no estimate was run."
+            )
+            raw = 0.0
+            se = lo = hi = None if level is None else 0.0
+            call.notes["constant"] = True
+        else:
+            xp, yp = self._prepare(x, y, call)
+            raw, se, lo, hi = self._estimate_prepared(xp, yp, level, call)
+            self._post_warnings(raw, xp, yp, call)
         if raw < 0:
             call.warnings.append(f"Negative raw estimate {raw:.4g} nats was clipped to 0 ({self._negative_reason}).")
         dim_x, dim_y = self._dims(x, y)
@@ -228,7 +232,7 @@ class MIEstimator(_Configurable):
             seed=seed,
             time_s=time.perf_counter() - t0,
             warnings=call.warnings,
-            extra=self._extra(call),
+            extra={} if call.notes.get("constant") else self._extra(call),
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import scale_free
 from .base import EntropyEstimator, MIEstimator
 
 
@@ -23,8 +24,7 @@ def _logdet_cov(x: np.ndarray) -> float:
 
 def gaussian_mi_from_samples(x: np.ndarray, y: np.ndarray) -> float:
     """Closed-form Gaussian MI (nats) of two samples from their covariances."""
-    xs = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
-    ys = (y - y.mean(0)) / np.where(y.std(0) > 0, y.std(0), 1.0)
+    xs, ys = scale_free(x), scale_free(y)  # any magnitude and offset, without overflow
     lx, ly, lxy = _logdet_cov(xs), _logdet_cov(ys), _logdet_cov(np.hstack([xs, ys]))
     if not np.isfinite(lxy):
         return float("inf") if np.isfinite(lx) and np.isfinite(ly) else float("nan")

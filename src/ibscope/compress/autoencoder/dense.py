@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._validation import column_moments, constant_columns
 from .base import _AutoencoderBase
 from .networks import _check_int_tuple, _dense_network
 
@@ -116,8 +117,8 @@ class DenseAutoencoder(_AutoencoderBase):
         latent, cfg, device, seed = self._begin_fit(
             d, shape, lambda: _check_int_tuple(self.hidden, "hidden", self._owner, allow_empty=True))
         if self.standardize:
-            mean, sd = rows.mean(axis=0), rows.std(axis=0)
-            sd = np.where(sd > 1e-12 * (np.abs(mean) + 1.0), sd, 1.0)
+            mean, sd = column_moments(rows)  # any scale; constant columns keep scale 1
+            sd = np.where(constant_columns(rows) | (sd == 0), 1.0, sd)
         else:
             mean, sd = np.zeros(d), np.ones(d)
         self.input_mean_, self.input_scale_ = mean, sd

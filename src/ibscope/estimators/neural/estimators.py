@@ -26,7 +26,16 @@ import torch
 from torch import nn
 
 from ..._torch import resolve_device
-from ..._validation import as_samples, check_choice, check_float, check_int, check_same_length, to_numpy
+from ..._validation import (
+    as_samples,
+    check_choice,
+    check_float,
+    check_int,
+    check_same_length,
+    constant_columns,
+    scale_free,
+    to_numpy,
+)
 from ..base import MIEstimator, standardize
 from . import bounds
 from .critics import CRITICS, build_critic
@@ -43,7 +52,7 @@ def _as_input(arr, name: str) -> tuple[np.ndarray, bool]:
     """Validate one side: returns ``(array, is_image)``.
 
     Vectors become (n, d) float64; images (n, C, H, W) or (n, H, W) become
-    float32 of shape (n, C, H, W).
+    float64 of shape (n, C, H, W) (cast to float32 after standardisation).
     """
     raw = to_numpy(arr, name)
     if raw.ndim > 4:
@@ -60,7 +69,7 @@ def _as_input(arr, name: str) -> tuple[np.ndarray, bool]:
         raw = raw[:, None, :, :]
     if raw.shape[0] == 0 or min(raw.shape[1:]) == 0:
         raise ValueError(f"The '{name}' image array has an empty axis (shape {raw.shape}).")
-    img = np.ascontiguousarray(raw, dtype=np.float32)
+    img = np.ascontiguousarray(raw, dtype=np.float64)
     if not np.all(np.isfinite(img)):
         first = int(np.argwhere(~np.isfinite(img))[0][0])
         raise ValueError(
@@ -71,14 +80,16 @@ def _as_input(arr, name: str) -> tuple[np.ndarray, bool]:
 
 
 def _standardize_images(img: np.ndarray, name: str, warnings: list) -> np.ndarray:
-    """Per-channel scalar standardisation, which keeps the spatial structure."""
-    mean = img.mean(axis=(0, 2, 3), keepdims=True)
-    sd = img.std(axis=(0, 2, 3), keepdims=True)
-    tiny = sd <= 1e-12 * (np.abs(mean) + 1.0)
-    if np.any(tiny):
-        warnings.append(f"'{name}' has {int(tiny.sum())} constant image channel(s); they were set to 0.")
-        sd = np.where(tiny, 1.0, sd)
-    return ((img - mean) / sd).astype(np.float32)
+    """Per-channel scalar standardisation at any scale (:func:`ibscope._validation.scale_free`), which keeps
+    the spatial structure; constant channels become 0."""
+    n, c = img.shape[:2]
+    columns = np.moveaxis(np.asarray(img, dtype=np.float64), 1, -1).reshape(-1, c)  # one column per channel
+    constant = constant_columns(columns)
+    if np.any(constant):
+        warnings.append(f"'{name}' has {int(constant.sum())} constant image channel(s); they were set to 0.")
+    z = scale_free(columns)
+    z[:, constant] = 0.0
+    return np.moveaxis(z.reshape(n, *img.shape[2:], c), -1, 1).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- base class
@@ -242,7 +253,14 @@ class _NeuralMIEstimator(MIEstimator):
                 arr, img = arr.reshape(len(arr), -1).astype(np.float64), False
             if self.standardize:
                 arr = _standardize_images(arr, name, warnings) if img else standardize(arr, name, warnings)
-            out.append(np.ascontiguousarray(arr, dtype=np.float32))
+            with np.errstate(over="ignore"):
+                arr = np.ascontiguousarray(arr, dtype=np.float32)
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(
+                    f"The '{name}' argument of {self._owner} has values too large for the float32 critic "
+                    "(beyond 3.4e38). Keep standardize=True, or rescale the data."
+                )
+            out.append(arr)
         return out[0], out[1]
 
     def _build_critic(self, x_shape, y_shape, gen: torch.Generator, seed: int) -> nn.Module:
