@@ -24,7 +24,10 @@ def describe(obj) -> str:
 def to_numpy(x, name: str) -> np.ndarray:
     """Convert array-likes, including torch tensors (any device), to numpy."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor without importing torch
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if str(getattr(x, "dtype", "")) in ("torch.bfloat16", "torch.float8_e4m3fn", "torch.float8_e5m2"):
+            x = x.float()  # dtypes numpy does not have: widen to float32 (exact)
+        x = x.numpy()
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -227,8 +230,9 @@ def check_float(value, name: str, owner: str, *, low=None, high=None, low_open=F
 
 def check_choice(value, name: str, owner: str, choices) -> str:
     if value not in choices:
+        listed = sorted(choices, key=lambda c: (c is None, str(c)))  # None sorts last, beside strings
         raise ValueError(
-            f"The '{name}' parameter of {owner} must be one of {sorted(choices)}. Got {value!r} instead."
+            f"The '{name}' parameter of {owner} must be one of {listed}. Got {value!r} instead."
         )
     return value
 

@@ -11,7 +11,7 @@ from ._common import CLIError
 __all__ = ["read_array"]
 
 
-def read_array(path: str, key: str | None = None) -> np.ndarray:
+def read_array(path: str, key: str | None = None, *, numeric: bool = False, index_col: str = "auto") -> np.ndarray:
     """Read an array from .npy, .npz (``key`` or the only/first array) or .csv/.tsv/.txt.
 
     Parameters
@@ -20,6 +20,13 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
         File to read; the format is chosen by its suffix.
     key : str or None, default=None
         Array name inside an ``.npz`` file; None takes its only array.
+    numeric : bool, default=False
+        Text files must hold numbers only; a cell that is not one (an empty cell, a
+        word, a number with another separator) is an error naming its row and column.
+    index_col : {"auto", "none"}, default="auto"
+        Text files: ``"auto"`` drops a first column with an empty header whose values
+        are 0, 1, ..., n-1 (the index that ``pandas.DataFrame.to_csv`` writes), with a
+        note on stderr; ``"none"`` keeps every column.
 
     Returns
     -------
@@ -56,7 +63,7 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
                     raise CLIError(f"{path} has no array {key!r}; it holds {', '.join(names)}")
                 return data[key]
         if suffix in (".csv", ".tsv", ".txt"):
-            return _read_text(p)
+            return _read_text(p, numeric=numeric, index_col=index_col)
     except CLIError:
         raise
     except Exception as exc:
@@ -65,25 +72,72 @@ def read_array(path: str, key: str | None = None) -> np.ndarray:
     raise CLIError(f"unsupported file type {suffix or '(none)'} for {path}; use .npy, .npz or .csv")
 
 
-def _read_text(p: Path) -> np.ndarray:
-    """Read a delimited text file, skipping its first line when it is a header."""
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_text(p: Path, *, numeric: bool = False, index_col: str = "auto") -> np.ndarray:
+    """Read a delimited text file: the separator is sniffed, a header line is detected and skipped,
+    an unnamed 0..n-1 index column is dropped, and non-numeric cells are named."""
+    import csv
+    import sys
+
     import pandas as pd
 
-    sep = "\t" if p.suffix.lower() == ".tsv" else None
     with open(p, encoding="utf-8", errors="strict") as fh:
-        first = fh.readline()
+        head = [fh.readline() for _ in range(20)]
+    first = head[0]
     if not first.strip():
         raise CLIError(f"{p} is empty")
-    delim = sep or ("," if "," in first else ("\t" if "\t" in first else r"\s+"))
-    tokens = [t for t in (first.split(delim) if delim != r"\s+" else first.split()) if t.strip()]
-
-    def numeric(tok):
+    sample = "".join(head)
+    if p.suffix.lower() == ".tsv":
+        delim = "\t"
+    else:
         try:
-            float(tok)
-            return True
-        except ValueError:
-            return False
+            delim = csv.Sniffer().sniff(sample, delimiters=",;\t ").delimiter
+        except csv.Error:
+            delim = "," if "," in first else ("\t" if "\t" in first else " ")
+    cells = next(csv.reader([first], delimiter=delim))
+    named = [c for c in cells if c.strip()]
+    header = 0 if named and not all(_is_number(c) for c in named) else None
+    frame = pd.read_csv(p, sep=r"\s+" if delim == " " else delim, header=header, engine="python", dtype=str,
+                        keep_default_na=False)
+    if header is not None and index_col == "auto" and len(frame.columns) > 1 and not cells[0].strip():
+        first_col = frame.iloc[:, 0]
+        if first_col.str.fullmatch(r"\d+").all() and (first_col.astype(np.int64).to_numpy()
+                                                      == np.arange(len(frame))).all():
+            frame = frame.iloc[:, 1:]
+            print(f"ibscope: note: {p}: dropped the first column, an unnamed index 0..{len(frame) - 1} (as "
+                  "pandas' to_csv writes it); pass --index-col none to keep it", file=sys.stderr)
+    if numeric:
+        _check_numeric(p, frame, header is not None, delim)
+        return frame.astype(np.float64).to_numpy()
+    values = frame.to_numpy()
+    try:
+        return values.astype(np.float64)
+    except ValueError:
+        return values  # labels as text (y with --y-discrete)
 
-    header = 0 if tokens and not all(numeric(t) for t in tokens) else None
-    frame = pd.read_csv(p, sep=delim, header=header, engine="python")
-    return frame.to_numpy()
+
+def _check_numeric(p: Path, frame, has_header: bool, delim: str) -> None:
+    """Raise a CLIError naming the first cell of ``frame`` that is not a number, with the likely cause."""
+    for j, column in enumerate(frame.columns):
+        for i, cell in enumerate(frame[column].tolist()):
+            if _is_number(cell):
+                continue
+            line = i + 1 + int(has_header)  # 1-based line of the file
+            col = f"column {column!r}" if has_header else f"column {j + 1}"
+            if not str(cell).strip():
+                why = "is empty (a missing value); remove or impute that row"
+            elif any(sep in str(cell) for sep in (";", ",", "\t") if sep != delim):
+                why = (f"holds {cell!r}: the file seems to use another separator than {delim!r}; "
+                       "write it with commas, or as .tsv for tabs")
+            elif _is_number(str(cell).replace(",", ".")):
+                why = f"holds {cell!r}, a decimal comma; write numbers with a decimal point"
+            else:
+                why = f"holds {cell!r}, which is not a number"
+            raise CLIError(f"{p}: line {line}, {col} {why}")

@@ -36,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     argparse.ArgumentParser
         Each subcommand's parser sets ``func``, the subcommand's ``run(args)``.
     """
+    from .._version import __version__
+
     parser = argparse.ArgumentParser(prog="ibscope",
                                      description="Mutual information and information-bottleneck analysis.")
+    parser.add_argument("--version", action="version", version=f"ibscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(sub)

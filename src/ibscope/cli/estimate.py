@@ -43,14 +43,17 @@ def register(sub) -> None:
     est.add_argument("--device", default=None, help="cpu or cuda")
     est.add_argument("--x-key", default=None, help="array name inside an .npz for X")
     est.add_argument("--y-key", default=None, help="array name inside an .npz for Y")
+    est.add_argument("--index-col", default="auto", choices=["auto", "none"],
+                     help="CSV files: drop an unnamed 0..n-1 first column, as pandas' to_csv writes (auto, default), "
+                          "or keep every column (none)")
     est.add_argument("--json", action="store_true", help="print the full result as JSON")
     est.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ibscope estimate``: read both files, call :func:`ibscope.mutual_information`, print the result."""
-    x = read_array(args.x, args.x_key)
-    y = read_array(args.y, args.y_key)
+    x = read_array(args.x, args.x_key, numeric=not args.x_discrete, index_col=args.index_col)
+    y = read_array(args.y, args.y_key, numeric=not (args.y_discrete or args.x_discrete), index_col=args.index_col)
     params = {}
     if args.variant is not None:
         params["variant"] = args.variant

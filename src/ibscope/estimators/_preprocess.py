@@ -10,7 +10,7 @@ sample estimator sees it:
   replaced by seeded standard-normal order statistics in the order of its ranks.
   Marginals become Gaussian, which removes heavy tails and monotone distortions
   of each coordinate;
-* ``None`` - leave the data as they are.
+* ``None`` (or ``"none"``) - leave the data as they are.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from .base import jitter_ties, standardize
 
-PREPROCESS = ("standardize", "rank", None)
+PREPROCESS = ("standardize", "rank", "none", None)
 
 
 #: fixed internal seed of the rank transform (documented; STYLE.md section 7)

@@ -168,6 +168,18 @@ class MIEstimator(_Configurable):
         return max(getattr(self, "k", 1) + 2, 3)
 
     # ----------------------------------------------------------------- driver
+    def check_params(self, n_samples: int) -> MIEstimator:
+        """Check the parameters for a sample of ``n_samples`` rows without estimating; returns ``self``.
+
+        Raises the error ``estimate`` would raise for them (a wrong type or range,
+        ``k`` too large for ``n_samples``, too few rows for a neural split, ...), so
+        a sweep or a run can fail before its first job instead of inside every job.
+        """
+        check_units(getattr(self, "units", "nats"))
+        check_ci(getattr(self, "ci", None), self._owner)
+        self._check_params(int(n_samples))
+        return self
+
     def _validate(self, x, y):
         x = as_labels(x, "x") if self.x_discrete else as_samples(x, "x")
         y = as_labels(y, "y") if self.y_discrete else as_samples(y, "y")

@@ -50,7 +50,7 @@ _E = "ibscope.estimators."
 #: kind -> {name: Entry}
 TABLE: dict[str, dict[str, Entry]] = {
     "continuous": {
-        "ksg": Entry(_E + "ksg:KSG", {"variant": 1}),
+        "ksg": Entry(_E + "ksg:KSG"),  # variant 1 by default; variant=2 may be passed
         "ksg1": Entry(_E + "ksg:KSG", {"variant": 1}),
         "ksg2": Entry(_E + "ksg:KSG", {"variant": 2}),
         "ksg-reference": Entry(_E + "ksg:KSGReference"),

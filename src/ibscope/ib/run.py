@@ -260,6 +260,12 @@ def _check_folder_for_fresh_run(folder: RunFolder) -> None:
     out = folder.path
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"The run folder {out} exists and is not a folder.")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent != out and not parent.is_dir():
+        raise RunFolderError(f"The run folder {out} cannot be created: {parent} is a file, not a folder. "
+                             "Pass another --out.")
     entries = folder.entries()
     if entries:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")

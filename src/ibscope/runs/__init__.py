@@ -21,7 +21,7 @@ downloads) goes through these pieces, so durability rules live in one place:
 from ._json import canonical_json, jsonable
 from .atomic import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
 from .csvlog import CSVLog
-from .folder import RunFolder, config_diff, ensure_writable
+from .folder import RunFolder, config_diff, ensure_writable, make_folder
 from .lock import FolderLock, FolderLockedError
 from .record import package_versions, utc_now
 
@@ -39,6 +39,7 @@ __all__ = [
     "ensure_writable",
     "fsync_dir",
     "jsonable",
+    "make_folder",
     "package_versions",
     "utc_now",
 ]

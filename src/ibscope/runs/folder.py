@@ -30,6 +30,32 @@ def config_diff(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [path or "(root)"]
 
 
+def make_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` (and its parents) if needed, with a one-line message when that is impossible.
+
+    Raises
+    ------
+    OSError
+        Naming the folder and the reason, e.g. "its parent '/tmp/f' is a file, not a folder" or
+        "No such file or directory" (a path below ``/proc``), instead of a bare ``[Errno N]``.
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise OSError(f"The output folder {str(path)!r} is a file, not a folder. Pass another output folder.")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent != path and not parent.is_dir():
+        raise OSError(f"The output folder {str(path)!r} cannot be created: {str(parent)!r} is a file, not a folder. "
+                      "Pass another output folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"The output folder {str(path)!r} cannot be created ({exc.strerror or exc}). "
+                      "Pass another output folder.") from None
+    return path
+
+
 def ensure_writable(folder: str | os.PathLike[str]) -> None:
     """Create ``folder`` if needed and check that a file can be written in it.
 
@@ -104,6 +130,6 @@ class RunFolder:
     @contextlib.contextmanager
     def locked(self, *, hint: str = "Wait for it to finish, or pass another output folder.") -> Iterator[RunFolder]:
         """Create the folder if needed and hold its :class:`FolderLock` for the ``with`` block."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path)
         with FolderLock(self.path, what=self.what, hint=hint):
             yield self

@@ -392,7 +392,14 @@ class SweepConfig:
                 if t.y_discrete:
                     raise ValueError(f"The task {task!r} has discrete labels Y; sweeps support continuous tasks only.")
             for m in g.methods:
-                make_estimator(m.estimator, **m.params)
+                est = make_estimator(m.estimator, **m.params)
+                check = getattr(est, "check_params", None)
+                if callable(check):
+                    for n in sorted(set(g.n)):
+                        try:
+                            check(n)
+                        except (TypeError, ValueError) as exc:
+                            raise type(exc)(f"Sweep method {m.label!r} at n={n}: {exc}") from None
                 for spec in (m.compress_x, m.compress_y):
                     if spec not in (None, LATENT):
                         comp = parse_compressor(spec)
