@@ -260,6 +260,7 @@ class IBRecorder(Callback):
         # validate estimator names now, not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
+        self._dry_run()
         self.x_compressor_: Any = None
         self.x_coded_: Coded | None = None
         self.layer_compressors_: dict[str, Any] = {}
@@ -338,6 +339,36 @@ class IBRecorder(Callback):
                 comp = None  # the layer is already low-dimensional: use it as is
         self.layer_compressors_[name] = comp
         return comp
+
+    def _dry_run(self) -> None:
+        """Run the estimators once on random codes of the probe set's size, with its labels and the same CI
+        settings, so that a setting that cannot work (k against the rows, too few rows per class or per
+        half-sample) fails here, before any training or file, with the estimator's own message."""
+        n = len(self.probe_y)
+        rng = np.random.default_rng(0)
+        codes, other = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+        common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units, backend=self.backend,
+                      device=self.device, random_state=0)
+        counts = np.bincount(self.probe_y)
+        checks = [("I(X;L)", _make_estimator(self.estimator, y_discrete=False, **common), other)]
+        if self.label_side == "codes":
+            checks.append(("I(L;Y)", _make_estimator(self.estimator_y, y_discrete=True, **common), self.probe_y))
+        for what, est, target in checks:
+            try:
+                if getattr(est, "name", "") in ("mine", "nwj", "infonce"):
+                    est.check_params(n)  # a dry training run would cost minutes
+                else:
+                    est.estimate(codes, target)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"The probe set ({n} rows, {len(counts)} classes with {counts.min()} to {counts.max()} rows each) "
+                    f"cannot be analysed with these settings: the {what} estimate fails with: {exc}"
+                ) from None
+
+    def expected_rows(self, model) -> int:
+        """Rows one analysed epoch gives for ``model`` (its layers, plus ``exp(L5)`` with ``softmax``)."""
+        names = list(ActivationRecorder(model, self.layers).layers)
+        return len(names) + int(self.softmax and getattr(model, "log_prob_layer", None) in names)
 
     def _decode(self, names: list[str], acts, bounds: HeadBounds):
         """Per layer, the decoder bound on I(L;Y) in nats (:func:`ibscope.ib.decoders.decoder_bounds`) and the

@@ -304,19 +304,65 @@ def _last_checkpoint_epoch_hint(out: Path):
     return max(epochs) if epochs else None
 
 
-def _plan(config: IBConfig, out: Path, resume: bool):
-    """``(cfg, fresh, record)``: the resolved configuration and what the folder holds; checks only."""
+#: What a run writes in its folder; a folder holding only these and no finished epoch is an abandoned start.
+_RUN_ENTRIES = (CONFIG_FILE, METRICS_FILE, INFO_FILE, "summary.json", "figures", COMPRESSORS, "checkpoints")
+
+
+def _logged_epochs(out: Path) -> list[int]:
+    rows = RunFolder(out).log(METRICS_FILE, METRICS_COLUMNS).read()
+    return sorted({e for e in (_int(r.get("epoch")) for r in rows) if e is not None})
+
+
+def _abandoned_start(folder: RunFolder) -> bool:
+    """A folder where a run was set up but finished no epoch (no checkpoint, no logged epoch, nothing else)."""
+    entries = folder.entries()
+    return (CONFIG_FILE in entries and set(entries) <= set(_RUN_ENTRIES) and not (folder.path / CHECKPOINT).exists()
+            and not _logged_epochs(folder.path))
+
+
+def _clear_abandoned_start(folder: RunFolder) -> None:
+    import shutil
+
+    for name in _RUN_ENTRIES:
+        path = folder.path / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _plan(config: IBConfig, out: Path, resume: bool, *, locked: bool = False):
+    """``(cfg, fresh, record, note)``: the resolved configuration and what the folder holds; checks only.
+
+    ``note`` says why a fresh run starts although ``resume`` was asked (or "" otherwise). The checks
+    that another live writer could make look wrong (logged epochs whose checkpoint is still being
+    written) run only ``locked``.
+    """
     folder = RunFolder(out, what="IB run")
-    if resume and out.is_dir() and folder.entries():
+    if resume and out.is_dir() and folder.entries() and not _abandoned_start(folder):
         record = load_run_config(out)
         if config.epochs is None:  # no explicit epoch count: finish the folder's run
             config = config.replace(epochs=record["config"].get("epochs"))
         cfg = config.resolved()
         _check_resume(out, cfg, record)
-        return cfg, False, record
+        logged = _logged_epochs(out)
+        if locked and logged and not (out / CHECKPOINT).is_file():
+            raise RunFolderError(
+                f"Cannot resume {out}: it has {len(logged)} logged epoch(s) (up to epoch {logged[-1]}) but no "
+                f"{CHECKPOINT}, so training cannot continue from them. Restore the checkpoint, or move the folder "
+                "away and start a new run."
+            )
+        return cfg, False, record, ""
     cfg = config.resolved()
-    _check_folder_for_fresh_run(folder)
-    return cfg, True, None
+    note = ""
+    if _abandoned_start(folder):
+        note = (f"{out} holds a run that was set up but finished no epoch; its files are replaced by this "
+                "fresh run.")
+    else:
+        _check_folder_for_fresh_run(folder)
+        if resume:
+            note = f"nothing to resume in {out} (no run there yet): starting a fresh run."
+    return cfg, True, None, note
 
 
 def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
@@ -402,19 +448,25 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     if overrides:
         config = config.replace(**overrides)
     out = Path(out).expanduser()
-    cfg, fresh, _ = _plan(config, out, resume)  # nothing is written before these checks pass
+    cfg, fresh, _, _ = _plan(config, out, resume)  # nothing is written before these checks pass
     device = _resolve_device(cfg.device)
     folder = RunFolder(out, what="IB run")
     parts = _build(cfg, folder, device)  # loads data, builds the model, checks layer names
 
     with folder.locked(hint="Wait for it to finish (or stop it), then resume; or pass another --out."):
         planned = cfg
-        cfg, fresh, record = _plan(config, out, resume)  # again, now that no other process can write
+        cfg, fresh, record, note = _plan(config, out, resume, locked=True)  # again, now that nothing else writes
         if cfg.to_dict() != planned.to_dict():
             raise RunFolderError(f"The run folder {out} changed while this run was starting (another process "
                                  "wrote to it). Check the folder, then start again.")
         metrics_log = folder.log(METRICS_FILE, METRICS_COLUMNS, cell=csv_cell)
         info_log = folder.log(INFO_FILE, INFO_COLUMNS, cell=csv_cell)
+        if note and progress:
+            print(f"ibscope: note: {note}", file=sys.stderr)
+        elif note:
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
+        if fresh and _abandoned_start(folder):
+            _clear_abandoned_start(folder)
         if fresh:
             record = _new_record(cfg, parts, device)
             folder.write_json(CONFIG_FILE, record)
@@ -444,6 +496,10 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
                     metrics_log.keep(lambda r: _at_most(r, start))
                     info_log.keep(lambda r: _at_most(r, start))
                     recorder.load_state(out / COMPRESSORS, max_fit_epoch=start)
+                    repaired = _redo_lost_rows(trainer, recorder, cfg, start, metrics_log, info_log)
+                    if repaired:
+                        record.setdefault("repairs", []).append({"time": utc_now(), "epoch": start, "redone": repaired})
+                        folder.write_json(CONFIG_FILE, record)
                 writer = RunWriter(info_log, metrics_log, recorder=recorder, compressors_dir=out / COMPRESSORS,
                                    save_at_start=fresh or not (out / COMPRESSORS / "state.json").is_file())
                 trainer.callbacks = [recorder, writer]
@@ -476,6 +532,55 @@ def _bounds_summary(info_rows: list[dict]) -> dict[str, Any]:
             "what": "lower bounds on every layer's I(L;Y) from the network's own prediction on the probe set: "
                     "bound_ba = H(Y) - NLL, bound_plugin = plug-in I(Y_hat;Y), bound_fano = Fano; bound = the "
                     "largest (see ibscope.ib.bounds)"}
+
+
+def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch: int, metrics_log, info_log) -> list:
+    """Re-create the rows of the checkpoint's epoch that the logs lost (a file cut after the checkpoint landed).
+
+    The checkpoint holds the model as it was after ``epoch``, so its analysis is redone on it, and a lost
+    metrics row gets the test metrics again (the training-pass metrics are gone: NaN). Every random stream
+    is restored afterwards, so the epochs that follow are the ones an uninterrupted run would give.
+    Returns what was redone (empty when nothing was lost).
+    """
+    import torch
+
+    from ..nets import get_noise_rng_state, set_noise_rng_state
+
+    if epoch < 1:
+        return []
+    info_rows = [r for r in info_log.read() if _int(r.get("epoch")) == epoch]
+    has_metrics = any(_int(r.get("epoch")) == epoch for r in metrics_log.read())
+    scheduled = recorder.epochs is None or epoch in recorder.epochs
+    expected = recorder.expected_rows(trainer.model) if scheduled else 0
+    redo_info = scheduled and len(info_rows) < expected
+    if not redo_info and has_metrics:
+        return []
+    noise, cpu = get_noise_rng_state(trainer.model), torch.get_rng_state()
+    cuda = [torch.cuda.get_rng_state(d) for d in Checkpoint._rng_devices(trainer)]
+    redone = []
+    try:
+        if redo_info:
+            info_log.keep(lambda r: (_int(r.get("epoch")) or 0) < epoch)
+            rows = recorder.analyse(trainer.model, epoch)
+            for r in rows:
+                r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row "
+                                                       "was lost") if w)
+            info_log.append(rows)
+            redone.append(f"info.csv rows of epoch {epoch}")
+        if not has_metrics:
+            test_loss, test_acc, test_auc = trainer.evaluate()
+            nan = float("nan")
+            metrics_log.append([{"epoch": epoch, "train_loss": nan, "train_acc": nan, "train_auc": nan,
+                                 "test_loss": test_loss, "test_acc": test_acc, "test_auc": test_auc,
+                                 "lr": trainer.optimizer.param_groups[0]["lr"], "analysed": int(scheduled),
+                                 "time_s": nan, "train_s": nan, "eval_s": nan, "analysis_s": nan}])
+            redone.append(f"metrics.csv row of epoch {epoch} (training-pass metrics lost)")
+    finally:
+        set_noise_rng_state(trainer.model, noise)
+        torch.set_rng_state(cpu)
+        for dev, st in zip(Checkpoint._rng_devices(trainer), cuda):
+            torch.cuda.set_rng_state(st, dev)
+    return redone
 
 
 def _at_most(row: dict, epoch: int) -> bool:
