@@ -3,6 +3,12 @@
 import os
 
 import pytest
+from hypothesis import settings
+
+# property-based tests: a quick default profile, a thorough one with --run-slow
+settings.register_profile("default", max_examples=25, derandomize=True)
+settings.register_profile("slow", max_examples=300, derandomize=True)
+settings.load_profile("default")
 
 # keep the suite light on the 2-core CI machine
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -10,6 +16,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_configure(config):
+    if config.getoption("--run-slow"):
+        settings.load_profile("slow")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,8 +26,19 @@ def gaussian_mi_from_samples(x: np.ndarray, y: np.ndarray) -> float:
     """Closed-form Gaussian MI (nats) of two samples from their covariances."""
     xs, ys = scale_free(x), scale_free(y)  # any magnitude and offset, without overflow
     lx, ly, lxy = _logdet_cov(xs), _logdet_cov(ys), _logdet_cov(np.hstack([xs, ys]))
+    for name, value in (("x", lx), ("y", ly)):
+        if not np.isfinite(value):
+            raise ValueError(
+                f"The sample covariance of '{name}' is singular (some combination of its columns is constant, "
+                "e.g. a duplicated or constant column, or fewer rows than columns), so the Gaussian MI is not "
+                "defined. Drop the redundant columns or use more samples."
+            )
     if not np.isfinite(lxy):
-        return float("inf") if np.isfinite(lx) and np.isfinite(ly) else float("nan")
+        raise ValueError(
+            "The joint sample covariance of 'x' and 'y' is singular: a combination of x's columns equals one of "
+            "y's exactly, so the Gaussian MI is infinite. Check for columns copied from one side to the other, "
+            "or use more samples than dim_x + dim_y."
+        )
     return float(0.5 * (lx + ly - lxy))
 
 
