@@ -289,3 +289,14 @@ def test_a_metrics_row_lost_after_its_checkpoint_is_redone(tmp_path):
     run_ib(_tiny(epochs=2), out=out, resume=True)
     rows = _rows(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"] and rows[1]["train_loss"] == "nan" and rows[1]["test_loss"]
+
+
+def test_cli_variant_2_and_bench_out_below_a_file(tmp_path, pair, capsys):
+    x, y = pair
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    assert main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--variant", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["estimator"] == "ksg2"
+    (tmp_path / "file").write_text("x")
+    assert main(["bench", "smoke", "--out", str(tmp_path / "file" / "sub"), "--quiet"]) == 2
+    assert "is not writable (Not a directory). Pass another output folder." in capsys.readouterr().err
