@@ -300,3 +300,11 @@ def test_cli_variant_2_and_bench_out_below_a_file(tmp_path, pair, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["bench", "smoke", "--out", str(tmp_path / "file" / "sub"), "--quiet"]) == 2
     assert "is not writable (Not a directory). Pass another output folder." in capsys.readouterr().err
+
+
+def test_plot_of_a_demo_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--n", "300", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(tmp_path / "demo")]) == 2
+    assert "is not a result folder that 'ibscope plot' knows: it has none of info.csv, sweep.json" in \
+        capsys.readouterr().err

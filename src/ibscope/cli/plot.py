@@ -10,7 +10,7 @@ Examples
 
 A folder's kind is recognised by a marker file: ``info.csv`` marks an
 information-bottleneck run (:func:`ibscope.plots.plot_ib_run`). Other kinds
-(e.g. sweep folders with a ``results.csv``) can be added with
+(sweep folders, marked by ``sweep.json``) are registered with
 :func:`register_folder_plotter`; an unknown folder gives a one-line error.
 With several IB folders, each gets its own figures and mean +- std figures
 over all of them go to ``--out`` (default: ``ib-aggregate`` in the folders'
@@ -62,7 +62,7 @@ def _plot_sweep_folder(folder, options):
     return plot_sweep(folder, formats=tuple(options.get("formats") or ("png", "pdf")))
 
 
-register_folder_plotter("results.csv", _plot_sweep_folder, "sweep")
+register_folder_plotter("sweep.json", _plot_sweep_folder, "sweep")
 
 
 def folder_kind(folder: Path):

@@ -78,6 +78,10 @@ def load_results(run_dir, *, include_failed: bool = False):
                      keep_default_na=False, na_values={c: [""] for c in RESULT_COLUMNS
                                                        if c not in ("warnings", "error", "task_params",
                                                                     "estimator_params")})
+    missing = [c for c in ("job_key", "status", "estimate") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{str(path)!r} is not a sweep results file: it has no {', '.join(missing)} column(s) "
+                         "(sweeps written by run_sweep have them).")
     if not include_failed:
         df = df[df["status"] == "ok"]
         df = df.drop_duplicates(subset="job_key", keep="last")
