@@ -105,7 +105,7 @@ def test_unknown_estimator(xy):
 
 def test_unknown_estimator_parameter(xy):
     x, y = xy
-    with pytest.raises(ValueError, match=r"Unknown parameter\(s\) 'n_neighbours' for estimator 'ksg'. Valid parameters: k,"):
+    with pytest.raises(ValueError, match=r"Unknown parameter\(s\) 'n_neighbours' for estimator 'auto'. Valid parameters: k,"):
         ibscope.mutual_information(x, y, n_neighbours=3)
 
 
@@ -113,7 +113,7 @@ def test_bad_parameter_values(xy):
     x, y = xy
     with pytest.raises(ValueError, match=r"'units' parameter must be one of \['bits', 'nats'\]. Got 'bit'"):
         ibscope.mutual_information(x, y, units="bit")
-    with pytest.raises(ValueError, match=r"'ci' parameter of KSG must be a float in the range \(0.0, 1.0\). Got 95.0"):
+    with pytest.raises(ValueError, match=r"'ci' parameter of AutoMI must be a float in the range \(0.0, 1.0\). Got 95.0"):
         ibscope.mutual_information(x, y, ci=95)
     with pytest.raises(ValueError, match=r"'variant' parameter of KSG must be one of \[1, 2\]. Got 3"):
         KSG(variant=3).estimate(x, y)

@@ -26,7 +26,7 @@ def test_estimate_json(files, capsys):
     d, true = files
     assert main(["estimate", str(d / "x.npy"), str(d / "y.npy"), "--json", "--seed", "0", "--ci", "0.9"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["estimator"] == "ksg" and out["units"] == "nats" and out["seed"] == 0
+    assert out["estimator"] == "auto" and out["units"] == "nats" and out["seed"] == 0
     assert abs(out["value"] - true) < 0.1
     assert out["ci_low"] < out["value"] < out["ci_high"]
 

@@ -73,8 +73,9 @@ def test_torch_bfloat16_and_preprocess_none_and_variant_2(pair):
     assert 0.25 < res.value < 0.45
     assert ibscope.mutual_information(x, y, preprocess="none", random_state=0).value == \
         ibscope.mutual_information(x, y, preprocess=None, random_state=0).value
-    res2 = ibscope.mutual_information(x, y, variant=2, random_state=0)
-    assert res2.estimator == "ksg2" and res2.params["variant"] == 2
+    res2 = ibscope.mutual_information(x, y, variant=2, random_state=0)  # the default's KSG candidate
+    assert res2.estimator == "auto" and res2.params["variant"] == 2 and "ksg2" in res2.extra["auto"]["candidates"]
+    assert ibscope.mutual_information(x, y, estimator="ksg", variant=2, random_state=0).estimator == "ksg2"
     with pytest.raises(ValueError, match=r"'preprocess' parameter of KSG must be one of \['none', 'rank', "
                                          r"'standardize', None\]\. Got 'nope'"):
         ibscope.mutual_information(x, y, preprocess="nope")
@@ -296,6 +297,9 @@ def test_cli_variant_2_and_bench_out_below_a_file(tmp_path, pair, capsys):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     assert main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--variant", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["variant"] == 2
+    assert main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--estimator", "ksg", "--variant", "2",
+                 "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["estimator"] == "ksg2"
     (tmp_path / "file").write_text("x")
     assert main(["bench", "smoke", "--out", str(tmp_path / "file" / "sub"), "--quiet"]) == 2

@@ -58,6 +58,10 @@ TABLE: dict[str, dict[str, Entry]] = {
         "wkl": Entry(_E + "kl:WeightedKLMI"),
         "kde": Entry(_E + "kde:KDEMI"),
         "gaussian": Entry(_E + "gaussian:GaussianMI"),
+        "copula": Entry(_E + "copula:CopulaMI"),
+        "gaussian-copula": Entry(_E + "copula:CopulaMI", {"family": "gaussian"}),
+        "t-copula": Entry(_E + "copula:CopulaMI", {"family": "t"}),
+        "auto": Entry(_E + "auto:AutoMI"),
         "mine": Entry(_E + "neural:MINE"),
         "nwj": Entry(_E + "neural:NWJ"),
         "infonce": Entry(_E + "neural:InfoNCE"),
@@ -89,7 +93,7 @@ KINDS = {
 }
 
 #: kind -> default name, chosen by benchmarks/bench_accuracy.py (README "Choosing defaults")
-DEFAULTS = {"continuous": "ksg", "labels": "wkl", "discrete": "plugin", "entropy": "kl", "discrete-entropy": "plugin"}
+DEFAULTS = {"continuous": "auto", "labels": "wkl", "discrete": "plugin", "entropy": "kl", "discrete-entropy": "plugin"}
 
 #: registered but not listed in messages (a slow O(n^2) reference for tests)
 _HIDDEN_FROM_LISTS = ("ksg-reference",)
