@@ -171,6 +171,8 @@ class Candidate:
 
 
 CONTINUOUS = [
+    Candidate("auto", "auto", {}),  # the default: max(KSG k=5 rank, copula)
+    Candidate("copula", "copula", {}),
     Candidate("ksg5-std", "ksg", {"k": 5, "preprocess": "standardize"}),
     Candidate("ksg5-rank", "ksg", {"k": 5, "preprocess": "rank"}),
     Candidate("ksg3-rank", "ksg", {"k": 3, "preprocess": "rank"}),
