@@ -48,6 +48,9 @@ CANDIDATES = {
     "t-copula": {"estimator": "t-copula"},
     "gaussian": {"estimator": "gaussian"},
     "ksg-k10": {"estimator": "ksg", "k": 10},
+    "mine": {"estimator": "mine"},
+    "nwj": {"estimator": "nwj"},
+    "infonce": {"estimator": "infonce"},
 }
 DEFAULT_SET = "default,ksg,copula,gaussian-copula,t-copula"
 #: bmi's success criterion

@@ -220,3 +220,40 @@ def test_constant_columns_are_left_out():
     assert r.value == pytest.approx(ibscope.mutual_information(x, y, estimator="copula").value, abs=1e-12)
     assert any("constant column" in w and "left out" in w for w in r.warnings)
     assert np.isfinite(ibscope.mutual_information(xc, y, random_state=0).value)
+
+
+# ------------------------------------------------------------------ the neural candidate of the default
+def _folded(n, seed):
+    """Y depends on X through squares (non-monotone, symmetric): no elliptical copula sees it, KSG does."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    y = x ** 2 + 0.3 * rng.standard_normal((n, 2))
+    return x, y
+
+
+def test_neural_candidate_runs_on_non_elliptical_dependence_and_is_recorded():
+    x, y = _folded(2000, 16)
+    r = ibscope.mutual_information(x, y, random_state=0, ci=0.9, n_subsamples=6)
+    info = r.extra["auto"]
+    assert info["neural"]["ran"] and "not elliptical" in info["neural"]["why"]
+    assert set(info["candidates"]) == {"ksg", "copula", "infonce"}
+    assert info["candidates"]["ksg"] > 1.1 * info["candidates"]["copula"]
+    assert info["chosen"] == max(info["candidates"], key=info["candidates"].get)
+    assert r.raw_value == pytest.approx(info["candidates"][info["chosen"]])
+    assert r.ci_low <= r.value <= r.ci_high
+    again = ibscope.mutual_information(x, y, random_state=0, ci=0.9, n_subsamples=6)
+    assert (again.value, again.ci_low, again.extra["auto"]["candidates"]) == (r.value, r.ci_low, info["candidates"])
+
+
+def test_neural_candidate_off_and_not_needed():
+    x, y = _folded(2000, 17)
+    off = ibscope.mutual_information(x, y, random_state=0, neural="never")
+    assert off.extra["auto"]["neural"] == {"ran": False, "why": "neural='never'"}
+    assert "infonce" not in off.extra["auto"]["candidates"]
+    small = ibscope.mutual_information(x[:500], y[:500], random_state=0)
+    assert small.extra["auto"]["neural"]["why"] == "not needed: n=500 < 2000"
+    g, h, _ = gaussian_pair(3000, 0.8, 2, seed=18)
+    gauss = ibscope.mutual_information(g, h, random_state=0)
+    assert not gauss.extra["auto"]["neural"]["ran"] and "1.1 x copula" in gauss.extra["auto"]["neural"]["why"]
+    with pytest.raises(ValueError, match=r"'neural' parameter of AutoMI must be one of \['always', 'auto', 'never'\]"):
+        ibscope.mutual_information(g, h, neural="sometimes")
