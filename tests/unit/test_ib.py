@@ -398,8 +398,10 @@ def test_config_value_errors():
 
 # ----------------------------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize("flag, value, message", [
-    ("--dataset", "cifar", "Unknown dataset 'cifar'. Valid names are ['mnist', 'fashion-mnist', 'digits']."),
-    ("--model", "resnet", "Unknown model 'resnet'. Valid names are ['paper-conv', 'mlp']."),
+    ("--dataset", "cifar", "Unknown dataset 'cifar'. Valid names are ['mnist', 'fashion-mnist', 'digits'], or "
+                            "'npz:PATH' for arrays of your own."),
+    ("--model", "resnet", "Unknown model 'resnet'. Valid names are ['paper-conv', 'mlp', 'resnet-small'], or a "
+                          "model of your own: 'path/to/file.py:make_model' or 'package.module:make_model'."),
     ("--estimator", "magic", "Unknown estimator 'magic' for I(X;L) (continuous X and L). Valid names:"),
 ])
 def test_cli_one_line_errors(tmp_path, capsys, flag, value, message):

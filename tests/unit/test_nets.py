@@ -314,10 +314,10 @@ def test_model_validation():
 
 
 def test_build_model_registry():
-    assert available_models() == ["mlp", "paper-conv"]
+    assert available_models() == ["mlp", "paper-conv", "resnet-small"]
     assert isinstance(build_model("paper-conv", in_shape=(1, 8, 8)), PaperConvNet)
     assert isinstance(build_model("Paper_Conv"), PaperConvNet)
     m = build_model("mlp", in_dim=64, hidden=(8,), n_classes=3)
     assert isinstance(m, MLP) and m.layer_names == ("L1", "L2")
-    with pytest.raises(ValueError, match=r"Unknown model 'resnet'. Valid names are \['mlp', 'paper-conv'\]"):
+    with pytest.raises(ValueError, match=r"Unknown model 'resnet'. Valid names are \['mlp', 'paper-conv', 'resnet-small'\]"):
         build_model("resnet")

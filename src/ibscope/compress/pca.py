@@ -8,15 +8,32 @@ from .._random import resolve_seed
 from .._validation import check_int
 from ._base import BaseCompressor
 
+#: Above this many samples *and* features, ``svd_solver="auto"`` may pick the randomized SVD.
+RANDOMIZED_ABOVE = 2000
+
+_SOLVERS = ("auto", "full", "randomized")
+
+
+def choose_svd_solver(solver, n_samples: int, n_features: int, n_components: int, *, owner="PCACompressor") -> str:
+    """The SVD solver used for a fit: ``solver`` itself, or the ``"auto"`` rule of :class:`PCACompressor`."""
+    if solver not in _SOLVERS:
+        raise ValueError(f"The 'svd_solver' parameter of {owner} must be one of {list(_SOLVERS)}. Got {solver!r} "
+                         "instead.")
+    if solver != "auto":
+        return solver
+    small = min(n_samples, n_features)
+    return "randomized" if small > RANDOMIZED_ABOVE and n_components <= small // 10 else "full"
+
 
 class PCACompressor(BaseCompressor):
     """Project onto the leading principal components.
 
     Fitting runs :class:`sklearn.decomposition.PCA` with the exact LAPACK solver
-    (``svd_solver="full"``), so the result is deterministic, and component signs
-    are fixed by scikit-learn's sign convention. The fitted mean and components
-    are stored as plain arrays, so ``transform`` is ``(x - mean_) @ components_.T``
-    (divided by ``sqrt(explained_variance_)`` when whitening) and saving is exact.
+    (``svd_solver="full"``) or, for large inputs, a seeded randomized SVD (see
+    ``svd_solver``); both are deterministic, and component signs are fixed by
+    scikit-learn's sign convention. The fitted mean and components are stored as
+    plain arrays, so ``transform`` is ``(x - mean_) @ components_.T`` (divided by
+    ``sqrt(explained_variance_)`` when whitening) and saving is exact.
 
     Parameters
     ----------
@@ -27,7 +44,18 @@ class PCACompressor(BaseCompressor):
         Scale each component to unit variance. Mutual information is unchanged
         by this per-coordinate rescaling; kNN estimators may behave better.
     random_state : int, numpy.random.Generator or None, default=None
-        Unused by the exact solver; accepted so every compressor takes a seed.
+        Seed of the randomized solver (None: 0, so a fit is always reproducible);
+        unused by the exact one.
+    svd_solver : {"auto", "full", "randomized"}, default="auto"
+        ``"full"``: exact SVD. ``"randomized"``: Halko et al.'s randomized SVD with
+        scikit-learn's default oversampling and power iterations. ``"auto"``: the
+        exact solver unless both ``n_samples`` and ``n_features`` exceed
+        :data:`RANDOMIZED_ABOVE` (2000) and ``n_components`` is at most a tenth of
+        the smaller one, where the exact SVD's ``O(n d min(n, d))`` cost explodes:
+        fitting 10 000 x 2048 rows took 55 s exact and 2.0 s randomized for 4
+        components (110 s and 15 s for 128) on a busy 2-core machine. So the
+        layers of the paper's net (1352-D at most) keep the exact fit, and the
+        12 544-D stem of ``resnet-small`` gets the randomized one.
 
     Attributes
     ----------
@@ -56,10 +84,11 @@ class PCACompressor(BaseCompressor):
 
     _array_attrs = ("components_", "mean_", "explained_variance_", "explained_variance_ratio_", "singular_values_")
 
-    def __init__(self, n_components, *, whiten=False, random_state=None):
+    def __init__(self, n_components, *, whiten=False, random_state=None, svd_solver="auto"):
         self.n_components = n_components
         self.whiten = whiten
         self.random_state = random_state
+        self.svd_solver = svd_solver
 
     def fit(self, x, y=None):
         """Fit the principal axes on ``x``.
@@ -89,7 +118,10 @@ class PCACompressor(BaseCompressor):
         if not isinstance(self.whiten, (bool, np.bool_)):
             raise TypeError(f"The 'whiten' parameter of {self._owner} must be a bool. Got {self.whiten!r}.")
         self.seed_ = resolve_seed(self.random_state) if self.random_state is not None else None
-        pca = PCA(n_components=k, whiten=bool(self.whiten), svd_solver="full").fit(rows)
+        solver = choose_svd_solver(self.svd_solver, n, d, k, owner=self._owner)
+        self.svd_solver_ = solver
+        pca = PCA(n_components=k, whiten=bool(self.whiten), svd_solver=solver,
+                  random_state=(self.seed_ or 0) if solver == "randomized" else None).fit(rows)
         self.components_ = np.ascontiguousarray(pca.components_, dtype=np.float64)
         self.mean_ = np.ascontiguousarray(pca.mean_, dtype=np.float64)
         self.explained_variance_ = np.asarray(pca.explained_variance_, dtype=np.float64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._validation import check_choice
+from .npz import is_npz_name, npz_name
 
 _SPLITS = ("train", "test")
 
@@ -83,7 +84,8 @@ def dataset_name(name) -> str:
     Returns
     -------
     str
-        The canonical name, one of :func:`available_datasets`.
+        The canonical name, one of :func:`available_datasets`, or ``"npz:/absolute/path.npz"``
+        for an ``"npz:PATH"`` name (see :mod:`ibscope.data.npz`).
 
     Raises
     ------
@@ -97,12 +99,14 @@ def dataset_name(name) -> str:
             f"The 'name' argument must be a dataset name (str), one of {list(_ALL_NAMES)}. "
             f"Got {name!r} of type {type(name).__name__}."
         )
+    if is_npz_name(name):
+        return npz_name(name)  # a dataset of your own (see ibscope.data.npz)
     key = name.strip().lower().replace("_", "-")
     if key == "fashionmnist":
         key = "fashion-mnist"
     if key not in _ALL_NAMES:
         raise ValueError(
-            f"Unknown dataset {name!r}. Valid names are {list(_ALL_NAMES)}."
+            f"Unknown dataset {name!r}. Valid names are {list(_ALL_NAMES)}, or 'npz:PATH' for arrays of your own."
         )
     return key
 

@@ -14,6 +14,7 @@ from .._validation import check_int
 from .catalog import DATASETS, _check_split, _IdxFile, dataset_name
 from .download import download_dataset, get_cache_dir
 from .idx import _check_md5, read_idx
+from .npz import is_npz_name, load_npz_split
 
 #: Mean and standard deviation of MNIST train pixels scaled to [0, 1] (the paper's constants).
 MNIST_MEAN = 0.1307
@@ -118,8 +119,12 @@ def load_dataset(
 
     Parameters
     ----------
-    name : {"mnist", "fashion-mnist", "digits"}
-        Dataset name (case-insensitive; "_" is accepted for "-").
+    name : {"mnist", "fashion-mnist", "digits"} or "npz:PATH"
+        Dataset name (case-insensitive; "_" is accepted for "-"), or ``"npz:PATH"``: a .npz
+        file of your own with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``, checked
+        and returned **standardised** with the train split's statistics (see
+        :mod:`ibscope.data.npz`; ``data_dir``, ``cache_dir``, ``download`` and ``verify`` are
+        ignored for it).
     split : {"train", "test"}, default="train"
         Which split. For "digits", which has no official split, a fixed stratified split holds
         out ``DIGITS_TEST_FRACTION`` (20 %) of each class as "test", drawn with seed
@@ -156,6 +161,8 @@ def load_dataset(
     split = _check_split(split)
     if key == "digits":
         return _load_digits(split)
+    if is_npz_name(key):
+        return load_npz_split(key, split)
 
     if data_dir is not None:
         base = Path(data_dir).expanduser()
@@ -192,6 +199,8 @@ def _mean_std(normalize, owner: str) -> tuple[float, float] | None:
         return None
     if isinstance(normalize, str):
         key = dataset_name(normalize)
+        if is_npz_name(key):
+            return 0.0, 1.0  # npz datasets are standardised when loaded (see ibscope.data.npz)
         return NORMALIZATION[key]
     try:
         mean, std = (float(v) for v in normalize)
@@ -216,6 +225,8 @@ def normalize(images, stats="mnist"):
         Pixels in [0, 1].
     stats : str or (float, float), default="mnist"
         A dataset name (its ``NORMALIZATION`` entry) or an explicit ``(mean, std)`` pair.
+        For an ``"npz:PATH"`` name the mean is 0 and the std 1 (its arrays are standardised
+        when they are loaded).
 
     Returns
     -------

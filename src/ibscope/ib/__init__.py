@@ -8,11 +8,14 @@
 * :class:`Trainer` - the built-in loop: trains, evaluates, fires callbacks.
 * :func:`run_ib` and :class:`IBConfig` - a whole run writing a resumable,
   locked run folder (config.json, metrics.csv, info.csv, checkpoints, figures).
+* :func:`run_study` - one run per seed (and grid point) as independent jobs on
+  local processes, Ray or Dask, with a summary over seeds; resumable.
+* :func:`load_run`, :func:`load_study` - run and study folders as pandas data frames.
 
 Modules: ``config`` (IBConfig), ``capture`` (hooks), ``recorder`` (IBRecorder),
 ``flags`` (sanity flags), ``schedule`` (analysed epochs), ``callbacks``
 (Callback, RunWriter, Checkpoint, ProgressBar), ``trainer`` (Trainer),
-``run`` (run_ib).
+``run`` (run_ib), ``study`` (run_study, load_study), ``results`` (load_run).
 
 Example
 -------
@@ -25,8 +28,10 @@ from .capture import ActivationRecorder, Activations, MisalignedRowsError, valid
 from .config import IBConfig
 from .flags import FLAG_NAMES, flag_rows
 from .recorder import INFO_COLUMNS, IBRecorder
+from .results import RunData, load_run
 from .run import IBRunResult, RunFolderError, load_run_config, run_ib
 from .schedule import epoch_schedule, log_schedule
+from .study import StudyData, StudyResult, load_study, run_study
 from .trainer import Trainer
 
 __all__ = [
@@ -51,4 +56,10 @@ __all__ = [
     "RunWriter",
     "Trainer",
     "load_run_config",
+    "run_study",
+    "StudyResult",
+    "load_study",
+    "StudyData",
+    "load_run",
+    "RunData",
 ]

@@ -45,6 +45,7 @@ import numbers
 import os
 from pathlib import Path
 
+from .._modelspec import SPEC_FORMS, is_model_spec, parse_model_spec
 from .._validation import Interval, Options, Param, check_declared
 from ..estimators import registry
 from ..neighbors import BACKENDS
@@ -56,6 +57,8 @@ DATASET_DEFAULTS = {
     "mnist": {"epochs": 30, "lr": 1e-3, "batch_size": 1024, "probe_split": "test", "threads": 0},
     "fashion-mnist": {"epochs": 30, "lr": 1e-3, "batch_size": 1024, "probe_split": "test", "threads": 0},
     "digits": {"epochs": 40, "lr": 1e-3, "batch_size": 128, "probe_split": "train", "threads": 1},
+    # any "npz:PATH" dataset of your own (its size is unknown until it is loaded)
+    "npz": {"epochs": 30, "lr": 1e-3, "batch_size": 128, "probe_split": "test", "threads": 0},
 }
 
 #: Named presets: field values applied on top of the defaults.
@@ -69,7 +72,8 @@ PRESETS = {
 #: Fields that may differ when a run is resumed (everything else must match the run folder).
 MUTABLE_ON_RESUME = ("epochs", "device", "data_dir", "progress_every", "threads", "backend", "plots")
 
-_MODELS = ("paper-conv", "mlp")
+_MODELS = ("paper-conv", "mlp", "resnet-small")
+_USER_MODEL_FORMS = f"or a model of your own: {SPEC_FORMS}"
 _DATASETS = ("mnist", "fashion-mnist", "digits")
 
 
@@ -133,10 +137,16 @@ class IBConfig:
 
     Parameters
     ----------
-    dataset : {"digits", "mnist", "fashion-mnist"}, default="digits"
-        Training data; see :func:`ibscope.data.load_dataset`.
-    model : {"paper-conv", "mlp"}, default="paper-conv"
-        Network: the paper's noisy conv net (layers L1..L5) or a noisy MLP.
+    dataset : {"digits", "mnist", "fashion-mnist"} or "npz:PATH", default="digits"
+        Training data; see :func:`ibscope.data.load_dataset`. ``"npz:PATH"`` is a .npz file
+        of your own with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``, standardised
+        with the train split's statistics (:mod:`ibscope.data.npz`); its path is stored
+        absolute, and ``config.json`` records its SHA-256.
+    model : {"paper-conv", "mlp", "resnet-small"} or "FILE.py:CALLABLE" or "MODULE:CALLABLE", default="paper-conv"
+        Network: the paper's noisy conv net (layers L1..L5), a noisy MLP, a noisy residual
+        net (:class:`~ibscope.nets.ResNetSmall`: stem, block1..block4, head), or a model of
+        your own, built by the named callable (the contract is in :mod:`ibscope.nets.user`;
+        a file path is stored absolute, and ``config.json`` records the file's SHA-256).
     epochs : int or None
         Training epochs (None: dataset default, 40 for digits, 30 for MNIST).
     lr : float or None
@@ -157,7 +167,9 @@ class IBConfig:
     hidden : list of int, default=[64, 32]
         Hidden widths of the MLP (ignored by paper-conv).
     layers : list of str or None
-        Layers to analyse (None: every named layer L1..Ln).
+        Layers to analyse, as module names of ``model.named_modules()`` (None: the model's
+        named layers, L1..Ln, or stem..head for resnet-small; for a model of your own
+        :func:`ibscope.nets.default_layers`). ``ibscope ib --list-layers`` prints them.
     softmax : bool, default=False
         Also analyse the class probabilities ``exp(L5)`` (the exp of the
         log-softmax output layer, when it is analysed) as an extra row named
@@ -291,14 +303,21 @@ class IBConfig:
         from ..compress import parse_compressor
         from ..data import dataset_name
 
-        try:
-            self.dataset = dataset_name(self.dataset)
-        except ValueError:
-            raise ValueError(f"Unknown dataset {self.dataset!r}. Valid names are {list(_DATASETS)}.") from None
-        model = self.model.strip().lower().replace("_", "-")
-        if model not in _MODELS:
-            raise ValueError(f"Unknown model {self.model!r}. Valid names are {list(_MODELS)}.")
-        self.model = model
+        if self.dataset.strip().lower().startswith("npz:"):
+            self.dataset = dataset_name(self.dataset)  # "npz:/absolute/path.npz"; raises for an empty path
+        else:
+            try:
+                self.dataset = dataset_name(self.dataset)
+            except ValueError:
+                raise ValueError(f"Unknown dataset {self.dataset!r}. Valid names are {list(_DATASETS)}, or "
+                                 "'npz:PATH' for arrays of your own.") from None
+        if is_model_spec(self.model):
+            self.model = parse_model_spec(self.model).text  # syntax only; the file is loaded by run_ib
+        else:
+            model = self.model.strip().lower().replace("_", "-")
+            if model not in _MODELS:
+                raise ValueError(f"Unknown model {self.model!r}. Valid names are {list(_MODELS)}, {_USER_MODEL_FORMS}.")
+            self.model = model
         if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and int(h) >= 1 for h in self.hidden):
             raise ValueError(f"The 'hidden' field of IBConfig must be a list of positive ints. Got {self.hidden!r} "
                              "instead.")
@@ -421,7 +440,7 @@ class IBConfig:
             # a field set explicitly wins; otherwise an unset (None) or default value takes the preset's
             if key not in explicit and (values[key] is None or values[key] == getattr(defaults, key)):
                 values[key] = val
-        for key, val in DATASET_DEFAULTS[self.dataset].items():
+        for key, val in DATASET_DEFAULTS["npz" if self.dataset.startswith("npz:") else self.dataset].items():
             if values[key] is None:
                 values[key] = val
         out = type(self)(**values)

@@ -188,6 +188,9 @@ class IBRecorder(Callback):
     epochs : collection of int or None, default=None
         Epochs to analyse when the hook is called; None analyses at every call.
         The built-in trainer passes the run's schedule.
+    progress : bool, default=False
+        Show a progress bar, with a note on its cost, while an autoencoder compressor
+        (``"ae:4"``, ``"conv-ae:4"``) is fitted; ``run_ib(progress=True)`` sets it.
 
     Attributes
     ----------
@@ -219,7 +222,7 @@ class IBRecorder(Callback):
                  estimator_y: Any = None, k: int = 5, ci: float | None = 0.95, n_subsamples: int = 10,
                  units: str = "nats", refit: str = "first", batch_size: int = 2048, backend: str | None = "auto",
                  device: str | None = None, random_state: int = 0, epochs: Iterable[int] | None = None,
-                 label_side: str = "decoder") -> None:
+                 label_side: str = "decoder", progress: bool = False) -> None:
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
@@ -256,6 +259,7 @@ class IBRecorder(Callback):
         self.random_state = check_int(random_state, "random_state", owner, low=0)
         self.epochs = None if epochs is None else frozenset(int(e) for e in epochs)
         self.label_side = check_choice(label_side, "label_side", owner, LABEL_SIDES)
+        self.progress = bool(progress)
         self.probes_ = LinearProbes(random_state=child_seed(self.random_state, 0, 999))
         # validate estimator names now, not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
@@ -324,8 +328,21 @@ class IBRecorder(Callback):
             else:
                 fit_data = x if self.x_fit is None else np.asarray(
                     self.x_fit.detach().cpu() if hasattr(self.x_fit, "detach") else self.x_fit, dtype=np.float32)
+                self._announce_fit(comp, "X", fit_data)
                 comp.fit(fit_data)
         self._code_x(comp)
+
+    def _announce_fit(self, comp, what: str, data) -> None:
+        """With ``progress``, say what a slow (autoencoder) fit costs and show its progress bar."""
+        if not self.progress or not hasattr(comp, "progress") or not hasattr(comp, "epochs"):
+            return
+        import sys
+
+        comp.progress = True
+        print(f"ibscope: fitting the {what} compressor {type(comp).__name__}(latent_dim={code_dim(comp)}) on "
+              f"{len(data)} rows for up to {comp.epochs} epochs. Autoencoders take minutes on a CPU (the bar shows "
+              "the time left); the fitted compressor is saved in the run folder and reused on resume.",
+              file=sys.stderr, flush=True)
 
     def _layer_compressor(self, name: str, index: int, acts: np.ndarray):
         """The compressor of one layer this epoch: kept from the fit epoch (``refit="first"``) or
@@ -450,6 +467,8 @@ class IBRecorder(Callback):
             t0 = time.perf_counter()
             layer = acts.layers[name]
             comp = self._layer_compressor(name, li, layer)
+            if comp is not None and not is_fitted(comp):
+                self._announce_fit(comp, f"layer {name}", layer)
             common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units,
                           backend=self.backend, device=self.device)
             est_xl = _make_estimator(self.estimator, y_discrete=False,

@@ -73,8 +73,8 @@ from .._torch import resolve_device
 from ..runs import RunFolder, package_versions, utc_now
 from .bounds import BOUND_COLUMNS
 from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunFolderError, RunWriter, csv_cell
-from .capture import ActivationRecorder
 from .config import IBConfig
+from .network import Network, build_network, check_sources, run_sources
 from .recorder import INFO_COLUMNS, IBRecorder
 from .schedule import epoch_schedule
 from .trainer import Trainer
@@ -206,6 +206,7 @@ class _Parts:
     trainer: Trainer
     recorder: IBRecorder
     probe: ProbeSet
+    network: Network | None = None
 
 
 def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
@@ -213,7 +214,6 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
     import torch
 
     from ..data import load_dataset, make_dataloader, normalize, probe_set
-    from ..nets import build_model
 
     # cfg is resolved (IBConfig.resolved): these fields are never None
     batch_size, lr, epochs = cast(int, cfg.batch_size), cast(float, cfg.lr), cast(int, cfg.epochs)
@@ -232,20 +232,13 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
                       stratify=cfg.probe_size is not None, **kw)
     probe_x = torch.as_tensor(normalize(probe.images, cfg.dataset)).to(device)
     x_fit = normalize(x_train, cfg.dataset)
-    in_shape = tuple(x_train.shape[1:])
-    params = dict(noise_sigma=cfg.noise, noise_kind=cfg.noise_kind, random_state=cfg.seed, n_classes=n_classes,
-                  active_in_eval=cfg.noise_in_eval)
-    if cfg.dropout is not None:
-        params["dropout"] = cfg.dropout
-    if cfg.model == "paper-conv":
-        params["in_shape"] = in_shape
-    else:
-        params.update(in_dim=in_shape, hidden=tuple(cfg.hidden))
-    model = build_model(cfg.model, **params).to(device)
-    ActivationRecorder(model, cfg.layers)  # unknown layer names fail now, not after an epoch
+    # built-in or user model, checked on a probe batch; unknown layer names fail now, not after an epoch
+    network = build_network(cfg, in_shape=tuple(x_train.shape[1:]), n_classes=n_classes, probe_x=probe_x,
+                            device=device)
+    model = network.model
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     recorder = IBRecorder(
-        probe_x, probe.labels, layers=cfg.layers, softmax=cfg.softmax, compress=cfg.compress,
+        probe_x, probe.labels, layers=network.layers, softmax=cfg.softmax, compress=cfg.compress,
         compress_x=cfg.compress_x, x_fit=x_fit, estimator=cfg.estimator, estimator_y=cfg.estimator_y, k=cfg.k,
         ci=cfg.ci if cfg.ci > 0 else None, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit,
         batch_size=cfg.eval_batch_size, backend=cfg.backend, device=device if device.startswith("cuda") else None,
@@ -253,7 +246,7 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
         label_side=cfg.label_side,
     )
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=folder.path, config=cfg)
-    return _Parts(trainer=trainer, recorder=recorder, probe=probe)
+    return _Parts(trainer=trainer, recorder=recorder, probe=probe, network=network)
 
 
 def _check_folder_for_fresh_run(folder: RunFolder) -> None:
@@ -281,6 +274,8 @@ def _check_resume(out: Path, cfg: IBConfig, record: dict) -> dict:
     except (TypeError, ValueError) as exc:
         raise RunFolderError(f"The configuration in {out / CONFIG_FILE} is not valid: {exc}") from None
     diff = old.differences(cfg)
+    if not diff:
+        check_sources(out, cfg, record)  # a user's model file or npz data changed: refuse
     if diff:
         shown = "; ".join(f"{k}: {a!r} in the folder, {b!r} now" for k, (a, b) in list(diff.items())[:4])
         more = f" (and {len(diff) - 4} more)" if len(diff) > 4 else ""
@@ -385,7 +380,9 @@ def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
         "created": utc_now(),
         "resumes": [],
         "probe": {"split": cfg.probe_split, "n": int(len(parts.probe.labels))},
-        "model_layers": list(getattr(parts.trainer.model, "layer_names", ())),
+        "model_layers": list(parts.network.layers if parts.network is not None
+                             else getattr(parts.trainer.model, "layer_names", ())),
+        "sources": run_sources(cfg),  # a user's model file / npz dataset and their SHA-256 (checked on resume)
         "schedule_epochs": epoch_schedule(cfg.schedule, cast(int, cfg.epochs)),  # resolved: an int
     }
 
@@ -452,6 +449,7 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     device = _resolve_device(cfg.device)
     folder = RunFolder(out, what="IB run")
     parts = _build(cfg, folder, device)  # loads data, builds the model, checks layer names
+    parts.recorder.progress = bool(progress)  # autoencoder fits show their progress and cost
 
     with folder.locked(hint="Wait for it to finish (or stop it), then resume; or pass another --out."):
         planned = cfg

@@ -1,7 +1,9 @@
 """Noisy neural networks for information-bottleneck analysis.
 
 Noise layers (:class:`GaussianNoise`, relative or additive), :func:`insert_noise` to add them to any
-model, the paper's MNIST conv net (:class:`PaperConvNet`), an :class:`MLP`, and :func:`build_model`.
+model, the paper's MNIST conv net (:class:`PaperConvNet`), an :class:`MLP`, a small residual net
+(:class:`ResNetSmall`, ``"resnet-small"``), :func:`build_model`, and models of your own
+(:func:`build_user_model`, from ``"path/to/file.py:make_model"`` specs; see :mod:`ibscope.nets.user`).
 """
 
 from .models import MLP, MODELS, PaperConvNet, available_models, build_model, init_parameters_
@@ -18,6 +20,18 @@ from .noise import (
     set_noise,
     set_noise_rng_state,
 )
+from .resnet import ResidualBlock, ResNetSmall
+from .user import (
+    MODEL_ARGS,
+    ModelSpec,
+    add_log_softmax,
+    build_user_model,
+    default_layers,
+    is_model_spec,
+    load_model_factory,
+    model_source,
+    parse_model_spec,
+)
 
 __all__ = [
     "NOISE_KINDS",
@@ -33,8 +47,19 @@ __all__ = [
     "set_noise_rng_state",
     "PaperConvNet",
     "MLP",
+    "ResNetSmall",
+    "ResidualBlock",
     "MODELS",
     "build_model",
     "available_models",
     "init_parameters_",
+    "MODEL_ARGS",
+    "ModelSpec",
+    "add_log_softmax",
+    "build_user_model",
+    "default_layers",
+    "is_model_spec",
+    "load_model_factory",
+    "model_source",
+    "parse_model_spec",
 ]

@@ -347,8 +347,10 @@ class MLP(_LayeredNet):
             )
 
 
+from .resnet import ResNetSmall  # noqa: E402  (resnet.py builds on _LayeredNet above)
+
 #: Model registry used by :func:`build_model`.
-MODELS: dict[str, type[nn.Module]] = {"paper-conv": PaperConvNet, "mlp": MLP}
+MODELS: dict[str, type[nn.Module]] = {"paper-conv": PaperConvNet, "mlp": MLP, "resnet-small": ResNetSmall}
 
 
 def available_models() -> list[str]:
@@ -361,8 +363,9 @@ def build_model(name: str, **kwargs) -> nn.Module:
 
     Parameters
     ----------
-    name : {"paper-conv", "mlp"}
-        Model name (case-insensitive; "_" is accepted for "-").
+    name : {"paper-conv", "mlp", "resnet-small"}
+        Model name (case-insensitive; "_" is accepted for "-"). A model of your own is
+        built by :func:`ibscope.nets.build_user_model` instead.
     **kwargs
         Passed to the model's constructor (e.g. ``noise_sigma``, ``in_shape``, ``random_state``).
 

@@ -13,7 +13,7 @@ from .._result import UNIT_FACTORS, check_units
 __all__ = ["new_axes", "save_figure", "unit_factor"]
 
 
-def new_axes(ax=None, *, figsize=None):
+def new_axes(ax=None, *, figsize=None, layout=None):
     """Return ``ax``, or the axes of a new pyplot figure when ``ax`` is None.
 
     Parameters
@@ -22,6 +22,9 @@ def new_axes(ax=None, *, figsize=None):
         Axes to draw on.
     figsize : tuple of float or None, default=None
         Size in inches of a new figure (None: matplotlib's default).
+    layout : {"constrained", "tight"} or None, default=None
+        Layout engine of a new figure (None: matplotlib's default). Figures with a
+        legend outside the axes use ``"constrained"`` so that the legend is not cut off.
 
     Returns
     -------
@@ -31,7 +34,7 @@ def new_axes(ax=None, *, figsize=None):
         return ax
     import matplotlib.pyplot as plt
 
-    _, ax = plt.subplots(figsize=figsize)
+    _, ax = plt.subplots(figsize=figsize, layout=layout)
     return ax
 
 

@@ -2,15 +2,18 @@
 
 Functions read the result files of a run folder (``info.csv``, ``metrics.csv``,
 see :mod:`ibscope.ib.run`) or the data frames returned by :func:`read_info` /
-:func:`read_metrics`. Every drawing function takes ``ax=None`` (a new figure
-is made when None) and returns the axes it drew on; every axis names its
-quantity and units. Smoothing is an explicit argument and is **off by
+:func:`read_metrics`. Every single-panel drawing function takes ``ax=None`` (a
+new figure is made when None) and returns the axes it drew on;
+:func:`plot_information_planes`, which draws one panel per layer, returns the
+figure (its panels are ``fig.axes[:n_layers]``). Every axis names its quantity
+and units, and the H(Y) line (the largest possible I(L;Y)) and its label stay
+inside the axes. Smoothing is an explicit argument and is **off by
 default**, so the raw estimates show; when on, the smoothed curve is drawn over
 the raw points, never instead of them.
 
 * :func:`plot_information_plane` - one layer: x = I(X;L), y = I(L;Y), points
   coloured by epoch (colour bar), CI bars.
-* :func:`plot_information_planes` - one panel per layer (the paper's Fig. 5).
+* :func:`plot_information_planes` - one panel per layer (the paper's Fig. 5), as a figure.
 * :func:`plot_mi_vs_epoch` - I(X;L) or I(L;Y) against epoch, one line per layer.
 * :func:`plot_loss`, :func:`plot_loss_change` - loss and its change per epoch.
 * :func:`plot_auc` - one-vs-one ROC-AUC per epoch.
@@ -245,9 +248,9 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
     if smooth is not None and len(df) >= 5:
         ax.plot(smooth_series(x, smooth), smooth_series(y, smooth), color="k", lw=1.2, zorder=3,
                 label=f"smoothed ({smooth})")
-    if "h_y" in df and np.isfinite(df["h_y"]).any():
-        _ceiling(ax, float(df["h_y"].iloc[0]))
     _last_bound(ax, df)
+    if "h_y" in df and np.isfinite(df["h_y"]).any():
+        _ceiling(ax, float(df["h_y"].dropna().iloc[0]))
     ax.set_xlabel(f"I(X;L) [{units}]")
     ax.set_ylabel(f"I(L;Y) [{units}]")
     ax.set_title(str(layer) if title is None else title)
@@ -276,11 +279,50 @@ def _last_bound(ax, df) -> None:
             fontsize="x-small", va="top", ha="right")
 
 
+#: Least head room above the H(Y) line for its label, as a fraction of the axes' height.
+_CEILING_ROOM = 0.1
+
+
 def _ceiling(ax, h_y: float) -> None:
-    """Dotted line at H(Y), the largest possible I(L;Y), labelled on the axes."""
-    ax.axhline(h_y, color="tab:red", ls=":", lw=1, zorder=0)
+    """Dotted line at H(Y), the largest possible I(L;Y), labelled just above it, inside the axes.
+
+    Call it after everything else is drawn: it raises the top of the y-limits (never lowers
+    them, so no data leaves the view) until the line and its label, 1.6 text heights of room,
+    lie inside the axes; the label used to sit on or beyond the top of the frame.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    ax.axhline(h_y, color="tab:red", ls=":", lw=1, zorder=0, gid="h_y")
+    lo, hi = ax.get_ylim()
+    text_px = FontProperties(size="small").get_size_in_points() * ax.figure.dpi / 72
+    axes_px = max(ax.get_window_extent().height, 1.0)
+    room = min(max(_CEILING_ROOM, 1.6 * text_px / axes_px), 0.5)  # the label's share of the axes' height
+    if not hi > lo:
+        lo, hi = h_y - 1.0, h_y + 1.0
+    top = (h_y - room * lo) / (1 - room)  # (top - h_y) / (top - lo) = room
+    ax.set_ylim(lo, max(hi, top))
     ax.text(0.01, h_y, "H(Y)", transform=ax.get_yaxis_transform(), color="tab:red", fontsize="small",
-            va="bottom", ha="left")
+            va="bottom", ha="left", clip_on=True, gid="h_y_label")
+
+
+def _legend_outside(ax) -> None:
+    """The legend to the right of the axes, so that it never covers a line (the figure should use the
+    constrained layout, as every figure made here does)."""
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, framealpha=0.9)
+
+
+def _h_y_of(df) -> float | None:
+    """The H(Y) of a frame's rows (their mean; None when the frame has none)."""
+    if "h_y" not in df:
+        return None
+    v = df["h_y"].to_numpy(float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else None
+
+
+def _runs_text(n: int, what: str = "runs") -> str:
+    """"mean ± std over 3 runs", or "1 run" (a single run has no spread)."""
+    return f"mean ± std over {n} {what}" if n != 1 else f"1 {what.rstrip('s')}"
 
 
 def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=True, smooth=None, cmap="viridis",
@@ -301,7 +343,18 @@ def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=Tr
 
     Returns
     -------
-    numpy.ndarray of Axes
+    matplotlib.figure.Figure
+        The figure drawn on (a new one, or that of ``axes``). Its panels, one per layer in
+        ``layers`` order, are ``fig.axes[:len(layers)]``; the colour bars come after them.
+
+        .. versionchanged:: next
+           Returns the figure; it used to return the array of panels, which is now
+           ``fig.axes[:n_layers]``.
+
+    Raises
+    ------
+    ValueError
+        If fewer ``axes`` than layers are given.
     """
     info = _frame(info, "info")
     names = _layers(info, layers)
@@ -310,12 +363,13 @@ def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=Tr
         axes = fig.axes
     axes = np.asarray(axes, dtype=object).ravel()
     if len(axes) < len(names):
-        raise ValueError(f"Got {len(axes)} axes for {len(names)} layers.")
+        raise ValueError(f"The 'axes' argument of plot_information_planes must hold one axes per layer: got "
+                         f"{len(axes)} axes for {len(names)} layers ({names}). Pass more axes, or axes=None.")
     vmin, vmax = float(info["epoch"].min()), float(info["epoch"].max())
     for ax, name in zip(axes, names):
         plot_information_plane(info, name, ax=ax, values=values, ci=ci, smooth=smooth, cmap=cmap, vmin=vmin,
                                vmax=vmax)
-    return axes[:len(names)]
+    return axes[0].figure
 
 
 def _new_figure_grid(n: int, ncols=None, size=(3.6, 3.0)):
@@ -348,6 +402,7 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
     smooth : {None, "savgol", "paper"}, default=None
         Add a smoothed line over the raw one (thin raw line + markers stay).
     legend : bool, default=True
+        Draw the legend, to the right of the axes (outside, so that it covers no line).
 
     Returns
     -------
@@ -357,7 +412,7 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
     if quantity not in _QUANTITY:
         raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
     info = _frame(info, "info")
-    ax = new_axes(ax)
+    ax = new_axes(ax, layout="constrained")
     col = _value_cols(values)[0 if quantity == "i_xl" else 1]
     units = _units(info)
     for name in _layers(info, layers):
@@ -370,18 +425,18 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
                 ax.fill_between(ep, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
         if smooth is not None and len(df) >= 5:
             ax.plot(ep, smooth_series(v, smooth), color=line.get_color(), lw=2)
-    if quantity == "i_ly" and "h_y" in info and np.isfinite(info["h_y"]).any():
-        _ceiling(ax, float(info["h_y"].iloc[0]))
     if quantity == "i_ly":
         per = _bounds_by_epoch(info)
         if per is not None:
             ax.plot(*per, color="0.25", ls="--", lw=1.0, label="bound (net's prediction)")
             ax.annotate("bound", (per[0][-1], per[1][-1]), xytext=(3, -2), textcoords="offset points",
                         color="0.25", fontsize="x-small", va="top")
+        if "h_y" in info and np.isfinite(info["h_y"]).any():
+            _ceiling(ax, float(info["h_y"].dropna().iloc[0]))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}]")
     if legend:
-        ax.legend(fontsize="small")
+        _legend_outside(ax)
     return ax
 
 
@@ -482,7 +537,8 @@ def aggregate_runs(run_dirs, *, values="raw"):
     -------
     info : pandas.DataFrame
         Columns ``epoch, layer, layer_index, i_xl_mean, i_xl_std, i_ly_mean,
-        i_ly_std, n_runs, units`` (std with ddof=1; NaN for a single run).
+        i_ly_std, h_y, n_runs, units`` (std with ddof=1; NaN for a single run;
+        ``h_y`` is the mean H(Y) of the runs' probe sets).
     metrics : pandas.DataFrame
         ``epoch`` and ``<column>_mean`` / ``<column>_std`` for the loss and accuracy columns.
 
@@ -525,13 +581,26 @@ def aggregate_runs(run_dirs, *, values="raw"):
 def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
     """Mean +- std over runs of I(X;L) or I(L;Y) against epoch (from :func:`aggregate_runs`).
 
+    Parameters
+    ----------
+    agg : pandas.DataFrame
+        The first frame returned by :func:`aggregate_runs`.
+    quantity : {"i_xl", "i_ly"}, default="i_xl"
+        For ``"i_ly"`` the dotted H(Y) line (the largest possible I(L;Y)) is drawn too.
+    layers : list of str or None
+        Layers to draw (default: all, in network order).
+    ax : Axes or None
+    legend : bool, default=True
+        Draw the legend, to the right of the axes.
+
     Returns
     -------
     matplotlib.axes.Axes
+        The y label says how many runs the bands are over ("1 run" for a single one, which has no band).
     """
     if quantity not in _QUANTITY:
         raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
-    ax = new_axes(ax)
+    ax = new_axes(ax, layout="constrained")
     units = _units(agg)
     for name in _layers(agg, layers):
         df = agg[agg["layer"].astype(str) == name].sort_values("epoch")
@@ -540,10 +609,14 @@ def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
         (line,) = ax.plot(ep, m, lw=1.4, label=name)
         ax.fill_between(ep, m - s, m + s, color=line.get_color(), alpha=0.2, lw=0)
     n = int(agg["n_runs"].max()) if "n_runs" in agg and len(agg) else 0
+    h_y = _h_y_of(agg) if quantity == "i_ly" else None
+    if h_y is not None:
+        _ceiling(ax, h_y)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}] (mean ± std, {n} runs)")
+    spread = f"mean ± std, {n} runs" if n != 1 else "1 run"
+    ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}] ({spread})")
     if legend:
-        ax.legend(fontsize="small")
+        _legend_outside(ax)
     return ax
 
 
@@ -556,9 +629,13 @@ def _plane_bands(agg, layer, ax, vmin, vmax, cmap="viridis"):
     xs, ys = np.nan_to_num(df["i_xl_std"].to_numpy(float)), np.nan_to_num(df["i_ly_std"].to_numpy(float))
     ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="none", ecolor="0.75", elinewidth=0.8, zorder=1)
     sc = ax.scatter(x, y, c=df["epoch"], cmap=cmap, norm=Normalize(vmin, vmax), s=22, zorder=2, edgecolors="none")
+    h_y = _h_y_of(df)
+    if h_y is not None:
+        _ceiling(ax, h_y)
     ax.set_xlabel(f"I(X;L) [{units}]")
     ax.set_ylabel(f"I(L;Y) [{units}]")
-    ax.set_title(f"{layer} (mean ± std)")
+    n = int(df["n_runs"].max()) if "n_runs" in df and len(df) else 0
+    ax.set_title(f"{layer} (mean ± std)" if n > 1 else str(layer))
     ax.figure.colorbar(sc, ax=ax).set_label("epoch")
     return ax
 
@@ -604,8 +681,7 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 
-    fig = _new_figure_grid(len(_layers(info)))
-    plot_information_planes(info, axes=fig.axes, smooth=smooth, values=values)
+    fig = plot_information_planes(info, smooth=smooth, values=values)
     fig.suptitle("Information plane per layer")
     written += save_figure(fig, folder, "info_plane", formats)
 
@@ -632,7 +708,7 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
     return written
 
 
-def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list[Path]:
+def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw", label=None) -> list[Path]:
     """Figures over several runs (e.g. seeds): mean +- std bands and mean information planes.
 
     Parameters
@@ -643,15 +719,21 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list
         Output folder (created if needed).
     formats : sequence of str, default=("png", "pdf")
     values : {"raw", "clipped"}, default="raw"
+    label : str or None, default=None
+        What the runs are (e.g. a study's grid point, ``"noise=0.01"``), put before the figure titles.
 
     Returns
     -------
     list of pathlib.Path
-        ``seeds_info_plane``, ``seeds_mi_vs_epoch`` and ``seeds_loss`` files.
+        ``seeds_info_plane``, ``seeds_mi_vs_epoch`` and ``seeds_loss`` files. The titles and labels
+        say "mean ± std over N runs", or "1 run" when there is a single one.
     """
     from matplotlib.figure import Figure
 
+    run_dirs = list(run_dirs)
     agg, magg = aggregate_runs(run_dirs, values=values)
+    n_runs = len(run_dirs)
+    prefix = f"{label}: " if label else ""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -660,13 +742,15 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list
     vmin, vmax = float(agg["epoch"].min()), float(agg["epoch"].max())
     for ax, name in zip(fig.axes, names):
         _plane_bands(agg, name, ax, vmin, vmax)
-    fig.suptitle(f"Information plane, mean ± std over {len(list(run_dirs))} runs")
+    fig.suptitle(f"{prefix}Information plane, {_runs_text(n_runs)}")
     written += save_figure(fig, folder, "seeds_info_plane", formats)
 
     fig = Figure(figsize=(7.5, 6.0), layout="constrained")
     a1, a2 = fig.subplots(2, 1, sharex=True)
     plot_mi_bands(agg, "i_xl", ax=a1)
     plot_mi_bands(agg, "i_ly", ax=a2, legend=False)
+    if label:
+        fig.suptitle(str(label))
     written += save_figure(fig, folder, "seeds_mi_vs_epoch", formats)
 
     fig = Figure(figsize=(5.0, 3.2), layout="constrained")
@@ -677,7 +761,8 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw") -> list
             (line,) = ax.plot(magg["epoch"], m, label=col.replace("_", " "))
             ax.fill_between(magg["epoch"], m - s, m + s, color=line.get_color(), alpha=0.2, lw=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("NLL loss [nats/sample] (mean ± std)")
+    ax.set_ylabel("NLL loss [nats/sample]" + (" (mean ± std)" if n_runs > 1 else ""))
+    ax.set_title(f"{prefix}{_runs_text(n_runs)}", fontsize="medium")
     ax.legend(fontsize="small")
     written += save_figure(fig, folder, "seeds_loss", formats)
     return written

@@ -23,6 +23,9 @@ def plot_estimate_vs_true(results, *, task: str | None = None, n: int | None = N
                           methods=None, title: str | None = None):
     """Draw estimated vs true MI (mean +- std over seeds) for the methods of one task.
 
+    The default title says how many seeds the mean and band are over, or "single seed"
+    when every point has one (there is no band then).
+
     Parameters
     ----------
     results : pandas.DataFrame
@@ -94,7 +97,10 @@ def plot_estimate_vs_true(results, *, task: str | None = None, n: int | None = N
     if title is None:
         tasks = sorted(df["task"].unique())
         ns = sorted(df["n"].unique())
-        title = f"{', '.join(tasks)}, n={', '.join(str(v) for v in ns)}: estimate vs truth (mean ± std over seeds)"
+        per_point = df[df["method"].isin(labels)].groupby(["method", "true_mi"]).size()
+        n_seeds = int(per_point.max()) if len(per_point) else 0
+        spread = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "single seed"
+        title = f"{', '.join(tasks)}, n={', '.join(str(v) for v in ns)}: estimate vs truth ({spread})"
     ax.set_title(title, fontsize=9)
     return ax
 

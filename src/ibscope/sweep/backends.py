@@ -72,15 +72,20 @@ def _backend(backend: str, n_jobs: int | None, address: str | None):
             cluster.close()
 
 
-def _parallel_map(items: list, backend_name: str, n_jobs: int, n_threads: int):
-    """Yield ``_execute(item)`` results as they finish (any order)."""
+def _parallel_map(items: list, backend_name: str, n_jobs: int, n_threads: int, func=None):
+    """Yield ``func(item, n_threads)`` results as they finish (any order).
+
+    ``func`` (default: the sweep's ``jobs._execute``) must be a module-level function, so that
+    every backend can send it to its workers; IB studies pass their own (:mod:`ibscope.ib.study`).
+    """
     import joblib
 
     if not items:
         return
+    fn = jobs._execute if func is None else func
     if backend_name == "sequential" or n_jobs == 1 and backend_name in ("loky", "threading"):
         for item in items:
-            yield jobs._execute(item, n_threads)
+            yield fn(item, n_threads)
         return
     config = {"backend": backend_name, "n_jobs": n_jobs}
     if backend_name == "loky":
@@ -88,7 +93,7 @@ def _parallel_map(items: list, backend_name: str, n_jobs: int, n_threads: int):
     with joblib.parallel_config(**config):
         try:
             par = joblib.Parallel(return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs")
-            results = par(joblib.delayed(jobs._execute)(item, n_threads) for item in items)
+            results = par(joblib.delayed(fn)(item, n_threads) for item in items)
         except ValueError as exc:
             if "does not support return_as" not in str(exc):
                 raise
@@ -101,4 +106,4 @@ def _parallel_map(items: list, backend_name: str, n_jobs: int, n_threads: int):
         size = max(2 * int(joblib.effective_n_jobs(n_jobs)), 2)
         par = joblib.Parallel(return_as="list", batch_size=1)
         for start in range(0, len(items), size):
-            yield from par(joblib.delayed(jobs._execute)(item, n_threads) for item in items[start:start + size])
+            yield from par(joblib.delayed(fn)(item, n_threads) for item in items[start:start + size])
