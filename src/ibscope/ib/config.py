@@ -455,3 +455,23 @@ class IBConfig:
         """Fields whose values differ: ``{name: (self_value, other_value)}``."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)}
+
+
+def as_config(config, owner: str) -> IBConfig:
+    """``config`` as an :class:`IBConfig`: None is the default configuration, a dict its fields.
+
+    Raises
+    ------
+    TypeError
+        Anything else (the message names ``owner``).
+    ValueError
+        A dict with unknown or invalid fields.
+    """
+    if config is None:
+        return IBConfig()
+    if isinstance(config, dict):
+        return IBConfig.from_dict(config)
+    if not isinstance(config, IBConfig):
+        raise TypeError(f"The 'config' argument of {owner} must be an IBConfig, a dict or None. "
+                        f"Got {type(config).__name__} instead.")
+    return config

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["FLAG_NAMES", "flag_rows"]
+__all__ = ["FLAG_NAMES", "flag_rows", "count_flags"]
 
 #: Sanity flags that may appear in the ``flags`` column.
 FLAG_NAMES = ("ly_above_hy", "below_bound", "xl_negative", "ly_negative", "dpi_xl", "dpi_ly", "nonfinite")
@@ -100,3 +100,15 @@ def flag_rows(rows: list[dict], h_y: float | None = None) -> list[dict]:
         row["flags"] = ";".join(flags)
         prev = row
     return rows
+
+
+def count_flags(rows) -> tuple[int, dict[str, int]]:
+    """``(rows with any flag, {flag: rows carrying it})`` over ``info.csv`` rows (``flags`` is ``;``-separated)."""
+    counts: dict[str, int] = {}
+    n_flagged = 0
+    for r in rows:
+        flags = [f for f in (r.get("flags") or "").split(";") if f]
+        n_flagged += bool(flags)
+        for f in flags:
+            counts[f] = counts.get(f, 0) + 1
+    return n_flagged, counts

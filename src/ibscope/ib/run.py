@@ -73,7 +73,8 @@ from .._torch import resolve_device
 from ..runs import RunFolder, package_versions, utc_now
 from .bounds import BOUND_COLUMNS
 from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunFolderError, RunWriter, csv_cell
-from .config import IBConfig
+from .config import IBConfig, as_config
+from .flags import count_flags
 from .network import Network, build_network, check_sources, run_sources
 from .recorder import INFO_COLUMNS, IBRecorder
 from .schedule import epoch_schedule
@@ -435,13 +436,7 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     import torch
 
     t0 = time.perf_counter()
-    if config is None:
-        config = IBConfig()
-    elif isinstance(config, dict):
-        config = IBConfig.from_dict(config)
-    elif not isinstance(config, IBConfig):
-        raise TypeError(f"The 'config' argument of run_ib must be an IBConfig, a dict or None. "
-                        f"Got {type(config).__name__}.")
+    config = as_config(config, "run_ib")
     if overrides:
         config = config.replace(**overrides)
     out = Path(out).expanduser()
@@ -600,13 +595,7 @@ def _finish(trainer: Trainer, cfg: IBConfig, folder: RunFolder, ran: list[int], 
                           "intact. Run 'ibscope plot' to retry.", RuntimeWarning, stacklevel=2)
     metrics_rows = folder.log(METRICS_FILE, METRICS_COLUMNS).read()
     info_rows = folder.log(INFO_FILE, INFO_COLUMNS).read()
-    counts: dict[str, int] = {}
-    n_flagged = 0
-    for r in info_rows:
-        flags = [f for f in (r.get("flags") or "").split(";") if f]
-        n_flagged += bool(flags)
-        for f in flags:
-            counts[f] = counts.get(f, 0) + 1
+    n_flagged, counts = count_flags(info_rows)
     final = {k: _number(v) for k, v in metrics_rows[-1].items()} if metrics_rows else {}
     result = IBRunResult(out=out, config=cfg, epochs_run=ran, resumed_from=start, final_metrics=final,
                          n_flagged=n_flagged, flag_counts=counts, figures=figures,

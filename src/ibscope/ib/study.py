@@ -74,7 +74,7 @@ from ..runs import (
     utc_now,
 )
 from .callbacks import RunFolderError
-from .config import FIELDS, MUTABLE_ON_RESUME, IBConfig
+from .config import FIELDS, MUTABLE_ON_RESUME, IBConfig, as_config
 
 __all__ = [
     "run_study",
@@ -844,13 +844,7 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
             config = IBConfig.from_dict(stored["config"], source=str(out / STUDY_FILE))
     seeds = parse_seeds(seeds)
     grid = _check_grid(grid)
-    if config is None:
-        config = IBConfig()
-    elif isinstance(config, dict):
-        config = IBConfig.from_dict(config)
-    elif not isinstance(config, IBConfig):
-        raise TypeError(f"The 'config' argument of {_OWNER} must be an IBConfig, a dict or None. "
-                        f"Got {type(config).__name__} instead.")
+    config = as_config(config, _OWNER)
     if figures is None:
         figures = bool(config.plots)
     points = _points(config, grid)

@@ -69,6 +69,7 @@ except ImportError as _exc:  # pragma: no cover - exercised by a test that hides
 
 from ..ib.callbacks import METRICS_COLUMNS, RunFolderError, csv_cell
 from ..ib.capture import ActivationRecorder, valid_layer_names
+from ..ib.flags import count_flags
 from ..ib.recorder import INFO_COLUMNS, IBRecorder
 from ..ib.schedule import epoch_schedule, log_schedule
 from ..runs import FolderLock, RunFolder, config_diff, package_versions, utc_now
@@ -500,13 +501,7 @@ backend, random_state
             return
         info, _ = self._logs()
         rows = info.read()
-        counts: dict[str, int] = {}
-        n_flagged = 0
-        for r in rows:
-            flags = [f for f in (r.get("flags") or "").split(";") if f]
-            n_flagged += bool(flags)
-            for f in flags:
-                counts[f] = counts.get(f, 0) + 1
+        n_flagged, counts = count_flags(rows)
         epochs = sorted({e for e in (_int(r.get("epoch")) for r in rows) if e is not None})
         self._folder.write_json("summary.json", {
             "completed_epochs": int(trainer.current_epoch), "analysed_epochs": epochs, "n_info_rows": len(rows),
