@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,17 @@ def test_cli_flags_of_a_study(tmp_path, capsys):
     assert not Path(out).exists()
 
 
+@pytest.mark.parametrize("backend, package", [("ray", "ray"), ("dask", "distributed")])
+def test_a_missing_cluster_package_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, backend, package):
+    monkeypatch.setitem(sys.modules, package, None)  # as if the extra were not installed
+    out = tmp_path / "s"
+    assert main(["ib", "--dataset", "digits", "--seeds", "0:2", "--backend", backend, "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ibscope: error: backend='{backend}' needs") and "pip install 'ibscope[" in err, err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 # ----------------------------------------------------------------------------------------------- Ray
 def test_two_seed_study_on_a_local_ray_instance(tmp_path):
     pytest.importorskip("ray")
@@ -312,3 +324,15 @@ def test_study_figures_have_bands_per_point(tmp_path):
     assert names == ["figures/base/seeds_info_plane.png", "figures/base/seeds_loss.png",
                      "figures/base/seeds_mi_vs_epoch.png"]
     assert all(p.stat().st_size > 1000 for p in res.figures)
+
+
+def test_ibscope_plot_redraws_a_study(tmp_path, capsys):
+    out = tmp_path / "plotted"
+    run_study(_cfg(model="mlp", hidden=[8], epochs=1, probe_size=200), seeds=[0, 1], out=out,
+              backend="sequential", figures=False)
+    assert not (out / "figures").exists()
+    assert main(["plot", str(out), "--format", "png"]) == 0
+    printed = sorted(Path(line).relative_to(out).as_posix() for line in capsys.readouterr().out.split())
+    assert printed == ["figures/base/seeds_info_plane.png", "figures/base/seeds_loss.png",
+                       "figures/base/seeds_mi_vs_epoch.png"]
+    assert all((out / p).stat().st_size > 1000 for p in printed)

@@ -23,5 +23,6 @@ class CLIError(Exception):
 
 
 #: Exceptions that end a command with a one-line ``ibscope: error: ...`` message and
-#: :data:`EXIT_BAD_INPUT`; the library raises these with messages meant for the user.
-USER_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, PermissionError, OSError)
+#: :data:`EXIT_BAD_INPUT`; the library raises these with messages meant for the user (an
+#: ``ImportError`` is an optional extra that is not installed; its message names the pip command).
+USER_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, PermissionError, OSError, ImportError)

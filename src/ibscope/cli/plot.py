@@ -7,10 +7,11 @@ Examples
     ibscope plot runs/digits-s0                       # -> runs/digits-s0/figures/*.png|pdf
     ibscope plot runs/mnist-s0 runs/mnist-s1 runs/mnist-s2 --out runs/mnist-seeds
     ibscope plot runs/digits-s0 --smooth savgol --format png
+    ibscope plot runs/digits-study                    # a study: -> runs/digits-study/figures/<point>/
 
 A folder's kind is recognised by a marker file: ``info.csv`` marks an
 information-bottleneck run (:func:`ibscope.plots.plot_ib_run`). Other kinds
-(sweep folders, marked by ``sweep.json``) are registered with
+(sweep folders, marked by ``sweep.json``; studies, marked by ``study.json``) are registered with
 :func:`register_folder_plotter`; an unknown folder gives a one-line error.
 With several IB folders, each gets its own figures and mean +- std figures
 over all of them go to ``--out`` (default: ``ib-aggregate`` in the folders'
@@ -63,6 +64,16 @@ def _plot_sweep_folder(folder, options):
 
 
 register_folder_plotter("sweep.json", _plot_sweep_folder, "sweep")
+
+
+def _plot_study_folder(folder, options):
+    """Mean +- std figures per grid point of a study folder (:func:`ibscope.ib.plot_study`)."""
+    from ..ib import plot_study
+
+    return plot_study(folder, formats=tuple(options.get("formats") or ("png", "pdf")))
+
+
+register_folder_plotter("study.json", _plot_study_folder, "study")
 
 
 def folder_kind(folder: Path):

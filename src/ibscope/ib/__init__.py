@@ -31,7 +31,7 @@ from .recorder import INFO_COLUMNS, IBRecorder
 from .results import RunData, load_run
 from .run import IBRunResult, RunFolderError, load_run_config, run_ib
 from .schedule import epoch_schedule, log_schedule
-from .study import StudyData, StudyResult, load_study, run_study
+from .study import StudyData, StudyResult, load_study, plot_study, run_study
 from .trainer import Trainer
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Trainer",
     "load_run_config",
     "run_study",
+    "plot_study",
     "StudyResult",
     "load_study",
     "StudyData",

@@ -79,6 +79,7 @@ from .config import FIELDS, MUTABLE_ON_RESUME, IBConfig, as_config
 __all__ = [
     "run_study",
     "load_study",
+    "plot_study",
     "StudyResult",
     "StudyData",
     "parse_seeds",
@@ -728,6 +729,9 @@ def _check_backend(backend, n_jobs, address) -> None:
         if not isinstance(address, str) or not address.strip():
             raise ValueError(f"The 'address' argument of {_OWNER} must be a cluster address such as "
                              f"'ray://head:10001', 'auto' or 'tcp://scheduler:8786'. Got {address!r} instead.")
+    from ..sweep.backends import require_backend
+
+    require_backend(backend)  # Ray or Dask missing: say so before the study folder is made
 
 
 def _write_summary(out: Path, record: dict):
@@ -758,6 +762,31 @@ def _draw(out: Path, record: dict, points: list[_Point], formats) -> list:
             warnings.warn(f"Drawing the figures of {p.name} in {out} failed ({type(exc).__name__}: {exc}); the "
                           "results are intact.", RuntimeWarning, stacklevel=3)
     return written
+
+
+def plot_study(out, *, formats=("png", "pdf")) -> list:
+    """(Re)draw a study's mean +- std figures from its finished runs: ``ibscope plot STUDY``.
+
+    Parameters
+    ----------
+    out : str or path-like
+        A study folder (it holds ``study.json``).
+    formats : sequence of str, default=("png", "pdf")
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, under ``out/figures/<point>/`` (none for points without a finished run).
+
+    Raises
+    ------
+    RunFolderError
+        ``out`` is not a study folder, or its ``study.json`` cannot be read.
+    """
+    out = Path(out)
+    record = read_study_record(out)
+    config = IBConfig.from_dict(record["config"], source=str(out / STUDY_FILE))
+    return _draw(out, record, _points(config, _check_grid(record["grid"])), formats)
 
 
 def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=None, backend: str = "loky",

@@ -7,10 +7,33 @@ import os
 
 from . import jobs
 
-__all__ = ["BACKENDS"]
+__all__ = ["BACKENDS", "require_backend"]
 
 #: Accepted values of ``run_sweep(backend=...)``.
 BACKENDS = ("loky", "ray", "dask", "sequential", "threading")
+
+def require_backend(backend: str) -> None:
+    """Check that the package behind a cluster backend imports, before anything is written.
+
+    Raises
+    ------
+    ImportError
+        ``"ray"`` without Ray, ``"dask"`` without dask.distributed; the message names the
+        ``pip install`` command. The local backends need nothing.
+    """
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+            from ray.util.joblib import register_ray  # noqa: F401
+        except ImportError:
+            raise ImportError("backend='ray' needs Ray: pip install 'ibscope[ray]' (or pip install ray).") from None
+    elif backend == "dask":
+        try:
+            from distributed import Client, LocalCluster  # noqa: F401
+        except ImportError:
+            raise ImportError("backend='dask' needs dask.distributed: pip install 'ibscope[dask]' "
+                              "(or pip install 'dask[distributed]').") from None
+
 
 @contextlib.contextmanager
 def _backend(backend: str, n_jobs: int | None, address: str | None):
@@ -27,11 +50,10 @@ def _backend(backend: str, n_jobs: int | None, address: str | None):
         yield backend, (1 if backend == "sequential" else workers), max(1, cpus // max(workers, 1))
         return
     if backend == "ray":
-        try:
-            import ray
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise ImportError("backend='ray' needs Ray: pip install 'ibscope[ray]' (or pip install ray).") from None
+        require_backend("ray")
+        import ray
+        from ray.util.joblib import register_ray
+
         started = False
         if not ray.is_initialized():
             kwargs = {"address": address} if address else {"num_cpus": n_jobs if n_jobs and n_jobs > 0 else None,
@@ -46,11 +68,9 @@ def _backend(backend: str, n_jobs: int | None, address: str | None):
                 ray.shutdown()
         return
     # dask
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ImportError("backend='dask' needs dask.distributed: pip install 'ibscope[dask]' "
-                          "(or pip install 'dask[distributed]').") from None
+    require_backend("dask")
+    from distributed import Client, LocalCluster
+
     client = cluster = None
     try:
         if address:

@@ -21,7 +21,7 @@ from ..runs import (
     utc_now,
 )
 from . import jobs
-from .backends import BACKENDS, _backend, _parallel_map
+from .backends import BACKENDS, _backend, _parallel_map, require_backend
 from .config import CompressorFit, SweepConfig
 from .presets import get_preset
 from .results import RESULT_COLUMNS, load_results, result_cell
@@ -161,6 +161,7 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
                         f"Got {type(config).__name__}.")
     if backend not in BACKENDS:
         raise ValueError(f"Unknown sweep backend {backend!r}. Valid backends: {', '.join(BACKENDS)}.")
+    require_backend(backend)  # Ray or Dask missing: say so before the sweep folder is made
     for name, value in (("n_jobs", n_jobs), ("threads_per_job", threads_per_job)):
         check_value(value, name, RUN_ARGS[name])
     config.validate()
