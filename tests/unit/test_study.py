@@ -278,6 +278,15 @@ def test_two_seed_study_on_a_local_ray_instance(tmp_path):
     pd.testing.assert_frame_equal(_numbers(tmp_path / "ray/runs/base/seed1/info.csv"), _numbers(single / "info.csv"))
 
 
+def test_two_seed_study_on_a_local_dask_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    cfg = _cfg(model="mlp", hidden=[16, 8], epochs=1, batch_size=256, probe_size=200, backend="kdtree")
+    res = run_study(cfg, seeds=[0, 1], out=tmp_path / "dask", backend="dask", n_jobs=2)  # a local cluster
+    assert [r["status"] for r in res.runs] == ["ok", "ok"], res.failed
+    single = run_ib(cfg.replace(seed=0), out=tmp_path / "single").out
+    pd.testing.assert_frame_equal(_numbers(tmp_path / "dask/runs/base/seed0/info.csv"), _numbers(single / "info.csv"))
+
+
 # ----------------------------------------------------------------------------------------------- data frames
 def test_load_run_and_load_study(study, tmp_path):
     out, _, _ = study
