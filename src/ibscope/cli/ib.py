@@ -57,6 +57,7 @@ from pathlib import Path
 from ..ib import IBConfig, load_run_config, run_ib
 from ..ib.study import STUDY_FILE, parse_grid, parse_seeds, read_study_record, run_study
 from ..neighbors import BACKENDS as KNN_BACKENDS
+from ..sweep.backends import BACKENDS as STUDY_BACKEND_NAMES  # where a study's runs go; no overlap with KNN
 from ._common import EXIT_FAILED, CLIError
 
 __all__ = ["register", "run", "build_config"]
@@ -150,12 +151,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-#: ``--backend`` names that say where a study's runs go (the neighbour-search names do not overlap them)
-_STUDY_BACKEND_NAMES = ("loky", "ray", "dask", "sequential", "threading")
-
-
 def _is_study_backend(name) -> bool:
-    return name is not None and name.strip().lower() in _STUDY_BACKEND_NAMES
+    return name is not None and name.strip().lower() in STUDY_BACKEND_NAMES
 
 
 def _knn_backend(args: argparse.Namespace):
@@ -266,13 +263,10 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     callbacks = []
     if getattr(args, "tensorboard", None) is not None:
-        try:
-            from ..integrations._common import check_log_dir
-            from ..integrations.tensorboard import TensorBoardCallback
+        from ..integrations._common import check_log_dir
+        from ..integrations.tensorboard import TensorBoardCallback  # without the extra: a one-line ImportError
 
-            check_log_dir(args.tensorboard, owner="ibscope ib", param="--tensorboard")
-            callbacks.append(TensorBoardCallback(args.tensorboard))
-        except ImportError as exc:
-            raise CLIError(str(exc)) from None
+        check_log_dir(args.tensorboard, owner="ibscope ib", param="--tensorboard")
+        callbacks.append(TensorBoardCallback(args.tensorboard))
     run_ib(config, out=args.out, resume=args.resume, progress=not args.quiet, callbacks=callbacks)
     return 0

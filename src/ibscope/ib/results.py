@@ -23,7 +23,7 @@ from .callbacks import METRICS_COLUMNS, RunFolderError
 from .config import IBConfig
 from .recorder import INFO_COLUMNS
 
-__all__ = ["RunData", "load_run"]
+__all__ = ["RunData", "load_run", "read_summary", "completed_all"]
 
 
 @dataclasses.dataclass
@@ -58,15 +58,27 @@ class RunData:
     @property
     def finished(self) -> bool:
         """Whether the run completed all its configured epochs (it has a ``summary.json`` saying so)."""
-        if not self.summary:
-            return False
-        done = self.summary.get("completed_epochs")
-        return isinstance(done, int) and self.config.epochs is not None and done >= self.config.epochs
+        return completed_all(self.summary, self.config.epochs)
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "not finished"
         return (f"RunData({str(self.path)!r}, seed={self.config.seed}, {len(self.metrics)} epoch(s), "
                 f"{len(self.info)} info row(s), {state})")
+
+
+def read_summary(run_dir) -> dict | None:
+    """``summary.json`` of a run folder (None when it is missing or unreadable: the run has not finished)."""
+    try:
+        summary = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def completed_all(summary: dict | None, epochs) -> bool:
+    """Whether a run's ``summary.json`` says that all of its ``epochs`` are done."""
+    done = summary.get("completed_epochs") if summary else None
+    return isinstance(done, int) and epochs is not None and done >= epochs
 
 
 def _empty(columns):
@@ -120,10 +132,5 @@ def load_run(run_dir) -> RunData:
         raise RunFolderError(f"The configuration in {path / 'config.json'} cannot be read: {exc}") from None
     info = read_info(path) if (path / "info.csv").is_file() else _empty(INFO_COLUMNS)
     metrics = read_metrics(path) if (path / "metrics.csv").is_file() else _empty(METRICS_COLUMNS)
-    summary = None
-    if (path / "summary.json").is_file():
-        try:
-            summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            summary = None
+    summary = read_summary(path)
     return RunData(path=path, info=info, metrics=metrics, config=config, record=record, summary=summary)

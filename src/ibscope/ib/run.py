@@ -210,7 +210,7 @@ class _Parts:
     network: Network | None = None
 
 
-def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
+def _build(cfg: IBConfig, folder: RunFolder, device: str, progress: bool = False) -> _Parts:
     """Load the data, build the model, optimiser and recorder (checks layer names)."""
     import torch
 
@@ -244,7 +244,7 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str) -> _Parts:
         ci=cfg.ci if cfg.ci > 0 else None, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit,
         batch_size=cfg.eval_batch_size, backend=cfg.backend, device=device if device.startswith("cuda") else None,
         random_state=child_seed(cfg.seed, _SEED_ANALYSIS), epochs=epoch_schedule(cfg.schedule, epochs),
-        label_side=cfg.label_side,
+        label_side=cfg.label_side, progress=progress,
     )
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=folder.path, config=cfg)
     return _Parts(trainer=trainer, recorder=recorder, probe=probe, network=network)
@@ -443,8 +443,8 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     cfg, fresh, _, _ = _plan(config, out, resume)  # nothing is written before these checks pass
     device = _resolve_device(cfg.device)
     folder = RunFolder(out, what="IB run")
-    parts = _build(cfg, folder, device)  # loads data, builds the model, checks layer names
-    parts.recorder.progress = bool(progress)  # autoencoder fits show their progress and cost
+    # loads data, builds the model, checks layer names; with progress, autoencoder fits show their cost
+    parts = _build(cfg, folder, device, progress=bool(progress))
 
     with folder.locked(hint="Wait for it to finish (or stop it), then resume; or pass another --out."):
         planned = cfg

@@ -75,6 +75,7 @@ from ..runs import (
 )
 from .callbacks import RunFolderError
 from .config import FIELDS, MUTABLE_ON_RESUME, IBConfig, as_config
+from .results import completed_all, load_run, read_summary
 
 __all__ = [
     "run_study",
@@ -430,11 +431,7 @@ def _run_state(path: Path, epochs: int) -> str:
     """``"finished"`` (summary.json says every epoch is done), ``"partial"`` (resume) or ``"missing"``."""
     if not RunFolder(path).entries():
         return "missing"
-    try:
-        done = json.loads((path / "summary.json").read_text(encoding="utf-8")).get("completed_epochs")
-    except (OSError, ValueError, AttributeError):
-        return "partial"
-    return "finished" if isinstance(done, int) and done >= epochs else "partial"
+    return "finished" if completed_all(read_summary(path), epochs) else "partial"
 
 
 @dataclasses.dataclass
@@ -581,7 +578,6 @@ def _frames(out: Path, record: dict, runs_only=None):
     """``(runs, info, metrics)`` of a study folder (info and metrics over every run that has rows)."""
     import pandas as pd
 
-    from .results import load_run
 
     grid_keys = list(record["grid"])
     rows: list[dict] = []
