@@ -51,6 +51,15 @@ def _frame(data, kind: str):
     return read_info(data) if kind == "info" else read_metrics(data)
 
 
+def _results_file(run_dir, name: str) -> Path:
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
+    return path
+
+
 def read_info(run_dir):
     """Read ``RUN_DIR/info.csv`` into a data frame (one row per epoch and layer).
 
@@ -62,27 +71,17 @@ def read_info(run_dir):
     Returns
     -------
     pandas.DataFrame
-        Numeric columns (``i_xl``, ``i_xl_lo`` ... in the ``units`` column's units) as floats.
+        Numeric columns (``i_xl``, ``i_xl_lo`` ... in the ``units`` column's units) as floats
+        (the schema :data:`ibscope.runs.schema.INFO`); a torn last line is left out.
 
     Raises
     ------
     FileNotFoundError
         If the folder has no ``info.csv``.
     """
-    import pandas as pd
+    from ..runs.schema import INFO
 
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / "info.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
-    df = pd.read_csv(path, keep_default_na=True, dtype={"flags": str, "warnings": str, "layer": str})
-    df["flags"] = df.get("flags", pd.Series(dtype=str)).fillna("")
-    for col in ("i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw", "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "h_y",
-                "bound", "bound_ba", "bound_plugin", "bound_fano"):
-        if col in df:
-            df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df
+    return INFO.read_frame(_results_file(run_dir, INFO.filename))
 
 
 def read_metrics(run_dir):
@@ -93,14 +92,9 @@ def read_metrics(run_dir):
     FileNotFoundError
         If the folder has no ``metrics.csv``.
     """
-    import pandas as pd
+    from ..runs.schema import METRICS
 
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / "metrics.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
-    return pd.read_csv(path)
+    return METRICS.read_frame(_results_file(run_dir, METRICS.filename))
 
 
 def _units(info) -> str:

@@ -12,10 +12,8 @@ import hashlib
 import os
 import socket
 import sys
-import tempfile
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,16 +87,11 @@ def _load_blob(blob: bytes):
     """Load a compressor from the bytes of its ``.npz`` file (cached per worker process)."""
     digest = hashlib.sha256(blob).hexdigest()
     if digest not in _LOADED:
-        from ..compress import load_compressor
+        from ..compress import compressor_from_bytes
 
-        with tempfile.TemporaryDirectory(prefix="ibscope-sweep-") as tmp:
-            path = os.path.join(tmp, "compressor.npz")
-            with open(path, "wb") as fh:
-                fh.write(blob)
-            comp = load_compressor(path)
         if len(_LOADED) > 32:
             _LOADED.clear()
-        _LOADED[digest] = comp
+        _LOADED[digest] = compressor_from_bytes(blob)
     return _LOADED[digest]
 
 
@@ -116,10 +109,7 @@ def _fit_compressor(fit: CompressorFit, n_threads: int | None) -> dict:
         if fit.params:
             comp.set_params(**fit.params)
         comp.fit(data)
-        with tempfile.TemporaryDirectory(prefix="ibscope-sweep-") as tmp:
-            path = os.path.join(tmp, "compressor.npz")
-            comp.save(path)
-            blob = Path(path).read_bytes()
+        blob = comp.to_bytes()
         err = getattr(comp, "reconstruction_error_", None) or {}
         return {"blob": blob, "time_s": time.perf_counter() - t0,
                 "recon_train": err.get("train"), "recon_val": err.get("val"),
