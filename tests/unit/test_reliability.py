@@ -183,10 +183,22 @@ def test_logged_epochs_without_a_checkpoint_are_refused(tmp_path):
     out = tmp_path / "run"
     run_ib(_tiny(), out=out)
     (out / "checkpoints" / "last.pt").unlink()
+    (out / "checkpoints" / "start.pt").unlink()
     with pytest.raises(RunFolderError, match=r"it has 2 logged epoch\(s\) \(up to epoch 2\) but no "
                                              r"checkpoints/last\.pt"):
         run_ib(_tiny(epochs=3), out=out, resume=True)
     assert len(_rows(out / "metrics.csv")) == 2  # nothing was touched
+
+
+def test_without_its_last_checkpoint_a_run_resumes_from_its_start_state_with_the_same_numbers(tmp_path):
+    ref = tmp_path / "ref"
+    run_ib(_tiny(epochs=3), out=ref)
+    out = tmp_path / "run"
+    run_ib(_tiny(), out=out)
+    (out / "checkpoints" / "last.pt").unlink()
+    with pytest.warns(RuntimeWarning, match=r"has no checkpoints/last\.pt: the run continues from its start state"):
+        res = run_ib(_tiny(epochs=3), out=out, resume=True)
+    assert res.epochs_run == [1, 2, 3] and _key(_rows(out / "info.csv")) == _key(_rows(ref / "info.csv"))
 
 
 def test_a_row_lost_after_its_checkpoint_is_redone_and_the_run_continues_unchanged(tmp_path):
@@ -249,7 +261,7 @@ def _crash_on(monkeypatch, target, attr, *, call: int, where: str = "before"):
     ("ibscope.runs.csvlog.CSVLog", "append", 3, "after"),     # epoch 2's info rows written, metrics not
     ("ibscope.runs.csvlog.CSVLog", "append", 4, "after"),     # both logs of epoch 2 written, no checkpoint
     ("ibscope.ib.callbacks.Checkpoint", "save", 2, "before"),  # epoch 2's checkpoint never lands
-    ("ibscope.ib.recorder.IBRecorder", "save_state", 2, "before"),  # the fitted compressors, after epoch 1's fit
+    ("ibscope.ib.callbacks.Checkpoint", "save_start", 1, "before"),  # the start state (X compressor) never lands
     ("ibscope.runs.atomic", "atomic_write_bytes", 1, "before"),  # the first config.json of the run
 ])
 def test_a_kill_at_any_write_point_resumes_to_the_rows_of_an_uninterrupted_run(tmp_path, monkeypatch, point):

@@ -444,9 +444,10 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
 
     with open_folder(out, IB_RUN, hint="Wait for it to finish (or stop it), then resume; or pass another --out.",
                      resume=bool(resume), abandoned=_abandoned_start,
-                     resume_hint="Pass resume=True (--resume) to continue the run in it"):
+                     resume_hint="Pass resume=True (--resume) to continue the run in it") as opening:
         planned = cfg
         cfg, fresh, record, note = _plan(config, out, resume, locked=True)  # again, now that nothing else writes
+        note = opening.note or note  # an abandoned start was cleared when the folder was opened
         if cfg.to_dict() != planned.to_dict():
             raise RunFolderError(f"The run folder {out} changed while this run was starting (another process "
                                  "wrote to it). Check the folder, then start again.")

@@ -72,16 +72,17 @@ class FolderKind:
     formats: tuple[str, ...]
     reader: str
     entries: tuple[str, ...] = ()
+    noun: str = "run"
 
 
 IB_RUN = FolderKind("IB run", "config.json", "ibscope-ib-run", ("ibscope-ib-run", "ibscope-lightning-ib-run"),
                     "ibscope.ib.load_run",
                     ("config.json", "metrics.csv", "info.csv", "summary.json", "figures", "compressors",
-                     "checkpoints"))
+                     "checkpoints"), "run")
 IB_STUDY = FolderKind("IB study", "study.json", "ibscope-ib-study", ("ibscope-ib-study",), "ibscope.ib.load_study",
-                      ("study.json", "runs", "summary.csv", "figures"))
+                      ("study.json", "runs", "summary.csv", "figures"), "study")
 SWEEP = FolderKind("sweep", "sweep.json", "ibscope.sweep", ("ibscope.sweep",), "ibscope.sweep.load_results",
-                   ("sweep.json", "results.csv", "models"))
+                   ("sweep.json", "results.csv", "models"), "sweep")
 
 #: Every kind of folder ibscope writes, in the order they are recognised.
 KINDS = (IB_RUN, IB_STUDY, SWEEP)
@@ -142,7 +143,7 @@ def check_not_a_file(path: Path, *, what: str, flag: str = "another output folde
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if parent != path and not parent.is_dir():
-        raise NotAFolderError(f"The {what} folder {str(path)!r} cannot be created: {str(parent)!r} is a file, not a "
+        raise NotAFolderError(f"The {what} folder {str(path)!r} cannot be created: {parent} is a file, not a "
                               f"folder. Pass {flag}.")
 
 
@@ -184,7 +185,7 @@ def plan_folder(path: str | os.PathLike[str], kind: FolderKind, *, identity: Any
     check_not_a_file(path, what=kind.what)
     entries = folder.entries()
     if not entries:
-        note = f"nothing to resume in {path} (no {kind.what} there yet): starting a fresh {kind.what}." \
+        note = f"nothing to resume in {path} (no {kind.noun} there yet): starting a fresh {kind.noun}." \
             if resume else ""
         return Opening(folder, True, note=note)
     found, record = identify(path)
@@ -207,8 +208,8 @@ def plan_folder(path: str | os.PathLike[str], kind: FolderKind, *, identity: Any
             f"{str(path / kind.record)!r} cannot be read as an ibscope {kind.what} record; the folder is damaged. "
             "Move it away and start again, or pass another folder.")
     if abandoned is not None and abandoned(folder):
-        return Opening(folder, True, note=f"{path} holds a {kind.what} that was set up but finished nothing; its "
-                                          f"files are replaced by this fresh {kind.what}.", clear=True)
+        return Opening(folder, True, note=f"{path} holds a {kind.noun} that was set up but finished no epoch; its "
+                                          f"files are replaced by this fresh {kind.noun}.", clear=True)
     if resume is False:
         raise FolderNotEmptyError(f"The run folder {str(path)!r} is not empty (it holds {_shown(entries)}). "
                                   f"{resume_hint}, or choose a new or empty folder.")
