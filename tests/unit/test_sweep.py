@@ -11,6 +11,7 @@ import pytest
 
 from ibscope import cli
 from ibscope import sweep as sw
+from ibscope.runs import ConfigMismatchError, FolderNotEmptyError
 from ibscope.sweep import (
     RESULT_COLUMNS,
     Grid,
@@ -153,15 +154,15 @@ def test_different_configuration_is_refused_and_folder_untouched(tmp_path):
     out = tmp_path / "run"
     run_sweep(_config(), out, backend="sequential")
     before = _snapshot(out)
-    with pytest.raises(ValueError, match=r"holds results of a different sweep configuration \(differences: "
-                                         r"grids\[0\]\.mi.*left unchanged"):
+    with pytest.raises(ConfigMismatchError, match=r"holds another sweep \(it differs in: grids\[0\]\.mi.*left "
+                                                  r"unchanged"):
         run_sweep(_config(mi=(0.0, 2.0)), out, backend="sequential")
     assert _snapshot(out) == before
     # a results.csv that no sweep.json describes is refused as well
     other = tmp_path / "other"
     other.mkdir()
     (other / "results.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="has a results.csv but no sweep.json"):
+    with pytest.raises(FolderNotEmptyError, match="is not empty and has no sweep.json: it holds results.csv"):
         run_sweep(_config(), other, backend="sequential")
     assert (other / "results.csv").read_text() == "a,b\n1,2\n"
 
@@ -173,7 +174,7 @@ def test_unwritable_folder_fails_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(sw.jobs, "_execute", boom)
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    with pytest.raises(OSError, match=r"The output folder .*sub.* is not writable"):
+    with pytest.raises(OSError, match=r"The sweep folder .*sub.* cannot be created: .*file.txt is a file"):
         run_sweep(_config(), blocker / "sub", backend="sequential")
     with pytest.raises(OSError, match="is a file, not a folder"):
         run_sweep(_config(), blocker, backend="sequential")

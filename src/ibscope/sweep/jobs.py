@@ -7,17 +7,16 @@ built from :meth:`ibscope.MIResult.to_row`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import socket
-import sys
 import time
 import traceback
 from typing import Any
 
 import numpy as np
 
+from ..executors import thread_limits as _thread_limits
 from ..runs import canonical_json, package_versions, utc_now
 from .config import LATENT, CompressorFit, Job, _spec_name
 
@@ -32,43 +31,6 @@ def versions_row() -> dict:
     v = package_versions()
     return {"ibscope_version": v["ibscope"], "numpy_version": v["numpy"], "torch_version": v["torch"],
             "sklearn_version": v["scikit-learn"], "python_version": v["python"]}
-
-
-def _limit_threads(n_threads: int | None, torch_needed: bool = False) -> None:
-    """Limit torch and numba threads in this (worker) process; BLAS is limited by the caller.
-
-    torch is imported only when the work needs it (neural estimators, autoencoders) or is
-    already loaded, so kNN-only jobs do not pay for the import.
-    """
-    if not n_threads:
-        return
-    if torch_needed or "torch" in sys.modules:
-        import torch
-
-        if torch.get_num_threads() != n_threads:
-            torch.set_num_threads(n_threads)
-    try:
-        import numba
-
-        # numba.config sets its NUMBA_* attributes at import time, so the stubs do not know them
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
-    except Exception:  # numba missing or its thread pool fixed: leave it
-        pass
-
-
-@contextlib.contextmanager
-def _thread_limits(n_threads: int | None, torch_needed: bool = False):
-    _limit_threads(n_threads, torch_needed)
-    if not n_threads:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=n_threads):
-        yield
 
 
 def _uses_torch(spec: str | None) -> bool:
