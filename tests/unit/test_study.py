@@ -19,8 +19,8 @@ import pytest
 
 from ibscope.cli import main
 from ibscope.ib import IBConfig, RunFolderError, load_run, load_study, run_ib, run_study
-from ibscope.ib.study import SUMMARY_METRICS, SUMMARY_VALUES, parse_grid, parse_seeds
 from ibscope.runs import FolderLock, FolderLockedError
+from ibscope.study import SUMMARY_METRICS, SUMMARY_VALUES, parse_grid, parse_seeds
 
 
 def _cfg(**kw) -> IBConfig:
@@ -150,7 +150,7 @@ def test_another_configuration_is_refused_and_the_folder_left_alone(study, tmp_p
     (other / "notes.txt").write_text("mine")
     with pytest.raises(RunFolderError, match=r"is not empty and has no study\.json: it holds notes\.txt"):
         run_study(_cfg(), seeds="0", out=other, backend="sequential")
-    with pytest.raises(RunFolderError, match=r"it is an ib run folder"):
+    with pytest.raises(RunFolderError, match=r"has no study\.json: it is an ibscope IB run folder"):
         run_study(_cfg(), seeds="0", out=out / "runs/base/seed0", backend="sequential")
     # a second driver on the same study is refused
     with FolderLock(out, what="IB study"):

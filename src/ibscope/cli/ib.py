@@ -54,10 +54,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..executors import EXECUTORS as STUDY_BACKEND_NAMES  # where a study's runs go; no overlap with KNN
 from ..ib import IBConfig, load_run_config, run_ib
-from ..ib.study import STUDY_FILE, parse_grid, parse_seeds, read_study_record, run_study
 from ..neighbors import BACKENDS as KNN_BACKENDS
-from ..sweep.backends import BACKENDS as STUDY_BACKEND_NAMES  # where a study's runs go; no overlap with KNN
+from ..study import parse_grid, parse_seeds, run_study
+from ..study.folder import STUDY_FILE, read_study_record
 from ._common import EXIT_FAILED, CLIError
 
 __all__ = ["register", "run", "build_config"]

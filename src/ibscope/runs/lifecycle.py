@@ -79,7 +79,7 @@ IB_RUN = FolderKind("IB run", "config.json", "ibscope-ib-run", ("ibscope-ib-run"
                     "ibscope.ib.load_run",
                     ("config.json", "metrics.csv", "info.csv", "summary.json", "figures", "compressors",
                      "checkpoints"), "run")
-IB_STUDY = FolderKind("IB study", "study.json", "ibscope-ib-study", ("ibscope-ib-study",), "ibscope.ib.load_study",
+IB_STUDY = FolderKind("IB study", "study.json", "ibscope-ib-study", ("ibscope-ib-study",), "ibscope.study.load_study",
                       ("study.json", "runs", "summary.csv", "figures"), "study")
 SWEEP = FolderKind("sweep", "sweep.json", "ibscope.sweep", ("ibscope.sweep",), "ibscope.sweep.load_results",
                    ("sweep.json", "results.csv", "models"), "sweep")
