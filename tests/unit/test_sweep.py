@@ -89,7 +89,7 @@ def test_autoencoder_fitted_once_per_seed_and_reused(tmp_path):
     cfg = SweepConfig([Grid(tasks="bump-16", mi=[0.0, 3.0], methods=[Method("ksg", compress_x="conv-ae:2")],
                             n=200, seeds=[0, 1])],
                       compressor_options={"n_train": 64, "params": {"conv-ae": {"epochs": 1}}})
-    df = run_sweep(cfg, tmp_path / "ae", backend="sequential")
+    df = run_sweep(cfg, tmp_path / "ae", executor="sequential")
     assert len(df) == 4 and set(df["status"]) == {"ok"}
     models = sorted((tmp_path / "ae" / "models").glob("*.npz"))
     assert len(models) == 2  # one per seed, reused across the two MI points
@@ -196,13 +196,13 @@ def test_unknown_names_give_messages_listing_valid_ones(tmp_path):
         get_preset("nope")
     cfg = SweepConfig([Grid(tasks="no-such-task", mi=[1.0], methods=["ksg"], n=100, seeds=0)])
     with pytest.raises(ValueError, match=r"^Unknown task 'no-such-task'\. Valid task names: .*bump-16.*gaussian"):
-        run_sweep(cfg, tmp_path / "x", backend="sequential")
+        run_sweep(cfg, tmp_path / "x", executor="sequential")
     cfg = _config(methods=[Method("no-such-estimator")])
     with pytest.raises(ValueError, match=r"Unknown estimator 'no-such-estimator'.*Valid names: .*ksg"):
-        run_sweep(cfg, tmp_path / "x", backend="sequential")
+        run_sweep(cfg, tmp_path / "x", executor="sequential")
     cfg = _config(methods=[Method("ksg", compress_x="zip:2")])
     with pytest.raises(ValueError, match=r"Unknown compressor 'zip:2'\. Valid names: 'pca'"):
-        run_sweep(cfg, tmp_path / "x", backend="sequential")
+        run_sweep(cfg, tmp_path / "x", executor="sequential")
     with pytest.raises(ValueError, match=r"Unknown sweep backend 'spark'\. Valid backends: loky, ray, dask"):
         run_sweep(_config(), tmp_path / "x", backend="spark")
     assert not (tmp_path / "x").exists()  # validation happens before the folder is made
@@ -289,7 +289,7 @@ def test_ray_backend_runs_jobs_on_ray_workers(tmp_path):
     try:
         # the closed-form Gaussian estimator keeps the workers free of kNN compilation: this test times Ray
         cfg = SweepConfig([Grid(tasks="gaussian", mi=[0.0, 1.0], methods=["gaussian"], n=200, seeds=[0])])
-        df = run_sweep(cfg, tmp_path / "ray", backend="ray")
+        df = run_sweep(cfg, tmp_path / "ray", executor="ray")
     finally:
         ray.shutdown()
     assert len(df) == 2 and set(df["status"]) == {"ok"}
@@ -302,7 +302,7 @@ def test_dask_backend_with_existing_client(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
         cfg = SweepConfig([Grid(tasks="gaussian", mi=[0.0, 1.0], methods=["gaussian"], n=200, seeds=[0])])
-        df = run_sweep(cfg, tmp_path / "dask", backend="dask")
+        df = run_sweep(cfg, tmp_path / "dask", executor="dask")
     assert len(df) == 2 and set(df["status"]) == {"ok"}
 
 

@@ -11,7 +11,7 @@ to a low-dimensional code before a non-parametric estimate:
   default), **fitted once on the first analysed epoch and kept fixed** across
   epochs (``refit="first"``). The reference code refits PCA every epoch, which
   mixes training dynamics with changes of basis and component signs
-  (REFERENCE.md section 3.1); ``refit="every"`` reproduces that behaviour. The
+  (the reference code of Butakov et al.); ``refit="every"`` reproduces that behaviour. The
   mode is recorded in every row. Layers whose dimension is already at most the
   code dimension are used as they are.
 * **I(X;L)** is estimated between the X code and the L code with a continuous
@@ -83,9 +83,7 @@ def _spec_text(spec) -> str:
 def resolve_backend(backend, device=None) -> str:
     """Neighbour-search backend for the IB estimates: "auto" gives "numba" on CPU, "torch" on CUDA.
 
-    For the 4+4-D codes of 10 000 MNIST probes, a KL estimate with its 10 half-sample interval took
-    0.46 s with the compiled backend against 1.01 s with scipy's KD-tree (2 cores, same values:
-    both are exact).
+    Every backend finds the same, exact neighbours; ``benchmarks/bench_ib.py`` times them.
     """
     if backend in (None, "auto"):
         return "torch" if device is not None and str(device).startswith("cuda") else "numba"
@@ -165,9 +163,9 @@ class IBRecorder(Callback):
         reference code).
     batch_size : int, default=2048
         Rows per probe forward pass.
-    backend : str, default="auto"
+    knn_backend : str, default="auto"
         Neighbour-search backend of the estimators (see :mod:`ibscope.neighbors`);
-        "auto" picks "kdtree" on CPU and "torch" on CUDA (see :func:`resolve_backend`).
+        "auto" picks "numba" on CPU and "torch" on CUDA (see :func:`resolve_backend`).
     device : str or None, default=None
         Device for the estimators' neighbour search (None: CPU).
     random_state : int, default=0
@@ -181,9 +179,12 @@ class IBRecorder(Callback):
         head (:mod:`ibscope.ib.decoders`), with a normal CI from the per-row
         cross-entropies. ``"codes"``: the paper's scheme, ``estimator_y`` on the
         layer's compressed code (``compress``).
-    epochs : collection of int or None, default=None
+    schedule : collection of int or None, default=None
         Epochs to analyse when the hook is called; None analyses at every call.
-        The built-in trainer passes the run's schedule.
+        :func:`~ibscope.ib.run_ib` passes the run's schedule.
+    backend, epochs
+        Deprecated names of ``knn_backend`` and ``schedule`` (a ``DeprecationWarning``; removed in a later
+        release).
     progress : bool or callable or None, default=None
         Where the analysis reports what it is doing. A callable is called with one dict per
         event: ``{"stage": ..., "layer": ..., "index": ..., "total": ..., "epoch": ..., "note": ...}``
@@ -220,12 +221,19 @@ class IBRecorder(Callback):
     def __init__(self, probe_x: Any, probe_y: Any, *, layers: Sequence[str] | None = None, softmax: bool = False,
                  compress: Any = "pca:4", compress_x: Any = "pca:4", x_fit: Any = None, estimator: Any = "kl",
                  estimator_y: Any = None, k: int = 5, ci: float | None = 0.95, n_subsamples: int = 10,
-                 units: str = "nats", refit: str = "first", batch_size: int = 2048, backend: str | None = "auto",
-                 device: str | None = None, random_state: int = 0, epochs: Iterable[int] | None = None,
-                 label_side: str = "decoder", progress: bool | Callable[[dict], None] | None = None) -> None:
+                 units: str = "nats", refit: str = "first", batch_size: int = 2048, knn_backend: str | None = "auto",
+                 device: str | None = None, random_state: int = 0, schedule: Iterable[int] | None = None,
+                 label_side: str = "decoder", progress: bool | Callable[[dict], None] | None = None,
+                 backend: str | None = None, epochs: Iterable[int] | None = None) -> None:
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
+        if backend is not None:
+            _deprecated(owner, "backend", "knn_backend")
+            knn_backend = backend
+        if epochs is not None:
+            _deprecated(owner, "epochs", "schedule")
+            schedule = epochs
         self.probe_x = probe_x
         raw_labels = to_numpy(probe_y, "probe_y")
         self.probe_y = as_labels(raw_labels, "probe_y")
@@ -254,10 +262,10 @@ class IBRecorder(Callback):
         self.units = check_units(units)
         self.refit = check_choice(refit, "refit", owner, REFIT_MODES)
         self.batch_size = check_int(batch_size, "batch_size", owner, low=1)
-        self.backend = resolve_backend(backend, device)
+        self.knn_backend = resolve_backend(knn_backend, device)
         self.device = device
         self.random_state = check_int(random_state, "random_state", owner, low=0)
-        self.epochs = None if epochs is None else frozenset(int(e) for e in epochs)
+        self.schedule = None if schedule is None else frozenset(int(e) for e in schedule)
         self.label_side = check_choice(label_side, "label_side", owner, LABEL_SIDES)
         if progress is not None and not isinstance(progress, (bool, np.bool_)) and not callable(progress):
             raise TypeError(f"The 'progress' argument of {owner} must be a bool, a callable taking one dict, or None. "
@@ -401,7 +409,7 @@ class IBRecorder(Callback):
         n = len(self.probe_y)
         rng = np.random.default_rng(0)
         codes, other = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
-        common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units, backend=self.backend,
+        common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units, backend=self.knn_backend,
                       device=self.device, random_state=0)
         counts = np.bincount(self.probe_y)
         checks = [("I(X;L)", _make_estimator(self.estimator, y_discrete=False, **common), other)]
@@ -474,7 +482,7 @@ class IBRecorder(Callback):
             Rows with the keys of :data:`INFO_COLUMNS`; MI values in ``units``
             (empty when ``epochs`` is given and does not contain ``epoch``).
         """
-        if self.epochs is not None and int(epoch) not in self.epochs:
+        if self.schedule is not None and int(epoch) not in self.schedule:
             return []
         rows = self.analyse(getattr(trainer, "model", trainer), epoch)
         if logs is not None:
@@ -517,7 +525,7 @@ class IBRecorder(Callback):
             if comp is not None and not is_fitted(comp):
                 self._announce_fit(comp, f"layer {name}", layer)
             common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units,
-                          backend=self.backend, device=self.device)
+                          backend=self.knn_backend, device=self.device)
             est_xl = _make_estimator(self.estimator, y_discrete=False,
                                      random_state=child_seed(self.random_state, epoch, li + 1, 1), **common)
             # Algorithm 1: the layer coded once (its compressor fitted now if new), the estimates on the codes
@@ -673,6 +681,13 @@ class IBRecorder(Callback):
         return True
 
 
+def _deprecated(owner: str, old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"The '{old}' parameter of {owner} is deprecated and will be removed in a later release; use "
+                  f"'{new}'.", DeprecationWarning, stacklevel=3)
+
+
 def _times(value, factor: float):
     return None if value is None else value * factor
 
@@ -681,3 +696,9 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+
+
+IBRecorder.backend = property(lambda self: self.knn_backend,  # type: ignore[attr-defined]
+                              doc="Deprecated name of :attr:`knn_backend`.")
+IBRecorder.epochs = property(lambda self: self.schedule,  # type: ignore[attr-defined]
+                             doc="Deprecated name of :attr:`schedule`.")

@@ -84,7 +84,7 @@ from ..runs.ibrun import CHECKPOINT, COMPRESSORS, CONFIG_FILE, FORMAT, FORMAT_VE
 from ..runs.lifecycle import IB_RUN, open_folder, plan_folder, require_kind
 from ..runs.schema import METRICS, epoch_of
 from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, FigureWriter, ProgressBar, RunWriter
-from .config import IBConfig, as_config
+from .config import IBConfig, _renamed_keys, as_config
 from .network import Network, build_network, check_sources, run_sources
 from .recorder import IBRecorder
 from .schedule import epoch_schedule
@@ -189,6 +189,7 @@ def load_run_config(out) -> dict:
     if isinstance(record.get("config"), dict):
         # folders written before the decoder label side existed estimated I(L;Y) on the layer codes
         record["config"].setdefault("label_side", "codes")
+        record["config"] = _renamed_keys(record["config"], warn=False)  # "backend" is now "knn_backend"
     return record
 
 
@@ -236,10 +237,11 @@ def _build(cfg: IBConfig, out: Path, device: str, progress: bool = False) -> _Pa
     recorder = IBRecorder(
         probe_x, probe.labels, layers=network.layers, softmax=cfg.softmax, compress=cfg.compress,
         compress_x=cfg.compress_x, x_fit=x_fit, estimator=cfg.estimator, estimator_y=cfg.estimator_y, k=cfg.k,
-        ci=cfg.ci if cfg.ci > 0 else None, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit,
-        batch_size=cfg.eval_batch_size, backend=cfg.backend, device=device if device.startswith("cuda") else None,
-        random_state=child_seed(cfg.seed, _SEED_ANALYSIS), epochs=epoch_schedule(cfg.schedule, epochs),
-        label_side=cfg.label_side, progress=progress,
+        ci=cfg.ci, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cast(str, cfg.refit),
+        batch_size=cfg.eval_batch_size, knn_backend=cfg.knn_backend,
+        device=device if device.startswith("cuda") else None, random_state=child_seed(cfg.seed, _SEED_ANALYSIS),
+        schedule=epoch_schedule(cfg.schedule, epochs),
+        label_side=cast(str, cfg.label_side), progress=progress,
     ).check()  # settings that cannot work on this probe set fail now, before any file
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=out, config=cfg)
     return _Parts(trainer=trainer, recorder=recorder, probe=probe, network=network)
@@ -538,7 +540,7 @@ def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch
         return []
     info_rows = artefact.info_rows()
     metrics_rows = artefact.metrics_rows()
-    scheduled_epochs = recorder.epochs
+    scheduled_epochs = recorder.schedule
     earlier = sorted(e for e in (scheduled_epochs or range(1, epoch)) if e < epoch
                      and not any(epoch_of(r) == e for r in info_rows))
     if earlier:

@@ -162,14 +162,17 @@ def check_log_dir(path: Any, *, owner: str, param: str = "log_dir") -> Path:
     if str(path).strip() == "":
         raise OSError(f"The '{param}' parameter of {owner} is an empty path. Pass a folder.")
     folder = Path(path).expanduser()
+    from ..runs.errors import NotAFolderError
+
     if folder.exists() and not folder.is_dir():
-        raise OSError(f"The '{param}' folder {str(folder)!r} of {owner} is a file, not a folder. Pass another folder.")
+        raise NotAFolderError(f"The '{param}' folder {str(folder)!r} of {owner} is a file, not a folder. Pass another "
+                              "folder.")
     parent = folder
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise OSError(f"The '{param}' folder {str(folder)!r} of {owner} cannot be created: {str(parent)!r} is a "
-                      "file, not a folder. Pass another folder.")
+        raise NotAFolderError(f"The '{param}' folder {str(folder)!r} of {owner} cannot be created: {str(parent)!r} "
+                              "is a file, not a folder. Pass another folder.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OSError(f"The '{param}' folder {str(folder)!r} of {owner} cannot be written: {str(parent)!r} is not "
                       "writable (Permission denied). Pass another folder.")

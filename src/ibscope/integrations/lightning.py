@@ -64,7 +64,7 @@ from ..runs import FolderLock, package_versions, utc_now
 from ..runs.errors import ConfigMismatchError, FolderNotEmptyError
 from ..runs.ibrun import FORMAT, FORMAT_VERSION, RunArtefact
 from ..runs.lifecycle import IB_RUN, plan_folder
-from ..runs.schema import METRICS
+from ..runs.schema import METRICS, epoch_of
 from ._common import FIGURE_TAG, check_log_dir, ib_scalars, information_plane_image
 
 __all__ = ["InformationPlane", "FORMAT"]
@@ -101,7 +101,7 @@ class InformationPlane(pl.Callback):
     softmax : bool, default=False
         As in :class:`~ibscope.ib.IBRecorder`.
     compress, compress_x, x_fit, estimator, estimator_y, k, ci, n_subsamples, units, refit, label_side, batch_size, \
-backend, random_state
+knn_backend, random_state
         As in :class:`~ibscope.ib.IBRecorder` (``compress="pca:4"``, ``estimator="kl"``,
         ``k=5``, ``ci=0.95``, ``n_subsamples=10``, ``units="nats"``, ``refit="first"``,
         ``label_side="decoder"``, ``random_state=0`` by default).
@@ -150,11 +150,17 @@ backend, random_state
                  softmax: bool = False, compress: Any = "pca:4", compress_x: Any = "pca:4", x_fit: Any = None,
                  estimator: Any = "kl", estimator_y: Any = None, k: int = 5, ci: float | None = 0.95,
                  n_subsamples: int = 10, units: str = "nats", refit: str = "first", label_side: str = "decoder",
-                 batch_size: int = 2048, backend: str | None = "auto", device: str | None = None,
+                 batch_size: int = 2048, knn_backend: str | None = "auto", device: str | None = None,
                  random_state: int = 0, schedule: str | Iterable[int] = "every", out: Any = None,
-                 prefix: str = "ib", figure_every: int = 1) -> None:
+                 prefix: str = "ib", figure_every: int = 1, backend: str | None = None) -> None:
         from .._validation import check_int
 
+        if backend is not None:
+            import warnings
+
+            warnings.warn(f"The 'backend' parameter of {_OWNER} is deprecated and will be removed in a later release; "
+                          "use 'knn_backend'.", DeprecationWarning, stacklevel=2)
+            knn_backend = backend
         if isinstance(layers, str):
             layers = [layers]
         if layers is not None:
@@ -178,7 +184,8 @@ backend, random_state
         self._kwargs: dict[str, Any] = dict(
             layers=layers, softmax=softmax, compress=compress, compress_x=compress_x, x_fit=x_fit,
             estimator=estimator, estimator_y=estimator_y, k=k, ci=ci, n_subsamples=n_subsamples, units=units,
-            refit=refit, batch_size=batch_size, backend=backend, random_state=random_state, label_side=label_side,
+            refit=refit, batch_size=batch_size, knn_backend=knn_backend, random_state=random_state,
+            label_side=label_side,
         )
         self.recorder_ = IBRecorder(probe_x, probe_y, device=None if device == "auto" else device, **self._kwargs)
         self.layers_: tuple[str, ...] = ()
@@ -188,6 +195,8 @@ backend, random_state
         self._record: dict[str, Any] | None = None
         self._target: Any = None
         self._pending_state: dict[str, Any] | None = None
+        self._pending_epoch: int | None = None
+        self._last_epoch = 0
         self._analysed = 0
         self._epoch_t0 = self._fit_t0 = 0.0
 
@@ -226,12 +235,14 @@ backend, random_state
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """The recorder's state (its fitted compressors), which Lightning puts into its checkpoints."""
-        return {"recorder": self.recorder_.state_dict()}
+        """The recorder's state (its fitted compressors) and the last epoch written, which Lightning puts into
+        its checkpoints (checkpoint callbacks run after this one, so the epoch's rows are on disk)."""
+        return {"recorder": self.recorder_.state_dict(), "epoch": self._last_epoch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Keep the recorder's state from a checkpoint; it is applied when the fit starts."""
+        """Keep the state from a checkpoint; it is applied when the fit starts."""
         self._pending_state = dict(state_dict.get("recorder") or {}) or None
+        self._pending_epoch = state_dict.get("epoch")
 
     # ----------------------------------------------------------------- module and layers
     def _resolve_target(self, pl_module: Any) -> Any:
@@ -301,25 +312,19 @@ backend, random_state
                 set_noise_rng_state(target, noise)
 
     # ----------------------------------------------------------------- the run folder
-    def _open_folder(self, trainer: Any) -> None:
-        """Lock ``out`` and check what it holds: fresh, or this callback's run with a checkpoint to resume from."""
+    def _open_folder(self, trainer: Any, pl_module: Any) -> None:
+        """Lock ``out`` and set it up: fresh (record, headers), or continued from the checkpoint's epoch (rows
+        after it dropped, rows of that epoch lost since redone on the restored weights)."""
         if self.out is None:
             return
-        resume = getattr(trainer, "ckpt_path", None) is not None
+        start = None if self._pending_epoch is None else int(self._pending_epoch)
         try:
-            opening = plan_folder(self.out, IB_RUN, resume=resume, resume_hint="Pass ckpt_path= to trainer.fit to "
-                                  "resume it")
+            opening = plan_folder(self.out, IB_RUN, resume=start is not None, abandoned=_nothing_logged,
+                                  resume_hint="Pass ckpt_path= to trainer.fit to resume it")
         except FolderNotEmptyError as exc:
             raise FolderNotEmptyError(f"The 'out' folder {str(self.out)!r} of {_OWNER} already holds a run. Pass "
                                       "ckpt_path= to trainer.fit to resume it, or a new or empty folder."
                                       if (self.out / "config.json").is_file() else str(exc)) from None
-        from ..runs import make_folder
-
-        make_folder(self.out)
-        self._lock = FolderLock(self.out, what="Lightning IB run",
-                                hint="Wait for that fit to finish (or stop it), or pass another 'out'.").acquire()
-        self._artefact = RunArtefact(self.out)
-        self._record = opening.record
         if opening.record is not None:
             stored = opening.record.get("analysis") if opening.record.get("writer") == "lightning" \
                 else opening.record.get("config")
@@ -328,34 +333,48 @@ backend, random_state
                 raise ConfigMismatchError(f"Cannot resume into {str(self.out)!r}: it was written with other {_OWNER} "
                                           f"settings ({', '.join(diff[:5])} differ). Use the original settings, or a "
                                           "new folder.", diff)
+        from ..runs import make_folder
+        from ..runs.lifecycle import clear_folder
 
-    def _start_folder(self, trainer: Any, pl_module: Any) -> None:
-        """Write ``config.json`` and the CSV headers (fresh), or trim to the checkpoint's epoch (resumed)."""
-        art, start = self._artefact, int(trainer.current_epoch)
-        if art is None:
-            return
+        make_folder(self.out)
+        self._lock = FolderLock(self.out, what="Lightning IB run",
+                                hint="Wait for that fit to finish (or stop it), or pass another 'out'.").acquire()
+        if opening.clear:
+            clear_folder(opening.folder, IB_RUN)
+        art = self._artefact = RunArtefact(self.out)
         versions = {**package_versions(), "lightning": pl.__version__}
+        self._record = opening.record
         if self._record is None:
             self._record = {
                 "format": FORMAT, "format_version": FORMAT_VERSION, "writer": "lightning", "config": None,
                 "analysis": self._settings(), "model": type(self._target).__name__,
                 "lightning_module": type(pl_module).__name__, "device": str(pl_module.device),
-                "estimator_device": self.recorder_.device, "knn_backend": self.recorder_.backend,
+                "estimator_device": self.recorder_.device, "knn_backend": self.recorder_.knn_backend,
                 "versions": versions, "platform": platform.platform(), "command": " ".join(sys.argv),
-                "created": utc_now(), "start_epoch": start, "resumes": [],
+                "created": utc_now(), "start_epoch": 0, "resumes": [],
             }
             art.write_record(self._record)
             art.create_logs()
-        else:
-            art.trim(start)
-            self._record.setdefault("resumes", []).append({"time": utc_now(), "epoch": start, "versions": versions,
-                                                           "device": str(pl_module.device),
-                                                           "command": " ".join(sys.argv)})
-            art.write_record(self._record)
+            return
+        assert start is not None
+        art.trim(start)
+        self._record.setdefault("resumes", []).append({"time": utc_now(), "epoch": start, "versions": versions,
+                                                       "device": str(pl_module.device), "command": " ".join(sys.argv)})
+        art.write_record(self._record)
+        lost = start >= 1 and self.scheduled(start, trainer) and \
+            sum(epoch_of(r) == start for r in art.info_rows()) < self.recorder_.expected_rows(self._target)
+        if lost:  # the rows of the checkpoint's epoch were lost after the checkpoint: redo them on its weights
+            art.info_log.keep(lambda r: (epoch_of(r) or 0) < start)
+            rows = self.recorder_.analyse(self._target, start)
+            for r in rows:
+                r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row "
+                                                       "was lost") if w)
+            art.info_log.append(rows)
 
     # ----------------------------------------------------------------- Lightning hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Check the layers and the probe pass on the module, resolve the device, lock ``out``."""
+        """Check the layers and the probe pass on the module, resolve the device, restore the recorder's state
+        from the checkpoint, lock and set up ``out``, fit the X compressor."""
         self._target = self._resolve_target(pl_module)
         self.layers_ = self._check_layers(self._target)
         device = self.device
@@ -366,18 +385,14 @@ backend, random_state
                                         **self._kwargs)
         if self._pending_state is not None:  # restored from Lightning's checkpoint before this hook
             self.recorder_.load_state_dict(self._pending_state)
-            self._pending_state = None
         self._dry_pass(self._target)
         self.recorder_.check()
         self.rows_, self._analysed, self._fit_t0 = [], 0, time.perf_counter()
+        self._last_epoch = int(self._pending_epoch or 0)
         if trainer.is_global_zero:
-            self._open_folder(trainer)
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Set up the run folder (the checkpoint, if any, is loaded by now) and fit the X compressor."""
-        if trainer.is_global_zero:
-            self._start_folder(trainer, pl_module)
+            self._open_folder(trainer, pl_module)
             self.recorder_.prepare()
+        self._pending_state = self._pending_epoch = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Note the epoch's start time (for ``metrics.csv``)."""
@@ -403,6 +418,7 @@ backend, random_state
             return
         epoch = int(trainer.current_epoch) + 1
         rows = self.recorder_.analyse(self._target, epoch) if self.scheduled(epoch, trainer) else []
+        self._last_epoch = epoch
         self.rows_.extend(rows)
         if self._artefact is not None:
             row: dict[str, Any] = {"epoch": epoch, "analysed": int(bool(rows)),
@@ -454,6 +470,11 @@ backend, random_state
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def _nothing_logged(folder: Any) -> bool:
+    """A folder set up by a fit that finished no epoch (started afresh, as ``ibscope ib`` does)."""
+    return not RunArtefact(folder.path).logged_epochs()
 
 
 def config_diff_keys(old: Any, new: Any) -> list[str]:

@@ -43,7 +43,7 @@ from .folder import RunFolder, config_diff, make_folder
 from .lock import FolderLock
 
 __all__ = ["FolderKind", "Opening", "KINDS", "IB_RUN", "IB_STUDY", "SWEEP", "identify", "plan_folder",
-           "open_folder", "check_not_a_file"]
+           "open_folder", "check_not_a_file", "clear_folder", "require_kind"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,11 +237,12 @@ def open_folder(path: str | os.PathLike[str], kind: FolderKind, *, hint: str, **
     with FolderLock(path, what=kind.what, hint=hint):
         opening = plan_folder(path, kind, **plan)
         if opening.clear:
-            _clear(opening.folder, kind)
+            clear_folder(opening.folder, kind)
         yield opening
 
 
-def _clear(folder: RunFolder, kind: FolderKind) -> None:
+def clear_folder(folder: RunFolder, kind: FolderKind) -> None:
+    """Remove what a writer of ``kind`` puts in ``folder`` (an abandoned start), nothing else."""
     import shutil
 
     for name in kind.entries:

@@ -26,7 +26,7 @@ that every epoch is done are skipped, runs in flight continue from their
 checkpoints (``run_ib(..., resume=True)``), missing ones start. A folder that
 holds another study (its ``study.json`` differs in the configuration, the seeds
 or the grid; the settings that do not change the numbers -- ``device``,
-``data_dir``, ``threads``, ``backend``, ``plots``, ``progress_every`` -- may
+``data_dir``, ``threads``, ``knn_backend``, ``plots``, ``progress_every`` -- may
 change) is refused before anything is written, naming the differing keys. The
 study driver holds a :class:`~ibscope.runs.FolderLock` on ``STUDY`` (a second
 driver is refused), and each run holds its own. Workers on this machine exit
@@ -69,7 +69,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..executors import EXECUTORS, executor, map_jobs, require_executor, thread_limits
+from ..executors import EXECUTORS, map_jobs, require_executor, thread_limits
+from ..executors import executor as open_executor
 from ..ib.config import IBConfig, as_config
 from ..runs import atomic_write_json, jsonable, package_versions, utc_now
 from ..runs.errors import RunFolderError
@@ -181,23 +182,23 @@ def _check_backend(backend, n_jobs, address) -> None:
     if backend not in STUDY_BACKENDS:
         extra = (" ('threading' would run the runs in one process, where they share torch's global random "
                  "generator)" if backend == "threading" else "")
-        raise ValueError(f"The 'backend' argument of {_OWNER} must be one of {', '.join(STUDY_BACKENDS)}. "
+        raise ValueError(f"The 'executor' argument of {_OWNER} must be one of {', '.join(STUDY_BACKENDS)}. "
                          f"Got {backend!r} instead{extra}.")
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
         raise ValueError(f"The 'n_jobs' argument of {_OWNER} must be a non-zero int or None (-1: every core). "
                          f"Got {n_jobs!r} instead.")
     if address is not None:
         if backend not in ("ray", "dask"):
-            raise ValueError(f"The 'address' argument of {_OWNER} is for backend='ray' or 'dask', not {backend!r}.")
+            raise ValueError(f"The 'address' argument of {_OWNER} is for executor='ray' or 'dask', not {backend!r}.")
         if not isinstance(address, str) or not address.strip():
             raise ValueError(f"The 'address' argument of {_OWNER} must be a cluster address such as "
                              f"'ray://head:10001', 'auto' or 'tcp://scheduler:8786'. Got {address!r} instead.")
     require_executor(backend)  # Ray or Dask missing: say so before the study folder is made
 
 
-def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=None, backend: str = "loky",
+def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=None, executor: str = "loky",
               n_jobs: int | None = None, address: str | None = None, progress: bool = False,
-              figures: bool | None = None, formats=("png", "pdf")) -> StudyResult:
+              figures: bool | None = None, formats=("png", "pdf"), backend: str | None = None) -> StudyResult:
     """Run (or continue) an IB study: one run per seed and grid point, as independent jobs.
 
     Parameters
@@ -214,8 +215,8 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
         Settings to vary, ``{"noise": [1e-3, 1e-2], "lr": [1e-3, 1e-2]}`` or
         ``["noise=1e-3,1e-2", "lr=1e-3,1e-2"]``: every combination (cartesian product) is a point,
         run with every seed. Keys are IBConfig fields except :data:`GRID_EXCLUDED`.
-    backend : {"loky", "ray", "dask", "sequential"}, default="loky"
-        Where the runs go (the sweep backends, :mod:`ibscope.sweep.backends`): local processes, a
+    executor : {"loky", "ray", "dask", "sequential"}, default="loky"
+        Where the runs go (:mod:`ibscope.executors`, as for sweeps): local processes, a
         Ray cluster (a local one started when Ray is not initialised and no ``address`` is given),
         a Dask cluster (a local one when no client exists and no ``address`` is given), or this
         process. On a cluster, ``out`` must be on a file system the workers share.
@@ -225,12 +226,15 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
         Cluster address for ``"ray"`` (``"ray://head:10001"``, ``"auto"``) or ``"dask"``
         (``"tcp://scheduler:8786"``).
     progress : bool, default=False
-        Print a line per finished run and a final summary line (standard error).
+        Print a line per finished run, the epochs of the runs in flight every few seconds, and a
+        final summary line (standard error).
     figures : bool or None, default=None
         Draw mean +- std figures per point into ``out/figures/<point>/`` (None: when the
         configuration's ``plots`` is on, which also draws each run's own figures).
     formats : sequence of str, default=("png", "pdf")
         Figure formats.
+    backend : str or None
+        Deprecated name of ``executor`` (a ``DeprecationWarning``; removed in a later release).
 
     Returns
     -------
@@ -242,7 +246,7 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
     ------
     ValueError, TypeError
         Bad seeds, grid keys or values (naming them; every point's configuration is checked
-        before any run starts), backend or ``n_jobs``.
+        before any run starts), executor or ``n_jobs``.
     RunFolderError
         ``out`` holds another study (the message lists the differing keys), a run folder of the
         study was made with another configuration, or ``out`` is neither empty nor a study.
@@ -250,13 +254,13 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
     FolderLockedError
         Another study driver is using ``out`` (an ``OSError``).
     ImportError
-        ``backend="ray"`` or ``"dask"`` without the package.
+        ``executor="ray"`` or ``"dask"`` without the package.
 
     Examples
     --------
     >>> from ibscope.ib import IBConfig, run_study, load_study
     >>> res = run_study(IBConfig(dataset="digits", epochs=20), seeds="0:5", out="runs/digits-study",
-    ...                 backend="loky", progress=True)                                # doctest: +SKIP
+    ...                 executor="loky", progress=True)                               # doctest: +SKIP
     >>> res = run_study(IBConfig(epochs=20), seeds=[0, 1], grid={"noise": [1e-3, 1e-2]},
     ...                 out="runs/noise-study")                                        # doctest: +SKIP
     >>> load_study("runs/noise-study").summary.head()                                  # doctest: +SKIP
@@ -264,6 +268,12 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
     from ..ib.run import _plan
 
     t0 = time.perf_counter()
+    if backend is not None:
+        warnings.warn(f"The 'backend' argument of {_OWNER} is deprecated and will be removed in a later release; use "
+                      "'executor' (where the runs go; the neighbour search is IBConfig.knn_backend).",
+                      DeprecationWarning, stacklevel=2)
+        executor = backend
+    backend = executor
     out = Path(out).expanduser()
     _check_backend(backend, n_jobs, address)
     stored = None
@@ -301,7 +311,7 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
     with open_folder(out, IB_STUDY, identity=study_identity, identity_of=lambda r: r.get("identity"),
                      hint="Wait for it to finish (or stop it), then run the study again; or pass another --out."):
         record = check_folder(out, study_identity)  # again, now that no other driver writes
-        driver = {"time": utc_now(), "backend": backend, "n_jobs": n_jobs, "address": address,
+        driver = {"time": utc_now(), "executor": backend, "n_jobs": n_jobs, "address": address,
                   "host": socket.gethostname(), "pid": os.getpid(), "command": " ".join(sys.argv),
                   "versions": package_versions()}
         if record is None:
@@ -330,7 +340,7 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
             by_name = {r.name: r for r in todo}
             monitor = _Monitor(todo, say) if progress else None
             try:
-                with executor(backend, n_jobs, address) as (name, workers, threads):
+                with open_executor(backend, n_jobs, address) as (name, workers, threads):
                     for i, res in enumerate(map_jobs(_run_one, items, name=name, n_jobs=workers, n_threads=threads),
                                             1):
                         outcomes[res["name"]] = res

@@ -256,11 +256,10 @@ def run_config(point: Point, seed: int) -> IBConfig:
 
 
 def minimal_config(cfg: IBConfig) -> dict:
-    """The fields set explicitly or differing from the defaults: ``IBConfig.from_dict`` of it is ``cfg`` again,
-    presets included (a field left at its default still takes the preset's value)."""
+    """The fields that differ from the defaults: ``IBConfig.from_dict`` of it is ``cfg`` again (a preset
+    fills only the fields left unset, so nothing else needs recording)."""
     defaults = IBConfig().to_dict()
-    explicit = cfg._explicit_fields()
-    return {k: v for k, v in cfg.to_dict().items() if k in explicit or v != defaults[k]}
+    return {k: v for k, v in cfg.to_dict().items() if v != defaults[k]}
 
 
 def strip_unchanging(cfg: dict, *extra: str) -> dict:

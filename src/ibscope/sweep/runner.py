@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .._validation import Interval, Param, check_value
 from ..executors import EXECUTORS as BACKENDS
-from ..executors import executor, map_jobs, require_executor
+from ..executors import executor as open_executor
+from ..executors import map_jobs, require_executor
 from ..runs import CSVLog, RunFolder, atomic_open, atomic_write_json, ensure_writable, jsonable, utc_now
 from ..runs.lifecycle import SWEEP, open_folder, plan_folder
 from . import jobs
@@ -72,8 +73,8 @@ def _check_folder(out: Path, config: SweepConfig) -> bool:
     return not plan_folder(out, SWEEP, **_plan(out, config)).fresh
 
 
-def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, address: str | None = None,
-              progress: bool = False, threads_per_job: int | None = None):
+def run_sweep(config, out, *, executor: str = "loky", n_jobs: int | None = None, address: str | None = None,
+              progress: bool = False, threads_per_job: int | None = None, backend: str | None = None):
     """Run (or resume) a sweep and write its results into the folder ``out``.
 
     Parameters
@@ -85,8 +86,8 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
         Run folder (created if missing). If it already holds this sweep, finished
         jobs are skipped; if it holds a different sweep, ``ValueError`` is raised
         and the folder is left unchanged.
-    backend : {"loky", "ray", "dask", "sequential", "threading"}, default="loky"
-        joblib backend. "loky" uses local processes; "ray" runs on a Ray cluster
+    executor : {"loky", "ray", "dask", "sequential", "threading"}, default="loky"
+        Where the jobs run (:mod:`ibscope.executors`). "loky" uses local processes; "ray" runs on a Ray cluster
         (``ray.util.joblib``; a local one is started if Ray is not initialised and
         no ``address`` is given); "dask" uses a ``dask.distributed`` client (a
         local cluster when no ``address`` is given and no client exists);
@@ -101,6 +102,8 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
     threads_per_job : int or None, default=None
         Threads each job may use (torch, numba, BLAS); ``None`` gives each of the
         parallel jobs an equal share of the local cores (1 on clusters).
+    backend : str or None
+        Deprecated name of ``executor`` (a ``DeprecationWarning``; removed in a later release).
 
     Returns
     -------
@@ -125,6 +128,13 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
     Jobs that raise are recorded as ``status="error"`` rows with the message and
     retried on the next run; :func:`load_results` drops them by default.
     """
+    if backend is not None:
+        import warnings
+
+        warnings.warn("The 'backend' argument of run_sweep is deprecated and will be removed in a later release; use "
+                      "'executor'.", DeprecationWarning, stacklevel=2)
+        executor = backend
+    backend = executor
     if isinstance(config, str):
         config = get_preset(config)
     elif isinstance(config, dict):
@@ -154,7 +164,7 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
         all_jobs = config.jobs()
         pending = [j for j in all_jobs if j.key not in done]
         pending.sort(key=lambda j: -j.cost_rank())  # stable: slow jobs first, grid order otherwise
-        with executor(backend, n_jobs, address) as (backend_name, workers, auto_threads):
+        with open_executor(backend, n_jobs, address) as (backend_name, workers, auto_threads):
             n_threads = threads_per_job or auto_threads
             _drive(config, out, log, pending, len(all_jobs), len(all_jobs) - len(pending), backend_name, workers,
                    n_threads, progress)
