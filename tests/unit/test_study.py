@@ -56,7 +56,7 @@ def test_study_layout_and_each_run_equals_a_single_run(study):
     record = json.loads((out / "study.json").read_text())
     assert record["format"] == "ibscope-ib-study" and record["seeds"] == [0, 1] and record["grid"] == {}
     assert record["config"]["epochs"] == 2 and record["config_resolved"]["batch_size"] == 128
-    assert record["versions"]["torch"] and record["created"] and record["drivers"][0]["backend"] == "sequential"
+    assert record["versions"]["torch"] and record["created"] and record["drivers"][0]["executor"] == "sequential"
     assert [(r["point"], r["seed"], r["status"]) for r in res.runs] == [("base", 0, "ok"), ("base", 1, "ok")]
     assert not res.failed and res.figures == [] and "2 ran, 0 already finished, 0 failed" in res.summary()
     for s in (0, 1):
@@ -195,7 +195,7 @@ def test_grid_syntax_and_every_point_checked_before_anything_runs(tmp_path):
         run_study(_cfg(), seeds=[0], grid=["noise=1e-3,-1"], out=out)
     with pytest.raises(ValueError, match=r"The grid has the same point twice"):
         run_study(_cfg(), seeds=[0], grid={"dataset": ["digits", "DIGITS"]}, out=out)
-    with pytest.raises(ValueError, match=r"The 'backend' argument of run_study must be one of loky, ray, dask, "
+    with pytest.raises(ValueError, match=r"The 'executor' argument of run_study must be one of loky, ray, dask, "
                                          r"sequential\. Got 'threading'"):
         run_study(_cfg(), seeds=[0], out=out, executor="threading")
     with pytest.raises(ValueError, match=r"'address' argument of run_study is for executor='ray' or 'dask'"):
