@@ -260,7 +260,9 @@ class ProgressBar(Callback):
 
     def analysis_progress(self, event: dict) -> None:
         """Show an analysis event (``stage``, ``layer``, ``index``, ``total``, ``note``) as the bar's description."""
-        if self._bar is None:
+        if self._bar is None:  # before training (the X compressor's fit): the note on its own line
+            if event.get("note"):
+                say(f"ibscope: {event['note']}")
             return
         stage = event.get("stage", "")
         where = f" {event['layer']} {event.get('index', 0) + 1}/{event.get('total', 0)}" if event.get("layer") else ""
