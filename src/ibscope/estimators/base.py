@@ -28,6 +28,7 @@ import numpy as np
 from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
+from . import _plausibility
 from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length, constant_columns, scale_free
 
 
@@ -134,6 +135,10 @@ class MIEstimator(_Configurable):
     x_discrete = False
     #: why a negative raw estimate is clipped (the end of the clipping warning)
     _negative_reason = "MI is non-negative; small negative values are estimator bias/variance around independence"
+    #: plausibility rules this estimator skips (names of :data:`ibscope.estimators._plausibility.RULES`, "cost")
+    _skip_rules: frozenset = frozenset()
+    #: growth of the core's cost with n (None: no cost forecast; see :func:`._plausibility.announce_cost`)
+    _cost_exponent: float | None = None
 
     # ----------------------------------------------------------------- hooks
     def _check_params(self, n_samples: int) -> None:  # pragma: no cover - overridden
@@ -166,6 +171,10 @@ class MIEstimator(_Configurable):
 
     def _min_subsample(self, n: int) -> int:
         return max(getattr(self, "k", 1) + 2, 3)
+
+    def _cost_core(self) -> MIEstimator:
+        """The estimator whose core the cost forecast times (itself; a combination may name its costly part)."""
+        return self
 
     # ----------------------------------------------------------------- driver
     def check_params(self, n_samples: int) -> MIEstimator:
@@ -220,14 +229,19 @@ class MIEstimator(_Configurable):
             raw = 0.0
             se = lo = hi = None if level is None else 0.0
             call.notes["constant"] = True
+            fired: dict = {}
         else:
             xp, yp = self._prepare(x, y, call)
+            _plausibility.announce_cost(self, xp, yp, level, call)
             raw, se, lo, hi = self._estimate_prepared(xp, yp, level, call)
             self._post_warnings(raw, xp, yp, call)
-        if raw < 0:
-            call.warnings.append(f"Negative raw estimate {raw:.4g} nats was clipped to 0 ({self._negative_reason}).")
+            # what the number can and cannot be trusted for: tiny n, identical sides, ties, dimension, far below 0
+            fired = _plausibility.check(_plausibility.Facts(self, x, y, xp, yp, raw, se, call))
         dim_x, dim_y = self._dims(x, y)
         value = max(raw, 0.0) if math.isfinite(raw) else raw  # a failed (non-finite) estimate stays visible
+        extra = {} if call.notes.get("constant") else self._extra(call)
+        if fired:
+            extra["plausibility"] = fired
         return MIResult(
             value=convert(value, units),
             units=units,
@@ -244,7 +258,7 @@ class MIEstimator(_Configurable):
             seed=seed,
             time_s=time.perf_counter() - t0,
             warnings=call.warnings,
-            extra={} if call.notes.get("constant") else self._extra(call),
+            extra=extra,
         )
 
 
