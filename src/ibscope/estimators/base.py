@@ -262,6 +262,35 @@ class MIEstimator(_Configurable):
         )
 
 
+def check_entropy_defined(x: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` when the differential entropy of the sample ``x`` is -inf (not a number to estimate).
+
+    A constant column, or columns that are an exact linear combination of others (a singular sample
+    covariance), put the sample on a lower-dimensional set, where the differential entropy is -inf; every
+    estimator would return -inf or, worse, the finite entropy of the remaining directions. Fewer rows than
+    columns + 1 make the covariance singular as well. The check runs on scale-free columns (any magnitude).
+    """
+    constant = constant_columns(x)
+    if np.any(constant):
+        raise ValueError(
+            f"The 'x' argument has {int(constant.sum())} constant column(s) (indices {np.flatnonzero(constant)[:5].tolist()}): "
+            f"a variable with a constant coordinate has differential entropy -inf, so the {name!r} estimator has no "
+            "finite number to give. Drop those columns, or pass discrete=True if the values are categories."
+        )
+    if x.shape[1] < 2:
+        return
+    z = scale_free(x)
+    evals = np.linalg.eigvalsh(np.cov(z, rowvar=False, bias=True)) if len(z) > 1 else np.zeros(x.shape[1])
+    if evals.min() <= 1e-10 * max(evals.max(), 1e-300):
+        why = (f"there are only {len(x)} rows for {x.shape[1]} columns" if len(x) <= x.shape[1]
+               else "a column is a linear combination of others, e.g. a copied column")
+        raise ValueError(
+            f"The sample covariance of 'x' is singular ({why}): the sample lies in a lower-dimensional subspace, "
+            f"where the differential entropy is -inf, so the {name!r} estimator has no finite number to give. Drop "
+            "the redundant columns or use more samples."
+        )
+
+
 class EntropyEstimator(_Configurable):
     """Base class of entropy estimators (``estimate(x) -> EntropyResult``)."""
 
@@ -290,10 +319,16 @@ class EntropyEstimator(_Configurable):
             raise ValueError(f"At least 2 samples are needed to estimate entropy. Got n_samples={n}.")
         dim = 1 if x.ndim == 1 else x.shape[1]
         self._check_params(n, dim)
+        if not self.discrete:
+            check_entropy_defined(x, self.name)
         rng, seed = make_rng(getattr(self, "random_state", None))
         call = Call(rng=rng, seed=seed)
         xp = self._prepare(x, call)
         value = float(self._core(xp, call))
+        if not math.isfinite(value):
+            raise ValueError(f"The {self.name!r} entropy estimate of 'x' is not finite ({value}) for this sample of "
+                             f"shape {tuple(x.shape)}. Check it for repeated or degenerate rows, or use another "
+                             "estimator.")
         se = lo = hi = None
         if level is not None:
             se, lo, hi = _half_sample_interval(self, lambda idx: self._core(xp[idx], call), value, n, level, rng)
