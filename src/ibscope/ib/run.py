@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import sys
 import time
@@ -433,6 +434,9 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     >>> res = run_ib(IBConfig(dataset="digits", epochs=5), out="runs/digits")   # doctest: +SKIP
     >>> print(res.summary())                                                    # doctest: +SKIP
     """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"The 'out' argument of run_ib must be a path (str or os.PathLike) naming the run folder. "
+                        f"Got {out!r} of type {type(out).__name__}.")
     import torch
 
     t0 = time.perf_counter()
