@@ -34,7 +34,8 @@ DPI_NOTE = (
     "reconstruction error."
 )
 #: The same note in a few words, for results files whose columns already hold the reconstruction errors.
-DPI_NOTE_SHORT = "compressed estimate: estimates the codes' MI (whose true value is at most I(X;Y)); it can err either way"
+DPI_NOTE_SHORT = ("compressed estimate: estimates the codes' MI (whose true value is at most I(X;Y)); it can err "
+                  "either way")
 
 
 def _n_rows(data, name: str) -> int:
@@ -123,10 +124,11 @@ class CompressedEstimator:
     samples to low-dimensional codes, (3) estimate the MI of the codes with any
     ibscope estimator. By the data-processing inequality the codes' true MI is at
     most I(X; Y); the estimate of it can still err either way (the estimator's bias on
-    the codes), and a note saying so is appended to the result's ``warnings`` (with a
-    second one when the default estimator's candidates disagree on the codes), and ``extra["compression"]`` records each side's compressor,
-    input and code dimensions and reconstruction error (the practical proxy for
-    how much the compression may lose).
+    the codes). A note saying so is appended to the result's ``warnings`` (with a
+    second one when the default estimator's candidates disagree on the codes), and
+    ``extra["compression"]`` records each side's compressor, input and code
+    dimensions and reconstruction error (the practical proxy for how much the
+    compression may lose).
 
     Parameters
     ----------

@@ -22,6 +22,7 @@ import dataclasses
 import math
 import time
 import warnings as _warnings
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
@@ -80,14 +81,14 @@ COST_ANNOUNCE_S = 60.0
 class Facts:
     """What the rules read: the estimator, the validated data, the raw estimate and its standard error."""
 
-    estimator: object
+    estimator: Any
     x: np.ndarray
     y: np.ndarray
-    xp: object
-    yp: object
+    xp: Any
+    yp: Any
     raw: float
     se: float | None
-    call: object
+    call: Any
 
     @property
     def n(self) -> int:
@@ -177,7 +178,7 @@ def top_canonical_correlation(x: np.ndarray, y: np.ndarray) -> float:
 
 def _same_ranks(x: np.ndarray, y: np.ndarray):
     """``(i, j, reversed)`` of the first column pair with identical (or exactly reversed) ranks, or None."""
-    seen = {}
+    seen: dict[bytes, tuple[int, bool]] = {}
     for i in range(x.shape[1]):
         r = rankdata(x[:, i])
         if r[0] == r[-1] and np.all(r == r[0]):
@@ -297,7 +298,7 @@ def negative_warning(raw: float, n: int, se: float | None, reason: str) -> tuple
 
 def check(f: Facts) -> dict:
     """Run every rule the estimator does not skip; append their warnings to the call's, return what fired."""
-    skip = getattr(f.estimator, "_skip_rules", frozenset())
+    skip: frozenset = getattr(f.estimator, "_skip_rules", frozenset())
     fired = {}
     if math.isfinite(f.raw):
         for name, rule in RULES.items():

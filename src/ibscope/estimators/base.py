@@ -28,8 +28,8 @@ import numpy as np
 from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
-from . import _plausibility
 from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length, constant_columns, scale_free
+from . import _plausibility
 
 
 class _Configurable(Configurable):
@@ -272,8 +272,9 @@ def check_entropy_defined(x: np.ndarray, name: str) -> None:
     """
     constant = constant_columns(x)
     if np.any(constant):
+        shown = np.flatnonzero(constant)[:5].tolist()
         raise ValueError(
-            f"The 'x' argument has {int(constant.sum())} constant column(s) (indices {np.flatnonzero(constant)[:5].tolist()}): "
+            f"The 'x' argument has {int(constant.sum())} constant column(s) (indices {shown}): "
             f"a variable with a constant coordinate has differential entropy -inf, so the {name!r} estimator has no "
             "finite number to give. Drop those columns, or pass discrete=True if the values are categories."
         )
