@@ -174,8 +174,8 @@ def check_output(out, name: str, want: tuple, in_shape: tuple) -> str:
     """
     import torch
 
-    wanted = (f"one float tensor of logits of shape (batch, n_classes) = {want} for a probe batch of shape "
-              f"{in_shape} (n_classes from the labels)")
+    wanted = (f"a float tensor of logits or log-probabilities of shape (batch, n_classes) = {want} for a probe "
+              f"batch of shape {in_shape} (n_classes from the labels)")
     if isinstance(out, (tuple, list, dict)):
         items = list(out.items()) if isinstance(out, dict) else list(enumerate(out))
         shown = ", ".join(f"{k!r}: {_shape_of(v)}" if isinstance(out, dict) else _shape_of(v) for k, v in items[:4])
@@ -183,7 +183,7 @@ def check_output(out, name: str, want: tuple, in_shape: tuple) -> str:
         hint = (f" Element {fits[0]!r} has that shape: return it alone from forward (e.g. 'return logits'), and "
                 "record the other outputs with --layers on the modules that compute them." if fits else "")
         raise ValueError(f"The model {name} returns a {type(out).__name__} of {len(items)} element(s) ({shown}) from "
-                         f"forward; ibscope needs {wanted}.{hint}")
+                         f"forward; ibscope needs one tensor, {wanted}.{hint}")
     if not torch.is_tensor(out) or tuple(out.shape) != want or not torch.is_floating_point(out):
         got = f"shape {tuple(out.shape)}, dtype {out.dtype}" if torch.is_tensor(out) else type(out).__name__
         raise ValueError(f"The model {name} must return {wanted}. Got {got} instead.")
