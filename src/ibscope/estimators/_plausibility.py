@@ -168,12 +168,20 @@ def _orthonormal(a: np.ndarray) -> np.ndarray:
     return u[:, s > s[0] * 1e-10]
 
 
-def top_canonical_correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """The largest canonical correlation of the normal scores of ``x`` and ``y`` (1 for copied ranks)."""
-    qx, qy = _orthonormal(_normal_scores(x)), _orthonormal(_normal_scores(y))
-    if not qx.shape[1] or not qy.shape[1]:
+def _top_cc(a: np.ndarray, b: np.ndarray) -> float:
+    qa, qb = _orthonormal(a), _orthonormal(b)
+    if not qa.shape[1] or not qb.shape[1]:
         return 0.0
-    return float(min(np.linalg.svd(qx.T @ qy, compute_uv=False)[0], 1.0))
+    return float(min(np.linalg.svd(qa.T @ qb, compute_uv=False)[0], 1.0))
+
+
+def top_canonical_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """The largest canonical correlation of ``x`` and ``y``: the larger of that of their normal scores (any
+    monotone map of a column) and that of the standardised values (a linear map mixing the columns, which
+    per-column ranks blur to about 1 - 1/n). 1 for copied columns."""
+    from .._validation import scale_free
+
+    return max(_top_cc(_normal_scores(x), _normal_scores(y)), _top_cc(scale_free(x), scale_free(y)))
 
 
 def _same_ranks(x: np.ndarray, y: np.ndarray):
@@ -196,8 +204,8 @@ def rule_identical(f: Facts):
     """Identical or nearly identical sides: the MI is beyond what n rows can resolve.
 
     A column of ``y`` whose ranks equal those of a column of ``x`` (one is a monotone function of the
-    other) makes the MI of continuous data infinite. Short of that, one pair of directions whose normal
-    scores correlate so strongly that a Gaussian pair with that correlation carries more than ln(n) nats
+    other) makes the MI of continuous data infinite. Short of that, one pair of directions (of the normal
+    scores, or of the values themselves) correlating so strongly that a Gaussian pair with that correlation carries more than ln(n) nats
     is beyond what n rows can show: a k-NN estimate cannot exceed psi(n) - psi(k) < ln n, and entropy
     differences saturate in the same way.
     """
@@ -226,9 +234,10 @@ def rule_identical(f: Facts):
     pair_mi = math.inf if rho >= 1.0 else -0.5 * math.log1p(-rho * rho)
     if pair_mi <= math.log(n):
         return None
+    shown = f"1 - {1.0 - rho:.2g}" if rho > 0.9999 else f"{rho:.6f}"
     return ("identical", {"canonical_correlation": rho, "pair_mi": pair_mi},
-            f"'x' and 'y' are identical or nearly so in at least one direction: the canonical correlation of their "
-            f"normal scores is {rho:.8f}, and a Gaussian pair with that correlation carries {pair_mi:.3g} nats, more "
+            f"'x' and 'y' are identical or nearly so in at least one direction: their canonical correlation is "
+            f"{shown}, and a Gaussian pair with that correlation carries {pair_mi:.3g} nats, more "
             f"than the ln(n) = {math.log(n):.3g} nats that n={n} rows can resolve. This estimate ({f.raw:.3g} nats) "
             "reflects the sample size and the estimator, not the MI: read it only as 'the MI is very large'.")
 
