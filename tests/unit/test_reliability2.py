@@ -18,7 +18,6 @@ import pytest
 
 import ibscope
 from ibscope.cli import main
-from ibscope.estimators import _plausibility
 from ibscope.ib import IBConfig, run_ib
 
 
@@ -109,6 +108,8 @@ def test_wkl_on_raw_pixels_fails_loudly():
                                             (-34.5, 5000, None, True), (-0.3, 20, None, False),
                                             (-0.3, 2000, 0.2, False), (-0.3, 2000, 0.01, True)])
 def test_negative_values_are_split_into_noise_and_failure(raw, n, se, far):
+    from ibscope.estimators import _plausibility
+
     text, is_far = _plausibility.negative_warning(raw, n, se, "reason")
     assert is_far is far and text.startswith("Raw estimate" if far else "Negative raw estimate")
 
@@ -309,6 +310,8 @@ def test_log_probabilities_are_accepted_as_they_are(models):
 
 # ------------------------------------------------------------------------------------ progress: cost forecast
 def test_a_long_estimate_is_announced_before_it_starts_and_the_pilot_changes_nothing(monkeypatch):
+    from ibscope.estimators import _plausibility
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 3))
     y = x + rng.normal(size=(3000, 3))
