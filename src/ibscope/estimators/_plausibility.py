@@ -73,7 +73,7 @@ DISAGREE_FRACTION = 0.15
 #: Cost announcement: inputs of at least this many rows are timed on a pilot subsample first, and a
 #: forecast above this many seconds is announced (a RuntimeWarning) before the estimate starts.
 COST_MIN_ROWS = 50_000
-COST_PILOT_ROWS = 4_000
+COST_PILOT_ROWS = 8_000
 COST_ANNOUNCE_S = 60.0
 
 
@@ -361,35 +361,44 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | None:
-    """Forecast the cost of a large estimate from a timed pilot; announce it when long (RuntimeWarning).
-
-    For ``n >= COST_MIN_ROWS`` the estimator's core runs once on a seeded subsample of ``COST_PILOT_ROWS``
-    rows (its own generator and notes: the estimate does not change), and the time is scaled by
-    ``(n / COST_PILOT_ROWS) ** est._cost_exponent`` (k-NN search: 1.5, an upper envelope of the growth
-    measured for KSG between 10^4 and 10^5 rows in 16 dimensions) and by the half-sample interval's
-    extra work. A forecast above ``COST_ANNOUNCE_S`` seconds is announced before the estimate starts, so
-    a long run is never silent. Returns the forecast in seconds (None when no pilot ran).
-    """
-    exponent = getattr(est, "_cost_exponent", None)
-    n = len(xp)
-    if exponent is None or n < COST_MIN_ROWS or "cost" in getattr(est, "_skip_rules", ()):
-        return None
+def _time_core(core, xp, yp, idx, call) -> float:
     from .base import Call
 
+    sub = Call(rng=np.random.default_rng([int(call.seed), len(idx)]), seed=call.seed, warnings=[],
+               notes=copy.deepcopy({k: v for k, v in call.notes.items() if k not in ("auto", "fit")}))
+    t0 = time.perf_counter()
+    core._core(xp[idx], yp[idx], sub)
+    return time.perf_counter() - t0
+
+
+def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | None:
+    """Forecast the cost of a large estimate from timed pilots; announce it when long (RuntimeWarning).
+
+    For ``n >= COST_MIN_ROWS`` the estimator's core (or the costly part it names, ``_cost_core``) runs on
+    seeded subsamples of ``COST_PILOT_ROWS / 2`` and ``COST_PILOT_ROWS`` rows, after an untimed warm-up on
+    100 rows (compiled kernels load on the first call). The growth between the two pilots gives the
+    exponent (clamped to [1, ``est._cost_exponent``], the estimator's worst case: 2 for a k-NN search that
+    degenerates to a scan in many dimensions), and the larger pilot's time is scaled to n, and by the
+    half-sample interval's extra work. The pilots use their own generators and notes, so the estimate does
+    not change. A forecast above ``COST_ANNOUNCE_S`` seconds is announced before the estimate starts, so a
+    long run is never silent. Returns the forecast in seconds (None when no pilot ran).
+    """
+    worst = getattr(est, "_cost_exponent", None)
+    n = len(xp)
+    if worst is None or n < COST_MIN_ROWS or "cost" in getattr(est, "_skip_rules", ()):
+        return None
+    core = est._cost_core() if hasattr(est, "_cost_core") else est
     rng = np.random.default_rng([int(call.seed), 0xC057])
     idx = np.sort(rng.choice(n, COST_PILOT_ROWS, replace=False))
-    pilot = Call(rng=np.random.default_rng(int(rng.integers(2**63))), seed=call.seed, warnings=[],
-                 notes=copy.deepcopy({k: v for k, v in call.notes.items() if k not in ("auto", "fit")}))
-    core = est._cost_core() if hasattr(est, "_cost_core") else est
-    t0 = time.perf_counter()
+    half = np.sort(rng.choice(idx, COST_PILOT_ROWS // 2, replace=False))
     try:
-        core._core(xp[idx], yp[idx], pilot)
+        _time_core(core, xp, yp, idx[:100], call)  # warm-up: compiled kernels load on the first call
+        t_half = _time_core(core, xp, yp, half, call)
+        took = _time_core(core, xp, yp, idx, call)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return None
-    took = time.perf_counter() - t0
-    scale = (n / COST_PILOT_ROWS) ** exponent
-    forecast = took * scale
+    exponent = min(max(math.log2(max(took, 1e-9) / max(t_half, 1e-9)), 1.0), float(worst))
+    forecast = took * (n / COST_PILOT_ROWS) ** exponent
     if level is not None:  # half-samples of n/2 rows
         forecast *= 1.0 + int(getattr(est, "n_subsamples", 30)) * 0.5 ** exponent
     call.notes["cost_forecast_s"] = forecast
@@ -398,8 +407,9 @@ def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | N
         sub = max(COST_MIN_ROWS // 5, 10_000)
         _warnings.warn(
             f"Estimating I(X;Y) with '{est.name}' on n={n:,} rows ({dims} dimensions) will take roughly "
-            f"{_duration(forecast)} on this machine (forecast from a {COST_PILOT_ROWS}-row pilot that took "
-            f"{took:.2g} s, scaled as n^{exponent:g}{', interval included' if level is not None else ''}). For a "
-            f"quick look, estimate on a subsample first (x[:{sub}], y[:{sub}]); device='cuda' runs the "
-            "neighbour search on a GPU.", RuntimeWarning, stacklevel=stacklevel)
+            f"{_duration(forecast)} on this machine (forecast from pilots on {COST_PILOT_ROWS // 2} and "
+            f"{COST_PILOT_ROWS} rows, the larger taking {took:.2g} s, scaled as n^{exponent:.2f}"
+            f"{', interval included' if level is not None else ''}). For a quick look, estimate on a subsample "
+            f"first (x[:{sub}], y[:{sub}]); device='cuda' runs the neighbour search on a GPU.",
+            RuntimeWarning, stacklevel=stacklevel)
     return forecast

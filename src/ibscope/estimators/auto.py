@@ -91,7 +91,7 @@ class AutoMI(MIEstimator):
 
     name = "auto"
     #: the cost forecast times the KSG candidate, which dominates on large inputs (see ``_plausibility``)
-    _cost_exponent = 1.5
+    _cost_exponent = 2.0
 
     def _cost_core(self) -> KSG:
         return self._ksg()

@@ -181,7 +181,7 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
     units, ci, n_subsamples, backend, device, random_state
     """
 
-    _cost_exponent = 1.5  # k-NN searches, one per class and one on all rows (cost forecast)
+    _cost_exponent = 2.0  # k-NN searches, one per class and one on all rows, at worst scans (cost forecast)
 
     def __init__(self, *, entropy="kl", k=5, preprocess="standardize", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
@@ -251,7 +251,7 @@ class MixedKSG(_LabelMixin, MIEstimator):
     """
 
     name = "mixed-ksg"
-    _cost_exponent = 1.5  # k-NN searches (cost forecast)
+    _cost_exponent = 2.0  # k-NN searches, at worst scans (cost forecast)
 
     def __init__(self, *, k=5, preprocess="rank", units="nats", ci=None, n_subsamples=30, backend="auto",
                  device=None, random_state=None):

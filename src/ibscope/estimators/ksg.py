@@ -62,8 +62,8 @@ class KSG(MIEstimator):
     Kraskov, Stoegbauer, Grassberger. Estimating mutual information. PRE 69, 066138 (2004).
     """
 
-    #: k-NN search: an upper envelope of the growth measured between 10^4 and 10^5 rows (cost forecast)
-    _cost_exponent = 1.5
+    #: worst-case growth of the k-NN search with n (a scan of all leaves in many dimensions): cost forecast
+    _cost_exponent = 2.0
 
     def __init__(self, *, k=5, variant=1, preprocess="rank", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
