@@ -205,9 +205,9 @@ def rule_identical(f: Facts):
 
     A column of ``y`` whose ranks equal those of a column of ``x`` (one is a monotone function of the
     other) makes the MI of continuous data infinite. Short of that, one pair of directions (of the normal
-    scores, or of the values themselves) correlating so strongly that a Gaussian pair with that correlation carries more than ln(n) nats
-    is beyond what n rows can show: a k-NN estimate cannot exceed psi(n) - psi(k) < ln n, and entropy
-    differences saturate in the same way.
+    scores, or of the values themselves) correlating so strongly that a Gaussian pair with that correlation
+    carries more than ln(n) nats is beyond what n rows can show: a k-NN estimate cannot exceed
+    psi(n) - psi(k) < ln n, and entropy differences saturate in the same way.
     """
     sides = f.continuous()
     if len(sides) < 2:
