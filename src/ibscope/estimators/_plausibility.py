@@ -184,6 +184,13 @@ def top_canonical_correlation(x: np.ndarray, y: np.ndarray) -> float:
     return max(_top_cc(_normal_scores(x), _normal_scores(y)), _top_cc(scale_free(x), scale_free(y)))
 
 
+def _mostly_distinct(a: np.ndarray) -> np.ndarray:
+    """Columns with at least 90 % distinct values (ties below 10 %, the share :data:`TIED_ROW_SHARE` uses)."""
+    s = np.sort(a, axis=0)
+    ties = np.count_nonzero(s[1:] == s[:-1], axis=0)
+    return ties < TIED_ROW_SHARE * len(a)
+
+
 def _same_ranks(x: np.ndarray, y: np.ndarray):
     """``(i, j, reversed)`` of the first column pair with identical (or exactly reversed) ranks, or None."""
     seen: dict[bytes, tuple[int, bool]] = {}
@@ -203,8 +210,8 @@ def _same_ranks(x: np.ndarray, y: np.ndarray):
 def rule_identical(f: Facts):
     """Identical or nearly identical sides: the MI is beyond what n rows can resolve.
 
-    A column of ``y`` whose ranks equal those of a column of ``x`` (one is a monotone function of the
-    other) makes the MI of continuous data infinite. Short of that, one pair of directions (of the normal
+    Only columns of mostly distinct values take part. A column of ``y`` whose ranks equal those of a column
+    of ``x`` (one is a monotone function of the other) makes the MI of continuous data infinite. Short of that, one pair of directions (of the normal
     scores, or of the values themselves) correlating so strongly that a Gaussian pair with that correlation
     carries more than ln(n) nats is beyond what n rows can show: a k-NN estimate cannot exceed
     psi(n) - psi(k) < ln n, and entropy differences saturate in the same way.
@@ -218,6 +225,11 @@ def rule_identical(f: Facts):
         idx = np.sort(np.random.default_rng([int(f.call.seed), 0x1DE_17]).choice(n, IDENTITY_MAX_ROWS,
                                                                                    replace=False))
         x, y = x[idx], y[idx]
+    # only columns of mostly distinct values: a copied column with ties (binary, ReLU zeros) has a finite MI,
+    # at most the entropy of its values, so it is no sign of an infinite one
+    x, y = x[:, _mostly_distinct(x)], y[:, _mostly_distinct(y)]
+    if not x.shape[1] or not y.shape[1]:
+        return None
     pair = _same_ranks(x, y)
     if pair is not None:
         i, j, rev = pair
