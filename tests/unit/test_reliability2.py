@@ -320,7 +320,7 @@ def test_a_long_estimate_is_announced_before_it_starts_and_the_pilot_changes_not
     monkeypatch.setattr(_plausibility, "COST_PILOT_ROWS", 500)
     monkeypatch.setattr(_plausibility, "COST_ANNOUNCE_S", 0.0)
     with pytest.warns(RuntimeWarning, match=r"Estimating I\(X;Y\) with 'auto' on n=3,000 rows \(3\+3 dimensions\) "
-                                            r"will take roughly \d+ s on this machine \(forecast from pilots on 250 "
+                                            r"will take roughly \d+ s on this machine \(forecast from pilots on 125 "
                                             r"and 500 rows, the larger taking .* s, scaled as n\^[12]\.\d\d\)"):
         loud = ibscope.mutual_information(x, y, random_state=0)
     assert loud.raw_value == quiet.raw_value and loud.warnings == quiet.warnings

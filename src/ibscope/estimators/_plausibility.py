@@ -387,11 +387,11 @@ def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | N
     """Forecast the cost of a large estimate from timed pilots; announce it when long (RuntimeWarning).
 
     For ``n >= COST_MIN_ROWS`` the estimator's core (or the costly part it names, ``_cost_core``) runs on
-    seeded subsamples of ``COST_PILOT_ROWS / 2`` and ``COST_PILOT_ROWS`` rows, after an untimed warm-up on
-    100 rows (compiled kernels load on the first call). The growth between the two pilots gives the
-    exponent (clamped to [1, ``est._cost_exponent``], the estimator's worst case: 2 for a k-NN search that
-    degenerates to a scan in many dimensions), and the larger pilot's time is scaled to n, and by the
-    half-sample interval's extra work. The pilots use their own generators and notes, so the estimate does
+    seeded subsamples of ``COST_PILOT_ROWS / 4`` (twice, the faster time kept) and ``COST_PILOT_ROWS`` rows,
+    after an untimed warm-up on 100 rows (compiled kernels load on the first call). The growth between the
+    two pilots gives the exponent (clamped to [1, ``est._cost_exponent``], the estimator's worst case: 2 for
+    a k-NN search that degenerates to a scan in many dimensions), and the larger pilot's time is scaled to
+    n, and by the half-sample interval's extra work. The pilots use their own generators and notes, so the estimate does
     not change. A forecast above ``COST_ANNOUNCE_S`` seconds is announced before the estimate starts, so a
     long run is never silent. Returns the forecast in seconds (None when no pilot ran).
     """
@@ -402,14 +402,15 @@ def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | N
     core = est._cost_core() if hasattr(est, "_cost_core") else est
     rng = np.random.default_rng([int(call.seed), 0xC057])
     idx = np.sort(rng.choice(n, COST_PILOT_ROWS, replace=False))
-    half = np.sort(rng.choice(idx, COST_PILOT_ROWS // 2, replace=False))
+    small = np.sort(rng.choice(idx, COST_PILOT_ROWS // 4, replace=False))
     try:
         _time_core(core, xp, yp, idx[:100], call)  # warm-up: compiled kernels load on the first call
-        t_half = _time_core(core, xp, yp, half, call)
+        # the smaller pilot twice (its time is the one that noise on a busy machine distorts most)
+        t_small = min(_time_core(core, xp, yp, small, call) for _ in range(2))
         took = _time_core(core, xp, yp, idx, call)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return None
-    exponent = min(max(math.log2(max(took, 1e-9) / max(t_half, 1e-9)), 1.0), float(worst))
+    exponent = min(max(math.log(max(took, 1e-9) / max(t_small, 1e-9)) / math.log(4.0), 1.0), float(worst))
     forecast = took * (n / COST_PILOT_ROWS) ** exponent
     if level is not None:  # half-samples of n/2 rows
         forecast *= 1.0 + int(getattr(est, "n_subsamples", 30)) * 0.5 ** exponent
@@ -419,7 +420,7 @@ def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | N
         sub = max(COST_MIN_ROWS // 5, 10_000)
         _warnings.warn(
             f"Estimating I(X;Y) with '{est.name}' on n={n:,} rows ({dims} dimensions) will take roughly "
-            f"{_duration(forecast)} on this machine (forecast from pilots on {COST_PILOT_ROWS // 2} and "
+            f"{_duration(forecast)} on this machine (forecast from pilots on {COST_PILOT_ROWS // 4} and "
             f"{COST_PILOT_ROWS} rows, the larger taking {took:.2g} s, scaled as n^{exponent:.2f}"
             f"{', interval included' if level is not None else ''}). For a quick look, estimate on a subsample "
             f"first (x[:{sub}], y[:{sub}]); device='cuda' runs the neighbour search on a GPU.",
