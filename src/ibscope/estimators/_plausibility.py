@@ -211,10 +211,10 @@ def rule_identical(f: Facts):
     """Identical or nearly identical sides: the MI is beyond what n rows can resolve.
 
     Only columns of mostly distinct values take part. A column of ``y`` whose ranks equal those of a column
-    of ``x`` (one is a monotone function of the other) makes the MI of continuous data infinite. Short of that, one pair of directions (of the normal
-    scores, or of the values themselves) correlating so strongly that a Gaussian pair with that correlation
-    carries more than ln(n) nats is beyond what n rows can show: a k-NN estimate cannot exceed
-    psi(n) - psi(k) < ln n, and entropy differences saturate in the same way.
+    of ``x`` (one is a monotone function of the other) makes the MI of continuous data infinite. Short of
+    that, one pair of directions (of the normal scores, or of the values themselves) correlating so strongly
+    that a Gaussian pair with that correlation carries more than ln(n) nats is beyond what n rows can show:
+    a k-NN estimate cannot exceed psi(n) - psi(k) < ln n, and entropy differences saturate in the same way.
     """
     sides = f.continuous()
     if len(sides) < 2:
@@ -383,7 +383,19 @@ def _time_core(core, xp, yp, idx, call) -> float:
     return time.perf_counter() - t0
 
 
-def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | None:
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside ibscope, counted from the function that calls this one."""
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def announce_cost(est, xp, yp, level, call) -> float | None:
     """Forecast the cost of a large estimate from timed pilots; announce it when long (RuntimeWarning).
 
     For ``n >= COST_MIN_ROWS`` the estimator's core (or the costly part it names, ``_cost_core``) runs on
@@ -424,5 +436,5 @@ def announce_cost(est, xp, yp, level, call, *, stacklevel: int = 4) -> float | N
             f"{COST_PILOT_ROWS} rows, the larger taking {took:.2g} s, scaled as n^{exponent:.2f}"
             f"{', interval included' if level is not None else ''}). For a quick look, estimate on a subsample "
             f"first (x[:{sub}], y[:{sub}]); device='cuda' runs the neighbour search on a GPU.",
-            RuntimeWarning, stacklevel=stacklevel)
+            RuntimeWarning, stacklevel=_caller_level())
     return forecast
