@@ -22,6 +22,7 @@ import dataclasses
 import math
 import time
 import warnings as _warnings
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -389,7 +390,8 @@ def _caller_level() -> int:
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    level, frame = 1, sys._getframe(1)
+    level = 1
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root + os.sep):
         frame, level = frame.f_back, level + 1
     return level
