@@ -3,7 +3,7 @@
 Every cell draws data with an exactly known mutual information (nats), runs a
 candidate estimator through the public front door :func:`ibscope.mutual_information`
 and records the estimate. Situations cover the cases where kNN estimators are
-known to struggle (Czyz et al. 2023, "Beyond Normal"; REFERENCE.md 3.2, 4, 5):
+known to struggle (Czyz et al. 2023, "Beyond Normal"):
 
 * ``baseline``   - Gaussian 2+2, MI 1 (mixed by random rotations);
 * ``marginals``  - the same latent Gaussians seen through strictly increasing

@@ -34,7 +34,7 @@ def _study(config, out: Path, seeds: str, backend: str, n_jobs):
     from ibscope.ib import load_study, run_study
 
     t0 = time.perf_counter()
-    res = run_study(config, out=out, seeds=seeds, backend=backend, n_jobs=n_jobs)
+    res = run_study(config, out=out, seeds=seeds, executor=backend, n_jobs=n_jobs)
     wall = time.perf_counter() - t0
     if res.failed:
         raise SystemExit(f"{backend}: {len(res.failed)} run(s) failed: {res.failed[0]['error']}")

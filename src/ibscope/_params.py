@@ -1,7 +1,7 @@
 """scikit-learn-style parameter handling shared by estimators and compressors.
 
 Objects are configured in ``__init__`` with explicit keyword parameters stored
-under their own names (STYLE.md section 2). The parameter list is read from the
+under their own names (the scikit-learn estimator convention). The parameter list is read from the
 ``__init__`` signatures along the class hierarchy, so a subclass that adds one
 parameter declares only that one and passes the rest on with ``**params``
 (``MINE`` adds ``ema_rate`` to the parameters of every neural estimator).

@@ -123,7 +123,7 @@ class MIResult:
 
     @property
     def diagnostics(self) -> dict:
-        """Flat dictionary of provenance fields (STYLE.md section 2)."""
+        """Flat dictionary of provenance fields (seed, versions, parameters)."""
         return {
             "raw_value": self.raw_value,
             "clipped": self.clipped,

@@ -1,4 +1,4 @@
-"""Every kind of bad input raises a clear error naming the argument (STYLE.md section 5)."""
+"""Every kind of bad input raises a clear error naming the argument (who failed, what is allowed, what came)."""
 
 import numpy as np
 import pytest

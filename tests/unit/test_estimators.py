@@ -2,7 +2,7 @@
 
 Tolerances: for correlated Gaussians the KSG bias at n ~ 2000-5000 is a few
 hundredths of a nat in 1-2 dims per side and grows with dimension and MI
-(REFERENCE.md section 5: KSG k=5 gives 1.79 for a true 2 in 4+4 dims at n=1e4),
+(published re-runs: KSG k=5 gives 1.79 for a true 2 in 4+4 dims at n=1e4),
 and the standard deviation over seeds is about sqrt(Var)/sqrt(n) ~ 0.02-0.05.
 Each tolerance below is that bias plus about 3 standard deviations.
 """

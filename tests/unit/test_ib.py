@@ -245,9 +245,10 @@ def test_small_layers_are_used_as_is(probe):
 # ----------------------------------------------------------------------------------------------- run folder
 def test_run_folder_files_and_columns(finished_run):
     out, res = finished_run
-    for name in ("config.json", "metrics.csv", "info.csv", "checkpoints/last.pt", "summary.json",
-                 "compressors/state.json", "compressors/x.npz"):
+    for name in ("config.json", "metrics.csv", "info.csv", "checkpoints/last.pt", "checkpoints/start.pt",
+                 "summary.json"):
         assert (out / name).is_file(), name
+    assert not (out / "compressors").exists()  # the fitted compressors travel in the checkpoint
     with open(out / "metrics.csv", encoding="utf-8") as fh:
         assert next(csv.reader(fh)) == list(METRICS_COLUMNS)
     with open(out / "info.csv", encoding="utf-8") as fh:
@@ -256,7 +257,8 @@ def test_run_folder_files_and_columns(finished_run):
     for m in _read(out / "metrics.csv"):
         assert 0.5 < float(m["test_auc"]) <= 1.0 and 0.0 < float(m["train_auc"]) <= 1.0
         parts = float(m["train_s"]) + float(m["eval_s"]) + float(m["analysis_s"])
-        assert parts == pytest.approx(float(m["time_s"]), rel=1e-6) and float(m["analysis_s"]) > 0
+        # analysis_s is what the recorder measured; time_s adds only the callbacks' bookkeeping before the writer
+        assert parts <= float(m["time_s"]) < parts + 0.05 and float(m["analysis_s"]) > 0
     info = _read(out / "info.csv")
     assert [(int(r["epoch"]), r["layer"]) for r in info] == [(e, n) for e in (1, 2, 3) for n in _LAYERS]
     r = info[-1]

@@ -236,11 +236,16 @@ def test_lightning_run_folder_rows(lightning_fits):
     assert [int(m["epoch"]) for m in metrics] == [1, 2] and all(m["analysed"] == "1" for m in metrics)
     assert all(math.isfinite(float(m["train_loss"])) for m in metrics)  # what the module logged as train_loss
     record = json.loads((out / "config.json").read_text())
-    assert record["format"] == "ibscope-lightning-ib-run" and record["config"]["layers"] == list(_LAYERS)
-    assert record["config"]["probe"]["n"] == 200
+    assert record["format"] == "ibscope-ib-run" and record["writer"] == "lightning"
+    assert record["analysis"]["layers"] == list(_LAYERS) and record["analysis"]["probe"]["n"] == 200
     summary = json.loads((out / "summary.json").read_text())
     assert summary["analysed_epochs"] == [1, 2] and summary["n_info_rows"] == 6
-    assert (out / "compressors" / "state.json").is_file()
+    # the run folder is the one every IB run writes: load_run reads it
+    from ibscope.ib import load_run
+
+    run = load_run(out)
+    assert run.writer == "lightning" and run.config is None and run.finished and len(run.info) == 6
+    assert run.analysis["k"] == 5 and list(run.metrics["epoch"]) == [1, 2]
     from ibscope.plots.ib import read_info
 
     assert len(read_info(out)) == 6  # the plotting functions read the folder like an ibscope ib one
@@ -260,7 +265,7 @@ def test_lightning_logs_every_layer_to_the_csv_logger(lightning_fits):
             values = [float(m[key]) for m in logged if m.get(key) not in (None, "")]
             assert float(r[column]) in values, key
     ib_rows = [m for m in logged if m.get("ib/L1/i_xl")]
-    assert [int(m["epoch"]) for m in ib_rows] == [0, 1]  # Lightning's own 0-based epoch beside them
+    assert [int(m["step"]) for m in ib_rows] == [1, 2]  # step = the 1-based epoch, as TensorBoardCallback logs
 
 
 def test_lightning_fits_reproduce_and_reach_tensorboard(lightning_fits):
@@ -357,7 +362,7 @@ def test_lightning_resume_from_checkpoint(tmp_path, digits, lightning_fits):
          callbacks=[ModelCheckpoint(dirpath=ckpts, save_last=True)])
     rows = _read(out / "info.csv")
     assert [(int(r["epoch"]), r["layer"]) for r in rows] == [(e, n) for e in (1, 2) for n in _LAYERS]
-    # epoch 1 is the uninterrupted fit's; epoch 2 kept the compressors fitted on epoch 1 (reloaded from the folder)
+    # epoch 1 is the uninterrupted fit's; epoch 2 kept the compressors fitted on epoch 1 (Lightning's checkpoint)
     root = lightning_fits[0]
     assert _without_time(rows[:3]) == _without_time(_read(root / "a" / "info.csv")[:3])
     assert {r["fit_epoch"] for r in rows} == {"1"}

@@ -11,7 +11,7 @@ MINE 0.993/1.013/1.016, NWJ 0.995/1.009/1.016, InfoNCE 0.982/1.005/1.002).
 We allow |estimate - 1| < 0.25: over 10 standard errors, leaving room for the
 gap between a variational bound and I (always >= 0) and for training-run
 variation across seeds and platforms, while still catching a wrong formula
-(the torchfd InfoNCE axis bug gives 0.47 at I = 1; REFERENCE.md section 3.1).
+(the torchfd InfoNCE axis bug gives 0.47 at I = 1).
 """
 
 from __future__ import annotations

@@ -239,8 +239,8 @@ def test_demo_explains_its_covers_column(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------ 11. run_ib(out=None)
 def test_run_ib_without_a_folder_is_a_clear_type_error():
-    with pytest.raises(TypeError, match=r"The 'out' argument of run_ib must be a path \(str or os\.PathLike\) naming "
-                                        r"the run folder\. Got None of type NoneType\."):
+    with pytest.raises(TypeError, match=r"The 'out' argument of run_ib must be a folder \(a str or path-like\)\. Got "
+                                        r"NoneType instead\."):
         run_ib(IBConfig(dataset="digits", epochs=1), out=None)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,8 +18,8 @@ import pytest
 
 from ibscope.cli import main
 from ibscope.ib import IBConfig, RunFolderError, load_run, load_study, run_ib, run_study
-from ibscope.ib.study import SUMMARY_METRICS, SUMMARY_VALUES, parse_grid, parse_seeds
 from ibscope.runs import FolderLock, FolderLockedError
+from ibscope.study import SUMMARY_METRICS, SUMMARY_VALUES, parse_grid, parse_seeds
 
 
 def _cfg(**kw) -> IBConfig:
@@ -44,7 +43,7 @@ def _numbers(path: Path) -> pd.DataFrame:
 def study(tmp_path_factory):
     """A finished two-seed study (sequential backend) and the same two seeds as individual runs."""
     root = tmp_path_factory.mktemp("study")
-    res = run_study(_cfg(), seeds="0:2", out=root / "study", backend="sequential")
+    res = run_study(_cfg(), seeds="0:2", out=root / "study", executor="sequential")
     single = {s: run_ib(_cfg(seed=s), out=root / f"single-{s}").out for s in (0, 1)}
     return root / "study", res, single
 
@@ -56,7 +55,7 @@ def test_study_layout_and_each_run_equals_a_single_run(study):
     record = json.loads((out / "study.json").read_text())
     assert record["format"] == "ibscope-ib-study" and record["seeds"] == [0, 1] and record["grid"] == {}
     assert record["config"]["epochs"] == 2 and record["config_resolved"]["batch_size"] == 128
-    assert record["versions"]["torch"] and record["created"] and record["drivers"][0]["backend"] == "sequential"
+    assert record["versions"]["torch"] and record["created"] and record["drivers"][0]["executor"] == "sequential"
     assert [(r["point"], r["seed"], r["status"]) for r in res.runs] == [("base", 0, "ok"), ("base", 1, "ok")]
     assert not res.failed and res.figures == [] and "2 ran, 0 already finished, 0 failed" in res.summary()
     for s in (0, 1):
@@ -96,17 +95,17 @@ def test_rerun_skips_finished_runs_and_redoes_only_what_is_missing(study, tmp_pa
     out = tmp_path / "study"
     shutil.copytree(src, out)
     before = _digest(out / "runs/base/seed0")
-    again = run_study(_cfg(), seeds=[0, 1], out=out, backend="sequential")
+    again = run_study(_cfg(), seeds=[0, 1], out=out, executor="sequential")
     assert [r["status"] for r in again.runs] == ["finished", "finished"] and again.failed == []
     # a run whose summary.json is gone (killed while finishing) is resumed; the finished one is not touched
     (out / "runs/base/seed1/summary.json").unlink()
-    res = run_study(_cfg(), seeds=[0, 1], out=out, backend="sequential")
+    res = run_study(_cfg(), seeds=[0, 1], out=out, executor="sequential")
     assert [(r["status"], r["resumed"], r["epochs_run"]) for r in res.runs] == [
         ("finished", False, []), ("ok", True, [])]
     assert (out / "runs/base/seed1/summary.json").is_file() and _digest(out / "runs/base/seed0") == before
     # a missing run starts afresh and gives the same numbers
     shutil.rmtree(out / "runs/base/seed1")
-    res = run_study(_cfg(), seeds=[0, 1], out=out, backend="sequential")
+    res = run_study(_cfg(), seeds=[0, 1], out=out, executor="sequential")
     assert [(r["status"], r["resumed"], r["epochs_run"]) for r in res.runs] == [
         ("finished", False, []), ("ok", False, [1, 2])]
     pd.testing.assert_frame_equal(_numbers(out / "runs/base/seed1/info.csv"), _numbers(src / "runs/base/seed1/info.csv"))
@@ -123,7 +122,7 @@ def test_a_run_stopped_mid_way_continues_from_its_checkpoint(study, tmp_path):
     shutil.rmtree(run)
     run_ib(_cfg(seed=1, epochs=1), out=run)
     (run / "summary.json").unlink()
-    res = run_study(_cfg(), seeds="0:2", out=out, backend="sequential")
+    res = run_study(_cfg(), seeds="0:2", out=out, executor="sequential")
     assert [(r["status"], r["resumed"], r["epochs_run"]) for r in res.runs] == [
         ("finished", False, []), ("ok", True, [2])]
     for name in ("info.csv", "metrics.csv"):  # as if it had never stopped
@@ -136,12 +135,12 @@ def test_another_configuration_is_refused_and_the_folder_left_alone(study, tmp_p
     shutil.copytree(src, out)
     before = _digest(out)
     with pytest.raises(RunFolderError, match=r"holds another study \(it differs in: config\.noise\)"):
-        run_study(_cfg(noise=1e-2), seeds="0:2", out=out, backend="sequential")
+        run_study(_cfg(noise=1e-2), seeds="0:2", out=out, executor="sequential")
     with pytest.raises(RunFolderError, match=r"it differs in: grid\.noise, seeds\)"):
-        run_study(_cfg(), seeds="0:3", grid={"noise": [1e-3]}, out=out, backend="sequential")
+        run_study(_cfg(), seeds="0:3", grid={"noise": [1e-3]}, out=out, executor="sequential")
     # settings that do not change the numbers may differ
     assert [r["status"] for r in run_study(_cfg(device="cpu", threads=0), seeds="0:2", out=out,
-                                           backend="sequential").runs] == ["finished", "finished"]
+                                           executor="sequential").runs] == ["finished", "finished"]
     assert {k: v for k, v in _digest(out).items() if k != "study.json"} == \
         {k: v for k, v in before.items() if k != "study.json"}
     # a folder that holds something else
@@ -149,13 +148,13 @@ def test_another_configuration_is_refused_and_the_folder_left_alone(study, tmp_p
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(RunFolderError, match=r"is not empty and has no study\.json: it holds notes\.txt"):
-        run_study(_cfg(), seeds="0", out=other, backend="sequential")
-    with pytest.raises(RunFolderError, match=r"it is an ib run folder"):
-        run_study(_cfg(), seeds="0", out=out / "runs/base/seed0", backend="sequential")
+        run_study(_cfg(), seeds="0", out=other, executor="sequential")
+    with pytest.raises(RunFolderError, match=r"has no study\.json: it is an ibscope IB run folder"):
+        run_study(_cfg(), seeds="0", out=out / "runs/base/seed0", executor="sequential")
     # a second driver on the same study is refused
     with FolderLock(out, what="IB study"):
         with pytest.raises(FolderLockedError, match=r"Another IB study \(PID \d+"):
-            run_study(_cfg(), seeds="0:2", out=out, backend="sequential")
+            run_study(_cfg(), seeds="0:2", out=out, executor="sequential")
 
 
 # ----------------------------------------------------------------------------------------------- syntax
@@ -195,10 +194,10 @@ def test_grid_syntax_and_every_point_checked_before_anything_runs(tmp_path):
         run_study(_cfg(), seeds=[0], grid=["noise=1e-3,-1"], out=out)
     with pytest.raises(ValueError, match=r"The grid has the same point twice"):
         run_study(_cfg(), seeds=[0], grid={"dataset": ["digits", "DIGITS"]}, out=out)
-    with pytest.raises(ValueError, match=r"The 'backend' argument of run_study must be one of loky, ray, dask, "
+    with pytest.raises(ValueError, match=r"The 'executor' argument of run_study must be one of loky, ray, dask, "
                                          r"sequential\. Got 'threading'"):
-        run_study(_cfg(), seeds=[0], out=out, backend="threading")
-    with pytest.raises(ValueError, match=r"'address' argument of run_study is for backend='ray' or 'dask'"):
+        run_study(_cfg(), seeds=[0], out=out, executor="threading")
+    with pytest.raises(ValueError, match=r"'address' argument of run_study is for executor='ray' or 'dask'"):
         run_study(_cfg(), seeds=[0], out=out, address="auto")
     with pytest.raises(ValueError, match=r"The 'seeds' argument of run_study is needed for a new study"):
         run_study(_cfg(), out=out)
@@ -210,7 +209,7 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
     """Two grid points, one of which fails in its job: the other is kept, the failure reported, exit 1."""
     out = tmp_path / "grid"
     args = ["ib", "--dataset", "digits", "--epochs", "1", "--ci", "0", "--no-plots", "--seeds", "0",
-            "--grid", "probe_size=300,99999", "--backend", "sequential", "--knn-backend", "kdtree", "--out", str(out)]
+            "--grid", "probe_size=300,99999", "--executor", "sequential", "--knn-backend", "kdtree", "--out", str(out)]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "[1/2] probe_size=300/seed0: done in" in err
@@ -218,7 +217,7 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
     assert "2 run(s): 1 ran, 0 already finished, 1 failed; wall time" in err
     assert "run probe_size=99999/seed0 failed: ValueError: The 'n' parameter of probe_set" in err
     ok = out / "runs/probe_size=300/seed0"
-    assert json.loads((ok / "config.json").read_text())["config"]["backend"] == "kdtree"
+    assert json.loads((ok / "config.json").read_text())["config"]["knn_backend"] == "kdtree"
     table = pd.read_csv(out / "summary.csv")
     assert set(table["point"]) == {"probe_size=300"} and (table["probe_size"] == 300).all()
     before = _digest(ok)
@@ -228,7 +227,7 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "ibscope: run probe_size=99999/seed0 failed: ValueError" in err
     assert _digest(ok) == before
     with pytest.warns(RuntimeWarning, match=r"1 run\(s\) of the study .* failed: probe_size=99999/seed0"):
-        res = run_study(out=out, backend="sequential")
+        res = run_study(out=out, executor="sequential")
     assert [(r["point"], r["status"]) for r in res.runs] == [("probe_size=300", "finished"),
                                                               ("probe_size=99999", "error")]
     data = load_study(out)
@@ -238,7 +237,8 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
 def test_cli_flags_of_a_study(tmp_path, capsys):
     out = str(tmp_path / "s")
     cases = [(["--seeds", "0:2", "--seed", "1"], r"--seed and --seeds cannot be combined"),
-             (["--backend", "loky"], r"--backend loky says where the runs of a study go; it needs --seeds"),
+             (["--backend", "loky"], r"--executor loky says where the runs of a study go; it needs --seeds"),
+             (["--executor", "loky"], r"--executor loky says where the runs of a study go; it needs --seeds"),
              (["--n-jobs", "2"], r"--n-jobs is for a study"),
              (["--seeds", "2:1"], r"The '--seeds' option of ibscope ib must be START:STOP"),
              (["--seeds", "0", "--grid", "nope=1"], r"Unknown grid key 'nope'"),
@@ -260,31 +260,6 @@ def test_a_missing_cluster_package_is_one_line_and_writes_nothing(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith(f"ibscope: error: backend='{backend}' needs") and "pip install 'ibscope[" in err, err
     assert err.count("\n") == 1 and not out.exists()
-
-
-# ----------------------------------------------------------------------------------------------- Ray
-def test_two_seed_study_on_a_local_ray_instance(tmp_path):
-    pytest.importorskip("ray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # scipy's KD-tree: the fresh Ray workers need not compile the numba kernels
-    cfg = _cfg(model="mlp", hidden=[16, 8], epochs=1, batch_size=256, probe_size=200, backend="kdtree")
-    res = run_study(cfg, seeds=[0, 1], out=tmp_path / "ray", backend="ray", n_jobs=2)  # starts and stops Ray
-    assert [r["status"] for r in res.runs] == ["ok", "ok"], res.failed
-    assert os.getpid() not in {r["pid"] for r in res.runs}  # the runs ran in Ray worker processes
-    import ray
-
-    assert not ray.is_initialized()
-    single = run_ib(cfg.replace(seed=1), out=tmp_path / "single").out
-    pd.testing.assert_frame_equal(_numbers(tmp_path / "ray/runs/base/seed1/info.csv"), _numbers(single / "info.csv"))
-
-
-def test_two_seed_study_on_a_local_dask_cluster(tmp_path):
-    pytest.importorskip("distributed")
-    cfg = _cfg(model="mlp", hidden=[16, 8], epochs=1, batch_size=256, probe_size=200, backend="kdtree")
-    res = run_study(cfg, seeds=[0, 1], out=tmp_path / "dask", backend="dask", n_jobs=2)  # a local cluster
-    assert [r["status"] for r in res.runs] == ["ok", "ok"], res.failed
-    single = run_ib(cfg.replace(seed=0), out=tmp_path / "single").out
-    pd.testing.assert_frame_equal(_numbers(tmp_path / "dask/runs/base/seed0/info.csv"), _numbers(single / "info.csv"))
 
 
 # ----------------------------------------------------------------------------------------------- data frames
@@ -311,7 +286,7 @@ def test_load_run_and_load_study(study, tmp_path):
     pd.testing.assert_frame_equal(load_study(copy).summary, data.summary, check_dtype=False)
     # clear errors for the wrong kind of folder
     with pytest.raises(RunFolderError, match=r"is an ibscope ib study \(it has a study\.json\), not a single run: "
-                                             r"read it with ibscope\.ib\.load_study"):
+                                             r"read it with ibscope\.study\.load_study"):
         load_run(out)
     with pytest.raises(RunFolderError, match=r"has no study\.json\. It is an ib run folder: read it with "
                                              r"ibscope\.ib\.load_run"):
@@ -328,7 +303,7 @@ def test_load_run_and_load_study(study, tmp_path):
 def test_study_figures_have_bands_per_point(tmp_path):
     out = tmp_path / "figs"
     res = run_study(_cfg(model="mlp", hidden=[8], epochs=1, probe_size=200), seeds=[0], out=out,
-                    backend="sequential", figures=True, formats=("png",))
+                    executor="sequential", figures=True, formats=("png",))
     names = sorted(str(p.relative_to(out)) for p in res.figures)
     assert names == ["figures/base/seeds_info_plane.png", "figures/base/seeds_loss.png",
                      "figures/base/seeds_mi_vs_epoch.png"]
@@ -338,7 +313,7 @@ def test_study_figures_have_bands_per_point(tmp_path):
 def test_ibscope_plot_redraws_a_study(tmp_path, capsys):
     out = tmp_path / "plotted"
     run_study(_cfg(model="mlp", hidden=[8], epochs=1, probe_size=200), seeds=[0, 1], out=out,
-              backend="sequential", figures=False)
+              executor="sequential", figures=False)
     assert not (out / "figures").exists()
     assert main(["plot", str(out), "--format", "png"]) == 0
     printed = sorted(Path(line).relative_to(out).as_posix() for line in capsys.readouterr().out.split())

@@ -9,8 +9,8 @@ Examples
     # the same command again resumes: finished jobs are skipped
     ibscope bench paper-reduced --out runs/paper-reduced
     # the full paper grid on a Ray cluster, or on a Dask scheduler
-    ibscope bench paper --out runs/paper --backend ray --address auto
-    ibscope bench paper --out runs/paper --backend dask --address tcp://scheduler:8786
+    ibscope bench paper --out runs/paper --executor ray --address auto
+    ibscope bench paper --out runs/paper --executor dask --address tcp://scheduler:8786
     # a custom grid
     ibscope bench custom --task bump-16 --mi 0:5:11 --estimator ksg --compress conv-ae:2 \\
         --n 5000 --seeds 0,1 --out runs/bump-ksg
@@ -121,9 +121,9 @@ def run(args) -> int:
     n_done = check_run_dir(config, args.out)
     if not args.quiet:
         state = f"resuming, {n_done} done" if n_done else "new"
-        print(f"sweep {config.name!r}: {n_total} jobs ({state}) -> {args.out} (backend {args.backend})",
+        print(f"sweep {config.name!r}: {n_total} jobs ({state}) -> {args.out} (executor {args.executor})",
               file=sys.stderr)
-    results = run_sweep(config, args.out, backend=args.backend, n_jobs=args.n_jobs, address=args.address,
+    results = run_sweep(config, args.out, executor=args.executor, n_jobs=args.n_jobs, address=args.address,
                         progress=not args.quiet, threads_per_job=args.threads_per_job)
     n_failed = n_total - len(results)
     if len(results):
@@ -156,8 +156,10 @@ def register(sub) -> None:
     p.add_argument("preset", metavar="PRESET", help=_PRESET_HELP)
     p.add_argument("--out", metavar="RUN_DIR", help="results folder (created; an existing one of the same sweep "
                                                     "is resumed)")
-    p.add_argument("--backend", default="loky", choices=["loky", "ray", "dask", "sequential"],
-                   help="where jobs run: local processes (loky, default), a Ray or a Dask cluster")
+    p.add_argument("--executor", "--backend", dest="executor", default="loky",
+                   choices=["loky", "ray", "dask", "sequential"],
+                   help="where jobs run: local processes (loky, default), a Ray or a Dask cluster (--backend is the "
+                        "deprecated spelling)")
     p.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (default: all cores / cluster CPUs)")
     p.add_argument("--address", default=None, help="Ray or Dask cluster address (default: start a local one)")
     p.add_argument("--threads-per-job", type=int, default=None, help="threads per job (default: cores / n-jobs)")

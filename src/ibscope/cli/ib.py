@@ -31,8 +31,8 @@ Studies (several seeds and settings)
     # five seeds on local processes: STUDY/runs/base/seed0..4, STUDY/summary.csv, STUDY/figures
     ibscope ib --dataset digits --epochs 20 --seeds 0:5 --out runs/digits-study
 
-    # the same on a Ray cluster (or --backend dask --address tcp://scheduler:8786)
-    ibscope ib --dataset digits --epochs 20 --seeds 0:5 --backend ray --address auto --out runs/digits-study
+    # the same on a Ray cluster (or --executor dask --address tcp://scheduler:8786)
+    ibscope ib --dataset digits --epochs 20 --seeds 0:5 --executor ray --address auto --out runs/digits-study
 
     # every combination of two noise levels and two learning rates, three seeds each
     ibscope ib --seeds 0,1,2 --grid noise=1e-3,1e-2 --grid lr=1e-3,3e-3 --out runs/noise-lr
@@ -41,11 +41,11 @@ Studies (several seeds and settings)
     ibscope ib --out runs/digits-study --resume
 
 ``--seeds`` (or ``--grid``) turns ``--out`` into a study folder
-(:func:`ibscope.ib.run_study`). ``--backend`` then says where the runs go
+(:func:`ibscope.study.run_study`). ``--executor`` then says where the runs go
 (``loky``, the default: local processes; ``ray``; ``dask``; ``sequential``:
-this process). The names do not overlap with those of the neighbour search,
-so ``--backend kdtree`` still sets the neighbour-search backend, as it always
-has; ``--knn-backend`` sets it unambiguously (also next to ``--backend ray``).
+this process), and ``--knn-backend`` names the neighbour search of the
+estimators. ``--backend`` is the deprecated spelling of either: a study
+executor's name means ``--executor``, a neighbour-search name ``--knn-backend``.
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..executors import EXECUTORS as STUDY_BACKEND_NAMES  # where a study's runs go; no overlap with KNN
 from ..ib import IBConfig, load_run_config, run_ib
-from ..ib.study import STUDY_FILE, parse_grid, parse_seeds, read_study_record, run_study
 from ..neighbors import BACKENDS as KNN_BACKENDS
-from ..sweep.backends import BACKENDS as STUDY_BACKEND_NAMES  # where a study's runs go; no overlap with KNN
+from ..study import parse_grid, parse_seeds, run_study
+from ..study.folder import STUDY_FILE, read_study_record
 from ._common import EXIT_FAILED, CLIError
 
 __all__ = ["register", "run", "build_config"]
@@ -111,7 +112,7 @@ def register(sub) -> None:
     p.add_argument("--estimator-y", help="I(L;Y) estimator with --label-side codes (default: same family as "
                                          "--estimator)")
     p.add_argument("--k", type=int, help="neighbours of kNN estimators (default 5)")
-    p.add_argument("--ci", type=float, help="confidence level (default 0.95; 0 disables)")
+    p.add_argument("--ci", type=float, help="confidence level (default 0.95; 0: no intervals)")
     p.add_argument("--n-subsamples", type=int, help="half-samples per CI (default 10)")
     p.add_argument("--units", help="nats (default) or bits")
     p.add_argument("--schedule", help="every (default) or log (epochs 1,2,3,4,5,6,8,10,13,...)")
@@ -122,9 +123,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="base seed (default 0)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--backend", metavar="NAME",
-                   help="with --seeds/--grid: where the study's runs go, loky (default: local processes), ray, dask "
-                        "or sequential; otherwise (or given a neighbour-search name): the neighbour-search backend, "
-                        "as --knn-backend")
+                   help="deprecated: --executor for a study executor's name, --knn-backend for a neighbour-search "
+                        "name")
     p.add_argument("--knn-backend", metavar="NAME",
                    help=f"neighbour-search backend of the estimators: {', '.join(KNN_BACKENDS)} (default auto: numba "
                         "on CPU, torch on CUDA)")
@@ -139,8 +139,10 @@ def register(sub) -> None:
     study.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                        help="also vary a setting (an IBConfig field, e.g. noise=1e-3,1e-2); repeat for more keys: "
                             "every combination runs with every seed")
+    study.add_argument("--executor", metavar="NAME",
+                       help="where the study's runs go: loky (default: local processes), ray, dask or sequential")
     study.add_argument("--address", metavar="ADDR",
-                       help="cluster address for --backend ray (ray://head:10001, auto) or dask (tcp://host:8786)")
+                       help="cluster address for --executor ray (ray://head:10001, auto) or dask (tcp://host:8786)")
     study.add_argument("--n-jobs", type=int, metavar="N",
                        help="runs at once (default: every core, or every cluster CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -156,7 +158,7 @@ def _is_study_backend(name) -> bool:
 
 
 def _knn_backend(args: argparse.Namespace):
-    """The neighbour-search backend from ``--knn-backend``, or from ``--backend`` when it names one."""
+    """The neighbour-search backend from ``--knn-backend``, or from the deprecated ``--backend`` when it names one."""
     knn = getattr(args, "knn_backend", None)
     old = getattr(args, "backend", None)
     if old is not None and not _is_study_backend(old):
@@ -165,6 +167,20 @@ def _knn_backend(args: argparse.Namespace):
                              "Pass one of them.")
         knn = old
     return knn
+
+
+def _executor(args: argparse.Namespace) -> str | None:
+    """Where a study's runs go: ``--executor``, or the deprecated ``--backend`` when it names an executor."""
+    new = getattr(args, "executor", None)
+    old = getattr(args, "backend", None)
+    if old is not None and _is_study_backend(old):
+        if new is not None and new.strip().lower() != old.strip().lower():
+            raise ValueError(f"--backend {old} and --executor {new} both say where the runs go. Pass --executor.")
+        new = old
+    if new is not None and not _is_study_backend(new):
+        raise ValueError(f"--executor must be one of {', '.join(e for e in STUDY_BACKEND_NAMES if e != 'threading')}. "
+                         f"Got {new!r}.")
+    return None if new is None else new.strip().lower()
 
 
 def build_config(args: argparse.Namespace, *, base: dict | None = None):
@@ -193,7 +209,7 @@ def build_config(args: argparse.Namespace, *, base: dict | None = None):
         base = {}
     knn = _knn_backend(args)
     if knn is not None:
-        base["backend"] = knn
+        base["knn_backend"] = knn
     for dest, field in _FLAGS.items():
         value = getattr(args, dest, None)
         if value is not None:
@@ -225,12 +241,12 @@ def _run_study(args: argparse.Namespace) -> int:
     else:
         seeds = stored["seeds"] if use_stored else [config.seed]
     grid = parse_grid(args.grid) if args.grid else (stored["grid"] if use_stored else {})
-    backend = args.backend.strip().lower() if _is_study_backend(args.backend) else "loky"
+    executor = _executor(args) or "loky"
     progress = not args.quiet
     with warnings.catch_warnings():
         if not progress:  # the failures are printed below instead
             warnings.filterwarnings("ignore", message=r"\d+ run\(s\) of the study", category=RuntimeWarning)
-        result = run_study(config, out=out, seeds=seeds, grid=grid, backend=backend, n_jobs=args.n_jobs,
+        result = run_study(config, out=out, seeds=seeds, grid=grid, executor=executor, n_jobs=args.n_jobs,
                            address=args.address, progress=progress)
     if result.failed:
         if not progress:
@@ -253,9 +269,9 @@ def run(args: argparse.Namespace) -> int:
     if (getattr(args, "seeds", None) is not None or getattr(args, "grid", None)
             or (Path(args.out) / STUDY_FILE).is_file()):
         return _run_study(args)
-    if _is_study_backend(getattr(args, "backend", None)):
-        raise ValueError(f"--backend {args.backend} says where the runs of a study go; it needs --seeds (or --grid). "
-                         f"For a single run, --backend/--knn-backend name the neighbour search: "
+    if _executor(args) is not None:
+        raise ValueError(f"--executor {_executor(args)} says where the runs of a study go; it needs --seeds (or "
+                         f"--grid). For a single run, --knn-backend names the neighbour search: "
                          f"{', '.join(KNN_BACKENDS)}.")
     for flag, value in (("--address", getattr(args, "address", None)), ("--n-jobs", getattr(args, "n_jobs", None))):
         if value is not None:

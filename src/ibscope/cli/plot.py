@@ -68,7 +68,7 @@ register_folder_plotter("sweep.json", _plot_sweep_folder, "sweep")
 
 def _plot_study_folder(folder, options):
     """Mean +- std figures per grid point of a study folder (:func:`ibscope.ib.plot_study`)."""
-    from ..ib import plot_study
+    from ..study import plot_study
 
     return plot_study(folder, formats=tuple(options.get("formats") or ("png", "pdf")))
 

@@ -23,7 +23,7 @@ ibscope.compress`` stays light.
 
 from __future__ import annotations
 
-from ._base import BaseCompressor, NotFittedError, is_fitted, load_compressor
+from ._base import BaseCompressor, NotFittedError, compressor_from_bytes, is_fitted, load_compressor
 from .pca import PCACompressor
 from .random_projection import RandomProjectionCompressor
 from .spec import compressor_names, parse_compressor
@@ -40,6 +40,7 @@ __all__ = [
     "compressor_names",
     "is_fitted",
     "load_compressor",
+    "compressor_from_bytes",
     "parse_compressor",
 ]
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import json
 import numbers
 import os
@@ -233,6 +234,18 @@ class BaseCompressor(Configurable):
             If the compressor has not been fitted.
         """
         self._check_fitted("save")
+        with atomic_open(os.path.abspath(os.fspath(path)), "wb") as fh:
+            self._write(fh)
+
+    def to_bytes(self) -> bytes:
+        """The bytes :meth:`save` would write (for a checkpoint or a worker); read back with
+        :func:`compressor_from_bytes`."""
+        self._check_fitted("to_bytes")
+        buf = io.BytesIO()
+        self._write(buf)
+        return buf.getvalue()
+
+    def _write(self, fh) -> None:
         meta = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -242,8 +255,7 @@ class BaseCompressor(Configurable):
         }
         payload: dict[str, Any] = {"__meta__": np.array(json.dumps(meta))}
         payload.update(self._state_arrays())
-        with atomic_open(os.path.abspath(os.fspath(path)), "wb") as fh:
-            np.savez(fh, **payload)
+        np.savez(fh, **payload)
 
     @classmethod
     def load(cls, path, **params):
@@ -290,9 +302,10 @@ def _compressor_class(name: str):
 
 
 def _load(path, *, expected=None, overrides=None):
-    path = os.fspath(path)
+    source = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else os.fspath(path)
+    path = "<bytes>" if isinstance(path, (bytes, bytearray)) else os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(source, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as exc:
         raise ValueError(f"Could not read a compressor file from {path!r}: {exc}") from None
@@ -335,3 +348,8 @@ def load_compressor(path, **params) -> BaseCompressor:
         The fitted compressor.
     """
     return _load(path, expected=None, overrides=params)
+
+
+def compressor_from_bytes(blob: bytes, **params) -> BaseCompressor:
+    """Load a compressor from the bytes of :meth:`BaseCompressor.to_bytes` (keywords as :func:`load_compressor`)."""
+    return _load(bytes(blob), expected=None, overrides=params)

@@ -24,7 +24,7 @@ from .base import jitter_ties, standardize
 PREPROCESS = ("standardize", "rank", "none", None)
 
 
-#: fixed internal seed of the rank transform (documented; STYLE.md section 7)
+#: fixed internal seed of the rank transform (documented, so that results are reproducible)
 RANK_SEED = 0x1B5C0BE
 
 

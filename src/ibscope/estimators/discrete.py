@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import digamma
 
 from .. import neighbors
-from .._validation import as_labels, as_samples, check_choice, check_k, check_same_length, label_codes
+from .._validation import as_labels, as_samples, check_choice, check_k, check_same_length, label_codes, to_numpy
 from ._preprocess import PREPROCESS, prepare_continuous, whiten
 from .base import EntropyEstimator, MIEstimator
 
@@ -34,7 +34,7 @@ def _codes(v: np.ndarray) -> np.ndarray:
 
 def _discrete_rows(v, name: str) -> np.ndarray:
     """Labels of shape (n,) or (n, m): multi-column rows become one code each."""
-    arr = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+    arr = to_numpy(v, name)
     if arr.ndim == 2 and arr.shape[1] > 1:
         cols = [as_labels(arr[:, j], f"{name}[:, {j}]") for j in range(arr.shape[1])]
         return _codes(np.stack(cols, axis=1))

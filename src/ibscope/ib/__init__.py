@@ -8,14 +8,14 @@
 * :class:`Trainer` - the built-in loop: trains, evaluates, fires callbacks.
 * :func:`run_ib` and :class:`IBConfig` - a whole run writing a resumable,
   locked run folder (config.json, metrics.csv, info.csv, checkpoints, figures).
-* :func:`run_study` - one run per seed (and grid point) as independent jobs on
-  local processes, Ray or Dask, with a summary over seeds; resumable.
-* :func:`load_run`, :func:`load_study` - run and study folders as pandas data frames.
+* :func:`load_run` - a run folder (of any writer) as pandas data frames.
+* :func:`run_study`, :func:`load_study`, :func:`plot_study` - studies over seeds and
+  grids, which live in :mod:`ibscope.study` and are available here too.
 
 Modules: ``config`` (IBConfig), ``capture`` (hooks), ``recorder`` (IBRecorder),
 ``flags`` (sanity flags), ``schedule`` (analysed epochs), ``callbacks``
-(Callback, RunWriter, Checkpoint, ProgressBar), ``trainer`` (Trainer),
-``run`` (run_ib), ``study`` (run_study, load_study), ``results`` (load_run).
+(Callback, RunWriter, Checkpoint, ProgressBar, FigureWriter), ``trainer`` (Trainer),
+``network`` (the run's model and its checks), ``run`` (run_ib), ``results`` (load_run).
 
 Example
 -------
@@ -23,7 +23,7 @@ Example
 >>> res = run_ib(IBConfig(dataset="digits", epochs=20), out="runs/digits-s0", progress=True)  # doctest: +SKIP
 """
 
-from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunWriter
+from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, FigureWriter, ProgressBar, RunWriter
 from .capture import ActivationRecorder, Activations, MisalignedRowsError, valid_layer_names
 from .config import IBConfig
 from .flags import FLAG_NAMES, flag_rows
@@ -31,7 +31,6 @@ from .recorder import INFO_COLUMNS, IBRecorder
 from .results import RunData, load_run
 from .run import IBRunResult, RunFolderError, load_run_config, run_ib
 from .schedule import epoch_schedule, log_schedule
-from .study import StudyData, StudyResult, load_study, plot_study, run_study
 from .trainer import Trainer
 
 __all__ = [
@@ -54,6 +53,7 @@ __all__ = [
     "Checkpoint",
     "ProgressBar",
     "RunWriter",
+    "FigureWriter",
     "Trainer",
     "load_run_config",
     "run_study",
@@ -64,3 +64,16 @@ __all__ = [
     "load_run",
     "RunData",
 ]
+
+
+#: Names that live in :mod:`ibscope.study` and are offered here as well (imported on first use, so that
+#: ``ibscope.ib`` does not depend on the study room, which builds on it).
+_STUDY_NAMES = ("run_study", "plot_study", "StudyResult", "load_study", "StudyData")
+
+
+def __getattr__(name: str):
+    if name in _STUDY_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module("ibscope.study"), name)
+    raise AttributeError(f"module 'ibscope.ib' has no attribute {name!r}")

@@ -9,35 +9,46 @@ also has ``optimizer``, ``train_loader``, ``device``, ``out`` and ``config``).
 ``"metrics"`` (epoch, train/test loss, accuracy and ROC-AUC, lr, timings) and
 ``"rows"`` (information-plane rows, filled by an :class:`~ibscope.ib.IBRecorder`
 earlier in the list). Callbacks run in list order; :func:`~ibscope.ib.run_ib`
-uses ``[IBRecorder, RunWriter, ProgressBar, *your callbacks, Checkpoint]``, so
-your ``on_epoch_end`` sees the epoch's rows on disk and runs before its
-checkpoint is written.
+uses ``[IBRecorder, FigureWriter, RunWriter, ProgressBar, *your callbacks, Checkpoint]``,
+so your ``on_epoch_end`` sees the epoch's rows on disk and runs before its
+checkpoint is written. The trainer fires ``on_train_end`` itself when its
+``fit`` returns, and ``on_exception`` when it raises.
+
+A callback with state (the recorder's fitted compressors) has a ``state_key`` and
+``state_dict()`` / ``load_state_dict()``; the :class:`Checkpoint` stores that state
+in the checkpoint, with the model, so it is always as new as the weights.
 
 Built-in callbacks here:
 
 * :class:`RunWriter` - appends the rows to ``info.csv`` and the metrics to
-  ``metrics.csv`` (``fsync`` per epoch) and saves newly fitted compressors;
-* :class:`Checkpoint` - model, optimiser and every RNG stream to
-  ``checkpoints/last.pt`` (atomic), and loads them back on resume;
-* :class:`ProgressBar` - a tqdm bar over epochs.
+  ``metrics.csv`` (``fsync`` per epoch), and writes ``summary.json`` at the end;
+* :class:`Checkpoint` - model, optimiser, every RNG stream and the callbacks' state
+  to ``checkpoints/last.pt`` (atomic), and loads them back on resume;
+* :class:`ProgressBar` - a tqdm bar over epochs, with the analysis stage below it;
+* :class:`FigureWriter` - the run folder's figures when training ends.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
-from ..runs import CSVLog, atomic_open, utc_now
+from ..runs import RunFolderError, atomic_open, utc_now
+from ..runs.errors import DamagedFolderError
+from ..runs.ibrun import FIGURES, RunArtefact
+from ..runs.schema import METRICS, cell
 
-__all__ = ["Callback", "RunWriter", "Checkpoint", "ProgressBar", "METRICS_COLUMNS", "RunFolderError", "csv_cell"]
+__all__ = ["Callback", "RunWriter", "Checkpoint", "ProgressBar", "FigureWriter", "METRICS_COLUMNS",
+           "RunFolderError", "csv_cell"]
 
-#: Columns of ``metrics.csv``.
-METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "train_auc", "test_loss", "test_acc", "test_auc", "lr",
-                   "analysed", "time_s", "train_s", "eval_s", "analysis_s")
+#: Columns of ``metrics.csv`` (see :data:`ibscope.runs.schema.METRICS`).
+METRICS_COLUMNS = METRICS.names
 
-
-class RunFolderError(ValueError):
-    """The run folder cannot be used as asked (not empty, different configuration, not a run, unreadable)."""
+#: How ``info.csv`` and ``metrics.csv`` write a value (NaN as "nan", floats at full precision).
+csv_cell = cell
 
 
 class Callback:
@@ -60,27 +71,10 @@ class Callback:
         """
 
     def on_train_end(self, trainer, result) -> None:
-        """After the last epoch, with the run's result (:class:`~ibscope.ib.IBRunResult` in ``run_ib``)."""
+        """After the last epoch of a ``fit`` that returned; ``result`` is the list of epochs it trained."""
 
     def on_exception(self, trainer, exc: BaseException) -> None:
         """When training stops with an exception (it is re-raised afterwards)."""
-
-
-def csv_cell(v):
-    """How ``info.csv`` and ``metrics.csv`` write a value (NaN as "nan", floats at full precision)."""
-    import math
-
-    import numpy as np
-
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else repr(v)
-    if isinstance(v, np.floating):
-        return repr(float(v))
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 class RunWriter(Callback):
@@ -88,133 +82,159 @@ class RunWriter(Callback):
 
     Parameters
     ----------
-    info_log, metrics_log : CSVLog
-        ``info.csv`` and ``metrics.csv``.
-    recorder : IBRecorder or None
-        Its fitted compressors are saved to ``compressors_dir`` when they are new
-        (before the rows that used them are written).
-    compressors_dir : path-like or None
-    save_at_start : bool
-        Save the recorder's state once before the first epoch (a fresh run, or a
-        folder without one).
+    artefact : ibscope.runs.ibrun.RunArtefact
+        The run folder's files.
+    layers : sequence of str or None
+        The analysed layers, for ``summary.json``.
+
+    Notes
+    -----
+    ``metrics["time_s"]`` is the epoch's wall-clock time up to this callback (training,
+    evaluation, analysis), ``metrics["analysis_s"]`` the analysis time the recorder
+    measured (its ``last_analysis_s``), the same quantity the Lightning callback writes.
     """
 
-    def __init__(self, info_log: CSVLog, metrics_log: CSVLog, *, recorder=None, compressors_dir=None,
-                 save_at_start: bool = True):
-        self.info_log = info_log
-        self.metrics_log = metrics_log
-        self.recorder = recorder
-        self.compressors_dir = None if compressors_dir is None else Path(compressors_dir)
-        self.save_at_start = save_at_start
-        self._saved_fit_epoch = None
-
-    def _save_compressors(self) -> None:
-        if self.recorder is not None and self.compressors_dir is not None:
-            self.recorder.save_state(self.compressors_dir)
-            self._saved_fit_epoch = self.recorder.fit_epoch_
+    def __init__(self, artefact: RunArtefact, *, layers=None):
+        self.artefact = artefact
+        self.layers = None if layers is None else list(layers)
+        self._t0 = time.perf_counter()
 
     def on_train_begin(self, trainer) -> None:
-        if self.recorder is not None:
-            self._saved_fit_epoch = self.recorder.fit_epoch_
-            if self.save_at_start:
-                self._save_compressors()
+        self._t0 = time.perf_counter()
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         metrics = logs["metrics"]
-        rec = self.recorder
-        if rec is not None and rec.refit == "first" and rec.fit_epoch_ is not None \
-                and rec.fit_epoch_ != self._saved_fit_epoch:
-            self._save_compressors()
-        total = time.perf_counter() - logs["t0"]
-        metrics["time_s"] = total
-        metrics["analysis_s"] = total - metrics["train_s"] - metrics["eval_s"]
-        self.info_log.append(logs.get("rows", []))
-        self.metrics_log.append([metrics])
+        metrics["time_s"] = time.perf_counter() - logs["t0"]
+        metrics.setdefault("analysis_s", 0.0)
+        self.artefact.append(logs.get("rows", []), metrics)
+
+    def on_train_end(self, trainer, result) -> None:
+        figures = sorted(str(p.relative_to(self.artefact.path)) for p in (self.artefact.path / FIGURES).glob("*")
+                         if p.is_file())
+        self.artefact.write_summary(completed_epochs=int(getattr(trainer, "epoch", 0)),
+                                    time_s=time.perf_counter() - self._t0, figures=figures, layers=self.layers)
+
+
+def _rng_devices(trainer) -> list:
+    import torch
+
+    if str(trainer.device).startswith("cuda"):
+        return [torch.device(trainer.device).index or 0]
+    return []
 
 
 class Checkpoint(Callback):
     """Save (and restore) everything a resumed run needs to continue bit for bit.
 
-    ``checkpoints/last.pt`` holds the model, the optimiser, every noise layer's
-    generator, the global torch generator (dropout), the CUDA generators and the
-    training loader's generator. It is written atomically after each epoch.
+    The checkpoint holds the model, the optimiser, every noise layer's generator, the
+    global torch generator (dropout), the CUDA generators, the training loader's
+    generator and the state of every callback that has one (``state_key`` and
+    ``state_dict()``, e.g. the recorder's fitted compressors). It is written atomically
+    after each epoch (and once before the first epoch of a fresh run, to ``start.pt``,
+    so that an expensive X compressor survives a crash in epoch 1).
 
     Parameters
     ----------
     path : path-like
-        The checkpoint file.
+        The checkpoint file (``checkpoints/last.pt``).
     format : str
         Format tag stored in the file.
     """
+
+    #: devices whose CUDA generators are saved (kept for callers of the old private name)
+    _rng_devices = staticmethod(_rng_devices)
 
     def __init__(self, path, *, format: str = "ibscope-ib-run"):
         self.path = Path(path)
         self.format = format
 
-    @staticmethod
-    def _rng_devices(trainer) -> list:
-        import torch
-
-        if str(trainer.device).startswith("cuda"):
-            return [torch.device(trainer.device).index or 0]
-        return []
+    @property
+    def start_path(self) -> Path:
+        """The checkpoint written before the first epoch of a fresh run (``start.pt``)."""
+        return self.path.with_name("start.pt")
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         self.save(trainer, epoch)
 
-    def save(self, trainer, epoch: int) -> None:
-        """Write the checkpoint of ``trainer`` after ``epoch``."""
+    def _state(self, trainer, epoch: int) -> dict[str, Any]:
         import torch
 
         from ..nets import get_noise_rng_state
 
-        state = {
+        return {
             "format": self.format,
             "epoch": int(epoch),
             "model": trainer.model.state_dict(),
             "optimizer": trainer.optimizer.state_dict(),
             "noise_rng": get_noise_rng_state(trainer.model),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": [torch.cuda.get_rng_state(d) for d in self._rng_devices(trainer)],
+            "cuda_rng": [torch.cuda.get_rng_state(d) for d in _rng_devices(trainer)],
             "loader_rng": trainer.train_loader.generator.get_state(),
+            "config": trainer.config.to_dict() if hasattr(getattr(trainer, "config", None), "to_dict") else None,
+            "callbacks": {cb.state_key: cb.state_dict() for cb in getattr(trainer, "callbacks", ())
+                          if getattr(cb, "state_key", None) and hasattr(cb, "state_dict")},
             "device": trainer.device,
             "time": utc_now(),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(self.path, "wb") as fh:
-            torch.save(state, fh)
+
+    def save(self, trainer, epoch: int, path=None) -> None:
+        """Write the checkpoint of ``trainer`` after ``epoch`` (to ``path``, default the checkpoint file)."""
+        import torch
+
+        path = self.path if path is None else Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, "wb") as fh:
+            torch.save(self._state(trainer, epoch), fh)
+
+    def save_start(self, trainer) -> None:
+        """Write ``start.pt``: the state before the first epoch of a fresh run."""
+        self.save(trainer, 0, self.start_path)
 
     def load(self, trainer) -> int:
-        """Restore the checkpoint into ``trainer``; returns its epoch (0 when there is none).
+        """Restore the newest checkpoint (``last.pt``, else ``start.pt``) into ``trainer``; returns its epoch
+        (0 when there is none).
 
         Raises
         ------
-        ValueError
-            The file cannot be read (the message says how to restart).
+        DamagedFolderError
+            The file cannot be read; the message says how to go on (the checkpoint can be moved away, and
+            the run resumed from the start).
         """
         import torch
 
         from ..nets import set_noise_rng_state
 
-        if not self.path.is_file():
+        path = self.path if self.path.is_file() else self.start_path
+        if not path.is_file():
             return 0
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:
-            raise RunFolderError(f"Cannot read the checkpoint {self.path} ({type(exc).__name__}: {exc}). "
-                                 "Delete it to restart the run from epoch 1.") from None
+            raise DamagedFolderError(
+                f"Cannot read the checkpoint {path} ({type(exc).__name__}: {exc}). Move it away (e.g. rename it to "
+                f"{path.name}.bad) and resume again: the run then restarts from epoch 1 in the same folder, "
+                "replacing the rows written so far.") from None
         trainer.model.load_state_dict(state["model"])
         trainer.optimizer.load_state_dict(state["optimizer"])
         set_noise_rng_state(trainer.model, state["noise_rng"])
         torch.set_rng_state(state["torch_rng"])
-        for dev, st in zip(self._rng_devices(trainer), state.get("cuda_rng", [])):
+        for dev, st in zip(_rng_devices(trainer), state.get("cuda_rng", [])):
             torch.cuda.set_rng_state(st, dev)
         trainer.train_loader.generator.set_state(state["loader_rng"])
+        saved = state.get("callbacks") or {}
+        for cb in getattr(trainer, "callbacks", ()):
+            key = getattr(cb, "state_key", None)
+            if key and key in saved and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(saved[key])
         return int(state["epoch"])
 
 
 class ProgressBar(Callback):
     """A tqdm bar over epochs, with the loss and test accuracy every ``every`` epochs.
+
+    While an epoch is analysed, the bar's description shows the analysis stage
+    (``analysis L3 3/5: estimates``), fed by the recorder's progress events
+    (:meth:`analysis_progress`, which :func:`~ibscope.ib.run_ib` passes to the recorder).
 
     Parameters
     ----------
@@ -238,10 +258,21 @@ class ProgressBar(Callback):
         self._bar = tqdm(total=self.total, initial=self.initial, desc="ib epochs", unit="epoch", dynamic_ncols=True,
                          mininterval=0.5)
 
+    def analysis_progress(self, event: dict) -> None:
+        """Show an analysis event (``stage``, ``layer``, ``index``, ``total``, ``note``) as the bar's description."""
+        if self._bar is None:
+            return
+        stage = event.get("stage", "")
+        where = f" {event['layer']} {event.get('index', 0) + 1}/{event.get('total', 0)}" if event.get("layer") else ""
+        self._bar.set_description(f"analysis{where}: {stage}", refresh=True)
+        if event.get("note"):
+            self._bar.write(f"ibscope: {event['note']}")
+
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         if self._bar is None:
             return
         m = logs["metrics"]
+        self._bar.set_description("ib epochs", refresh=False)
         if epoch % self.every == 0 or epoch == self.total:
             self._bar.set_postfix(loss=f"{m['train_loss']:.3f}", test_acc=f"{m['test_acc']:.3f}", refresh=False)
         self._bar.update(1)
@@ -258,3 +289,34 @@ class ProgressBar(Callback):
 
     def on_exception(self, trainer, exc: BaseException) -> None:
         self._close()
+
+
+class FigureWriter(Callback):
+    """Draw the run folder's figures (:func:`ibscope.plots.plot_ib_run`) when training ends.
+
+    A drawing problem never hides the results: it becomes a ``RuntimeWarning`` that says
+    how to retry (``ibscope plot RUN_DIR``).
+
+    Parameters
+    ----------
+    out : path-like
+        The run folder.
+    """
+
+    def __init__(self, out) -> None:
+        self.out = Path(out)
+        self.figures: list[Path] = []
+
+    def on_train_end(self, trainer, result) -> None:
+        from ..plots import plot_ib_run  # the one place ib draws: figures are an optional product of a run
+
+        try:
+            self.figures = plot_ib_run(self.out)
+        except Exception as exc:  # the results are on disk; a plotting problem must not hide them
+            warnings.warn(f"Drawing the figures of {self.out} failed ({type(exc).__name__}: {exc}); the results are "
+                          "intact. Run 'ibscope plot' to retry.", RuntimeWarning, stacklevel=2)
+
+
+def say(text: str) -> None:
+    """Print one progress line to standard error (what the CLI and ``progress=True`` show)."""
+    print(text, file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ call.
 
 Why one pass matters: the reference code of Butakov et al. encoded X from a
 shuffled loader but took L from an unshuffled one, so its MI was computed
-between unrelated rows (see REFERENCE.md section 3.1, "Misaligned rows"). Here
+between unrelated rows. Here
 X, every layer's output L and the labels Y come from the *same* forward pass
 over an *unshuffled* probe set, and :meth:`ActivationRecorder.compute` checks
 that every array has the same number of rows and that the stored row indices
@@ -28,6 +28,8 @@ import warnings
 from typing import Any
 
 import numpy as np
+
+from .._validation import to_numpy
 
 __all__ = ["Activations", "ActivationRecorder", "MisalignedRowsError", "valid_layer_names"]
 
@@ -319,8 +321,7 @@ class ActivationRecorder:
                              f"Got {idx.shape}.")
         self._index.append(idx)
         if has_y:
-            yb = y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
-            yb = yb.astype(np.int64).reshape(-1)
+            yb = to_numpy(y, "y").astype(np.int64).reshape(-1)
             if len(yb) != b:
                 raise ValueError(f"The 'y' argument of ActivationRecorder.update has {len(yb)} labels for a "
                                  f"batch of {b} inputs.")
@@ -405,8 +406,7 @@ class ActivationRecorder:
             xs = images if torch.is_tensor(images) else torch.as_tensor(np.asarray(images, dtype=np.float32))
             if device is not None:
                 xs = xs.to(device)
-            ys = None if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach")
-                                                         else labels, dtype=np.int64)
+            ys = None if labels is None else to_numpy(labels, "labels").astype(np.int64)
             for start in range(0, n, int(batch_size)):
                 stop = min(start + int(batch_size), n)
                 self.update(xs[start:stop], None if ys is None else ys[start:stop])

@@ -8,7 +8,7 @@ plus flags; flags win).
 Defaults
 --------
 The network, noise and batch sizes follow the paper's MNIST experiment
-(Butakov et al., ICLR 2024; REFERENCE.md section 2.2): the noisy LeNet-like
+(Butakov et al., ICLR 2024): the noisy LeNet-like
 ``paper-conv`` net with relative Gaussian noise sigma = 1e-3 at the input of
 every conv/linear layer, on in training *and* in the probe passes, dropout 0.1
 before the conv layers in training only, Adam, train batch 1024 and evaluation
@@ -26,9 +26,13 @@ digits             40      1e-3   128         train        1437 8x8 images: see 
 * **Learning rate 1e-3, not the paper's 1e-5.** At 1e-5 the net needs the
   paper's 300 epochs (about 17 700 Adam steps on MNIST) to train; on a CPU with
   a budget of tens of epochs it barely moves. 1e-3 trains in a few epochs. The
-  paper's values are one call away: :meth:`IBConfig.paper` (or
-  ``--preset paper`` on the command line) sets lr 1e-5, 300 epochs, a 4-D conv
+  paper's values are one call away: :func:`preset` ``("paper")``, :meth:`IBConfig.paper`
+  or ``--preset paper`` on the command line sets lr 1e-5, 300 epochs, a 4-D conv
   autoencoder for X and PCA refitted every epoch, as in the reference code.
+
+Presets fill only the fields left unset (None); a value given explicitly always
+wins, however it is given (constructor, :meth:`IBConfig.from_dict`, a TOML file,
+CLI flags).
 * **digits.** scikit-learn's digits have 1437 train and 360 test images. With
   a batch of 1024 an epoch would be 2 optimiser steps, so the batch is 128
   (12 steps per epoch). The probe set is the 1437 **train** images: the
@@ -50,7 +54,8 @@ from .._validation import Interval, Options, Param, check_declared
 from ..estimators import registry
 from ..neighbors import BACKENDS
 
-__all__ = ["IBConfig", "DATASET_DEFAULTS", "PRESETS", "MUTABLE_ON_RESUME"]
+__all__ = ["IBConfig", "DATASET_DEFAULTS", "PRESETS", "MUTABLE_ON_RESUME", "FIELD_DEFAULTS", "preset",
+           "RENAMED_FIELDS"]
 
 #: Per-dataset values of the fields left as ``None`` (see the module notes).
 DATASET_DEFAULTS = {
@@ -64,13 +69,19 @@ DATASET_DEFAULTS = {
 #: Named presets: field values applied on top of the defaults.
 PRESETS = {
     "default": {},
-    # the paper's MNIST run as in its reference code (REFERENCE.md section 2.2)
+    # the paper's MNIST run as in its reference code (Butakov et al., ICLR 2024)
     "paper": {"epochs": 300, "lr": 1e-5, "batch_size": 1024, "compress_x": "conv-ae:4", "refit": "every",
               "probe_split": "test", "label_side": "codes"},
 }
 
+#: Values of the fields that default to None, when neither a preset nor the dataset sets them.
+FIELD_DEFAULTS = {"compress_x": "pca:4", "refit": "first", "label_side": "decoder"}
+
 #: Fields that may differ when a run is resumed (everything else must match the run folder).
-MUTABLE_ON_RESUME = ("epochs", "device", "data_dir", "progress_every", "threads", "backend", "plots")
+MUTABLE_ON_RESUME = ("epochs", "device", "data_dir", "progress_every", "threads", "knn_backend", "plots")
+
+#: Deprecated field names and the fields that replaced them (accepted, with a ``DeprecationWarning``).
+RENAMED_FIELDS = {"backend": "knn_backend"}
 
 _MODELS = ("paper-conv", "mlp", "resnet-small")
 _USER_MODEL_FORMS = f"or a model of your own: {SPEC_FORMS}"
@@ -100,15 +111,16 @@ FIELDS = {
     "layers": Param((list, tuple), nullable=True),
     "softmax": Param(_BOOL),
     "compress": Param(_STR),
-    "compress_x": Param(_STR),
-    "label_side": Param(_STR, Options(("decoder", "codes")),
+    "compress_x": Param(_STR, nullable=True),
+    "label_side": Param(_STR, Options(("decoder", "codes")), nullable=True,
                         allowed="'decoder' (cross-fitted decoders, a lower bound) or 'codes' (the paper's scheme)"),
-    "refit": Param(_STR, Options(("first", "every")),
+    "refit": Param(_STR, Options(("first", "every")), nullable=True,
                    allowed="'first' (fit layer compressors once) or 'every' (refit every epoch)"),
     "estimator": Param(_STR),
     "estimator_y": Param(_STR, nullable=True),
     "k": Param(_INT, Interval(1), allowed="an int >= 1"),
-    "ci": Param(_REAL, lambda v: v == 0 or 0 < v < 1, allowed="a confidence level in (0, 1), or 0 for no intervals"),
+    "ci": Param(_REAL, lambda v: v == 0 or 0 < v < 1, nullable=True,
+                allowed="a confidence level in (0, 1), or None for no intervals (0 is read as None)"),
     "n_subsamples": Param(_INT, Interval(2), allowed="an int >= 2"),
     "units": Param(_STR, Options(("nats", "bits")), allowed="'nats' or 'bits'"),
     "schedule": Param(_STR, Options(("every", "log")), allowed="'every' or 'log'"),
@@ -116,7 +128,7 @@ FIELDS = {
     "probe_size": Param(_INT, Interval(2), nullable=True, allowed="an int >= 2 or None (the whole split)"),
     "seed": Param(_INT, Interval(0), allowed="a non-negative int"),
     "device": Param(_STR, _is_device, allowed="'auto', 'cpu', 'cuda' or 'cuda:N'"),
-    "backend": Param(_STR, Options(tuple(BACKENDS)), allowed=f"one of {list(BACKENDS)}"),
+    "knn_backend": Param(_STR, Options(tuple(BACKENDS)), allowed=f"one of {list(BACKENDS)}"),
     "data_dir": Param((str, os.PathLike), nullable=True),
     "preset": Param(_STR, Options(tuple(PRESETS)), allowed=f"one of {sorted(PRESETS)}"),
     "threads": Param(_INT, Interval(0), nullable=True, allowed="an int >= 0 (0: leave torch's setting) or None"),
@@ -178,28 +190,31 @@ class IBConfig:
         unreliable (see :class:`ibscope.ib.IBRecorder`).
     compress : str, default="pca:4"
         Compressor of each layer's output (``"pca:4"``, ``"ae:4"``, ``"none"``).
-    compress_x : str, default="pca:4"
+    compress_x : str or None
         Compressor of X, fitted once on the training images before the run and
-        cached in the run folder (``"pca:4"``, ``"conv-ae:4"``, ``"none"``).
-    refit : {"first", "every"}, default="first"
+        kept in the run's checkpoint (``"pca:4"``, ``"conv-ae:4"``, ``"none"``;
+        None: the preset's, else ``"pca:4"``).
+    refit : {"first", "every"} or None
         Fit layer compressors on the first analysed epoch and keep them fixed, or
-        refit them every epoch (the reference code's behaviour).
-    label_side : {"decoder", "codes"}, default="decoder"
+        refit them every epoch (the reference code's behaviour); None: the
+        preset's, else ``"first"``.
+    label_side : {"decoder", "codes"} or None
         How I(L;Y) is estimated: ``"decoder"``, the lower bound H(Y) - held-out
         cross-entropy of the best decoder among cross-fitted linear probes of the
         layer and of later layers and the network's own head (every layer then
         reaches the bound from the net's prediction, and the layer order holds);
         ``"codes"``, the paper's class-conditional estimator (``estimator_y``) on
-        each layer's ``compress`` code (the ``paper`` preset's choice). See
-        :mod:`ibscope.ib.decoders`.
+        each layer's ``compress`` code (the ``paper`` preset's choice); None: the
+        preset's, else ``"decoder"``. See :mod:`ibscope.ib.decoders`.
     estimator : str, default="kl"
         Continuous estimator of I(X;L) ("kl", "wkl", "ksg", "kde", ...).
     estimator_y : str or None
         Estimator of I(L;Y) with discrete Y when ``label_side="codes"`` (None: same family as ``estimator``).
     k : int, default=5
         Neighbours of the kNN estimators.
-    ci : float, default=0.95
-        Confidence level of the intervals; 0 disables them (faster).
+    ci : float or None, default=0.95
+        Confidence level of the intervals; None computes none (faster). ``0`` is
+        read as None (the spelling of earlier versions and of ``--ci 0``).
     n_subsamples : int, default=10
         Half-samples per interval.
     units : {"nats", "bits"}, default="nats"
@@ -215,24 +230,21 @@ class IBConfig:
         compressors and estimators all derive from it.
     device : str, default="auto"
         "cpu", "cuda", "cuda:1" or "auto" (CUDA when available).
-    backend : str, default="auto"
-        Neighbour-search backend of the estimators (see :mod:`ibscope.neighbors`).
-        "auto" here means the compiled backend ("numba") on CPU and "torch" on
-        CUDA: for the 4+4-D codes of 10 000 probes it was twice as fast as scipy's
-        KD-tree ("kdtree"), with the same (exact) neighbours.
+    knn_backend : str, default="auto"
+        Neighbour-search backend of the estimators (see :mod:`ibscope.neighbors`;
+        every backend finds the same, exact neighbours). "auto" here means the
+        compiled backend ("numba") on CPU and "torch" on CUDA. ``backend`` is its
+        deprecated name.
     threads : int or None
         Torch intra-op threads during the run (restored afterwards); 0 leaves
         torch's setting alone. None: 1 for digits (an 8x8 conv net is too small
-        to gain from threads; 1 thread was 17x faster than 2 on a busy 2-core
-        machine), 0 otherwise.
+        to gain from threads), 0 otherwise.
     data_dir : str or None
         Folder with the MNIST IDX files (None: the cache, downloading if needed).
     preset : {"default", "paper"}, default="default"
-        Apply a named preset to the fields left unset (see :data:`PRESETS`).
-        Fields given explicitly (to :meth:`from_dict`, :meth:`paper`,
-        :meth:`replace`, a TOML file or CLI flags) win over the preset, even
-        when they equal the default; with the plain constructor, a field equal
-        to its default takes the preset's value.
+        The preset whose values fill the fields left unset (None) when the
+        configuration is resolved (see :data:`PRESETS` and :func:`preset`). A
+        field given a value is never changed by a preset.
     plots : bool, default=True
         Draw the figures into ``RUN_DIR/figures`` at the end of the run.
     progress_every : int, default=1
@@ -258,13 +270,13 @@ class IBConfig:
     layers: list | None = None
     softmax: bool = False
     compress: str = "pca:4"
-    compress_x: str = "pca:4"
-    refit: str = "first"
-    label_side: str = "decoder"
+    compress_x: str | None = None
+    refit: str | None = None
+    label_side: str | None = None
     estimator: str = "kl"
     estimator_y: str | None = None
     k: int = 5
-    ci: float = 0.95
+    ci: float | None = 0.95
     n_subsamples: int = 10
     units: str = "nats"
     schedule: str = "every"
@@ -272,22 +284,26 @@ class IBConfig:
     probe_size: int | None = None
     seed: int = 0
     device: str = "auto"
-    backend: str = "auto"
+    knn_backend: str = "auto"
     data_dir: str | None = None
     preset: str = "default"
     threads: int | None = None
     plots: bool = True
     progress_every: int = 1
 
-    def __post_init__(self) -> None:
-        # fields given explicitly (not a dataclass field; see _explicit_fields)
-        self._explicit: frozenset[str] = frozenset()
+    #: deprecated spelling of ``knn_backend`` (keyword only; removed in a later release)
+    backend: dataclasses.InitVar[str | None] = None
+
+    def __post_init__(self, backend: str | None = None) -> None:
+        if backend is not None:
+            _renamed("backend", stacklevel=4)
+            self.knn_backend = backend
         self._check(source=None)
 
     # ------------------------------------------------------------------ validation
     @classmethod
     def field_names(cls) -> list[str]:
-        """Names of all configuration fields."""
+        """Names of all configuration fields (deprecated spellings are not fields)."""
         return [f.name for f in dataclasses.fields(cls)]
 
     def _check(self, source=None) -> None:
@@ -336,8 +352,11 @@ class IBConfig:
             make_analysis_estimator(self.estimator_y, y_discrete=True, k=self.k)
         if isinstance(self.lr, int):
             self.lr = float(self.lr)
-        for name in ("noise", "ci") + (("dropout",) if self.dropout is not None else ()):
-            setattr(self, name, float(getattr(self, name)))
+        if self.ci is not None and float(self.ci) == 0:
+            self.ci = None  # the one spelling of "no interval"
+        for name in ("noise", "ci", "dropout"):
+            if getattr(self, name) is not None:
+                setattr(self, name, float(getattr(self, name)))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -359,6 +378,7 @@ class IBConfig:
             For a value of the wrong type (the message names the key).
         """
         valid = cls.field_names()
+        data = _renamed_keys(data, warn=True)
         unknown = [key for key in data if key not in valid]
         if unknown:
             raise ValueError(
@@ -370,7 +390,6 @@ class IBConfig:
         for name in valid:
             setattr(obj, name, data[name] if name in data else getattr(defaults, name))
         obj._check(source=source)
-        obj._explicit = frozenset(data)
         return obj
 
     @classmethod
@@ -408,44 +427,34 @@ class IBConfig:
 
     @classmethod
     def paper(cls, **overrides) -> IBConfig:
-        """The paper's MNIST configuration (lr 1e-5, 300 epochs, conv-AE X code, PCA refit every epoch)."""
-        params = {"dataset": "mnist", "preset": "paper"}
-        params.update(overrides)
-        return cls.from_dict(params)
+        """The paper's MNIST configuration (lr 1e-5, 300 epochs, conv-AE X code, PCA refit every epoch):
+        ``preset("paper", dataset="mnist", **overrides)``."""
+        return preset("paper", **{"dataset": "mnist", **overrides})
 
     def replace(self, **changes) -> IBConfig:
-        """A validated copy with some fields changed (the changed fields count as set explicitly)."""
-        new = dataclasses.replace(self, **changes)
-        new._explicit = self._explicit_fields() | frozenset(changes)
-        return new
-
-    def _explicit_fields(self) -> frozenset:
-        """Fields given explicitly (by :meth:`from_dict`, :meth:`paper`, :meth:`replace` or the CLI);
-        a preset never overrides them, even when they equal the default."""
-        return getattr(self, "_explicit", frozenset())
+        """A validated copy with some fields changed."""
+        values = {name: getattr(self, name) for name in self.field_names()}
+        values.update(_renamed_keys(changes, warn=True))
+        return type(self)(**values)
 
     # ------------------------------------------------------------------ resolution
     def resolved(self) -> IBConfig:
-        """A copy with every ``None`` default filled in from the preset and the dataset.
+        """A copy with every ``None`` default filled in: from the preset, then :data:`FIELD_DEFAULTS`, then
+        the dataset (:data:`DATASET_DEFAULTS`).
 
         Returns
         -------
         IBConfig
-            Fields ``epochs``, ``lr``, ``batch_size`` and ``probe_split`` are never None.
+            Fields ``epochs``, ``lr``, ``batch_size``, ``probe_split``, ``compress_x``, ``refit`` and
+            ``label_side`` are never None. Resolving again changes nothing.
         """
         values = dataclasses.asdict(self)
-        defaults = type(self)()
-        explicit = self._explicit_fields()
-        for key, val in PRESETS[self.preset].items():
-            # a field set explicitly wins; otherwise an unset (None) or default value takes the preset's
-            if key not in explicit and (values[key] is None or values[key] == getattr(defaults, key)):
-                values[key] = val
-        for key, val in DATASET_DEFAULTS["npz" if self.dataset.startswith("npz:") else self.dataset].items():
-            if values[key] is None:
-                values[key] = val
-        out = type(self)(**values)
-        out._explicit = frozenset(values)  # fully resolved: resolving again changes nothing
-        return out
+        for source in (PRESETS[self.preset], FIELD_DEFAULTS,
+                       DATASET_DEFAULTS["npz" if self.dataset.startswith("npz:") else self.dataset]):
+            for key, val in source.items():
+                if values[key] is None:
+                    values[key] = val
+        return type(self)(**values)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary of every field."""
@@ -475,3 +484,51 @@ def as_config(config, owner: str) -> IBConfig:
         raise TypeError(f"The 'config' argument of {owner} must be an IBConfig, a dict or None. "
                         f"Got {type(config).__name__} instead.")
     return config
+
+
+def preset(name: str, **fields) -> IBConfig:
+    """A configuration from the named preset (:data:`PRESETS`), with ``fields`` set explicitly.
+
+    The preset's values fill the fields that ``fields`` leaves unset; a field given here is never
+    overridden, whatever its value. ``preset("paper", dataset="mnist", label_side="decoder")`` is
+    the paper's run with the decoder label side.
+
+    Raises
+    ------
+    ValueError
+        An unknown preset (the message lists them) or an invalid field.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}. Valid presets: {', '.join(sorted(PRESETS))}.")
+    return IBConfig.from_dict({**fields, "preset": name})
+
+
+def _renamed(old: str, *, stacklevel: int = 3) -> None:
+    import warnings
+
+    warnings.warn(f"The '{old}' field of IBConfig is deprecated and will be removed in a later release; use "
+                  f"'{RENAMED_FIELDS[old]}' (the neighbour search; 'executor' is where a study's runs go).",
+                  DeprecationWarning, stacklevel=stacklevel)
+
+
+def _renamed_keys(data: dict, *, warn: bool) -> dict:
+    """``data`` with deprecated field names replaced by their new ones (a warning each, with ``warn``)."""
+    if not any(k in RENAMED_FIELDS for k in data):
+        return dict(data)
+    out = {}
+    for key, value in data.items():
+        if key in RENAMED_FIELDS:
+            if warn:
+                _renamed(key, stacklevel=5)
+            key = RENAMED_FIELDS[key]
+        out[key] = value
+    return out
+
+
+def _backend_alias(self: IBConfig) -> str:
+    """Deprecated name of :attr:`IBConfig.knn_backend`."""
+    _renamed("backend")
+    return self.knn_backend
+
+
+IBConfig.backend = property(_backend_alias)  # type: ignore[assignment]

@@ -30,18 +30,13 @@ from __future__ import annotations
 
 import math
 
+from ..runs.ibrun import count_flags
+from ..runs.schema import number_or_nan as _num
+
 __all__ = ["FLAG_NAMES", "flag_rows", "count_flags"]
 
 #: Sanity flags that may appear in the ``flags`` column.
 FLAG_NAMES = ("ly_above_hy", "below_bound", "xl_negative", "ly_negative", "dpi_xl", "dpi_ly", "nonfinite")
-
-
-def _num(v) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-    return f
 
 
 def _bounds(row: dict, key: str) -> tuple[float, float]:
@@ -100,15 +95,3 @@ def flag_rows(rows: list[dict], h_y: float | None = None) -> list[dict]:
         row["flags"] = ";".join(flags)
         prev = row
     return rows
-
-
-def count_flags(rows) -> tuple[int, dict[str, int]]:
-    """``(rows with any flag, {flag: rows carrying it})`` over ``info.csv`` rows (``flags`` is ``;``-separated)."""
-    counts: dict[str, int] = {}
-    n_flagged = 0
-    for r in rows:
-        flags = [f for f in (r.get("flags") or "").split(";") if f]
-        n_flagged += bool(flags)
-        for f in flags:
-            counts[f] = counts.get(f, 0) + 1
-    return n_flagged, counts

@@ -11,7 +11,7 @@ to a low-dimensional code before a non-parametric estimate:
   default), **fitted once on the first analysed epoch and kept fixed** across
   epochs (``refit="first"``). The reference code refits PCA every epoch, which
   mixes training dynamics with changes of basis and component signs
-  (REFERENCE.md section 3.1); ``refit="every"`` reproduces that behaviour. The
+  (the reference code of Butakov et al.); ``refit="every"`` reproduces that behaviour. The
   mode is recorded in every row. Layers whose dimension is already at most the
   code dimension are used as they are.
 * **I(X;L)** is estimated between the X code and the L code with a continuous
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,12 @@ import numpy as np
 
 from .._random import child_seed
 from .._result import UNIT_FACTORS, check_units
-from ..compress import CompressedEstimator, is_fitted
+from .._validation import to_numpy
+from ..compress import CompressedEstimator, compressor_from_bytes, is_fitted
 from ..compress.wrapper import DPI_NOTE, Coded, clone_compressor, code_dim
 from ..estimators import registry
 from ..runs import atomic_write_json
+from ..runs.schema import INFO
 from .bounds import HeadBounds, head_bounds
 from .callbacks import Callback
 from .capture import ActivationRecorder
@@ -52,15 +54,9 @@ from .flags import flag_rows
 
 __all__ = ["INFO_COLUMNS", "REFIT_MODES", "IBRecorder", "resolve_backend"]
 
-#: Columns of ``info.csv`` (one row per analysed epoch and layer), in order.
-INFO_COLUMNS = (
-    "epoch", "layer", "layer_index",
-    "i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw",
-    "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "i_ly_own", "ly_decoder",
-    "h_y", "bound", "bound_ba", "bound_plugin", "bound_fano", "flags", "units", "n", "k", "ci_level",
-    "estimator", "estimator_y", "compressor", "compressor_x", "refit", "fit_epoch",
-    "dim_layer", "dim_code", "recon_mae", "seed", "time_s", "warnings",
-)
+#: Columns of ``info.csv`` (one row per analysed epoch and layer), in order: the names of
+#: :data:`ibscope.runs.schema.INFO`, where each column's type and meaning are declared.
+INFO_COLUMNS = INFO.names
 
 #: Accepted values of ``refit``: fit layer compressors on the first analysed epoch only, or every epoch.
 REFIT_MODES = ("first", "every")
@@ -87,9 +83,7 @@ def _spec_text(spec) -> str:
 def resolve_backend(backend, device=None) -> str:
     """Neighbour-search backend for the IB estimates: "auto" gives "numba" on CPU, "torch" on CUDA.
 
-    For the 4+4-D codes of 10 000 MNIST probes, a KL estimate with its 10 half-sample interval took
-    0.46 s with the compiled backend against 1.01 s with scipy's KD-tree (2 cores, same values:
-    both are exact).
+    Every backend finds the same, exact neighbours; ``benchmarks/bench_ib.py`` times them.
     """
     if backend in (None, "auto"):
         return "torch" if device is not None and str(device).startswith("cuda") else "numba"
@@ -169,9 +163,9 @@ class IBRecorder(Callback):
         reference code).
     batch_size : int, default=2048
         Rows per probe forward pass.
-    backend : str, default="auto"
+    knn_backend : str, default="auto"
         Neighbour-search backend of the estimators (see :mod:`ibscope.neighbors`);
-        "auto" picks "kdtree" on CPU and "torch" on CUDA (see :func:`resolve_backend`).
+        "auto" picks "numba" on CPU and "torch" on CUDA (see :func:`resolve_backend`).
     device : str or None, default=None
         Device for the estimators' neighbour search (None: CPU).
     random_state : int, default=0
@@ -185,12 +179,19 @@ class IBRecorder(Callback):
         head (:mod:`ibscope.ib.decoders`), with a normal CI from the per-row
         cross-entropies. ``"codes"``: the paper's scheme, ``estimator_y`` on the
         layer's compressed code (``compress``).
-    epochs : collection of int or None, default=None
+    schedule : collection of int or None, default=None
         Epochs to analyse when the hook is called; None analyses at every call.
-        The built-in trainer passes the run's schedule.
-    progress : bool, default=False
-        Show a progress bar, with a note on its cost, while an autoencoder compressor
-        (``"ae:4"``, ``"conv-ae:4"``) is fitted; ``run_ib(progress=True)`` sets it.
+        :func:`~ibscope.ib.run_ib` passes the run's schedule.
+    backend, epochs
+        Deprecated names of ``knn_backend`` and ``schedule`` (a ``DeprecationWarning``; removed in a later
+        release).
+    progress : bool or callable or None, default=None
+        Where the analysis reports what it is doing. A callable is called with one dict per
+        event: ``{"stage": ..., "layer": ..., "index": ..., "total": ..., "epoch": ..., "note": ...}``
+        (stages ``"probe pass"``, ``"fit compressor"``, ``"estimates"``, ``"decoders"``,
+        ``"done"``; ``note`` says what a slow step costs, e.g. an autoencoder fit, whose own
+        progress bar is then shown too). ``True`` prints the notes to standard error; None or
+        False reports nothing. The recorder itself never prints.
 
     Attributes
     ----------
@@ -220,14 +221,21 @@ class IBRecorder(Callback):
     def __init__(self, probe_x: Any, probe_y: Any, *, layers: Sequence[str] | None = None, softmax: bool = False,
                  compress: Any = "pca:4", compress_x: Any = "pca:4", x_fit: Any = None, estimator: Any = "kl",
                  estimator_y: Any = None, k: int = 5, ci: float | None = 0.95, n_subsamples: int = 10,
-                 units: str = "nats", refit: str = "first", batch_size: int = 2048, backend: str | None = "auto",
-                 device: str | None = None, random_state: int = 0, epochs: Iterable[int] | None = None,
-                 label_side: str = "decoder", progress: bool = False) -> None:
+                 units: str = "nats", refit: str = "first", batch_size: int = 2048, knn_backend: str | None = "auto",
+                 device: str | None = None, random_state: int = 0, schedule: Iterable[int] | None = None,
+                 label_side: str = "decoder", progress: bool | Callable[[dict], None] | None = None,
+                 backend: str | None = None, epochs: Iterable[int] | None = None) -> None:
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
+        if backend is not None:
+            _deprecated(owner, "backend", "knn_backend")
+            knn_backend = backend
+        if epochs is not None:
+            _deprecated(owner, "epochs", "schedule")
+            schedule = epochs
         self.probe_x = probe_x
-        raw_labels = np.asarray(probe_y.detach().cpu() if hasattr(probe_y, "detach") else probe_y)
+        raw_labels = to_numpy(probe_y, "probe_y")
         self.probe_y = as_labels(raw_labels, "probe_y")
         if len(np.unique(self.probe_y)) < 2:
             raise ValueError(f"The 'probe_y' argument of {owner} holds a single class; I(L;Y) is 0 for every layer and "
@@ -254,31 +262,55 @@ class IBRecorder(Callback):
         self.units = check_units(units)
         self.refit = check_choice(refit, "refit", owner, REFIT_MODES)
         self.batch_size = check_int(batch_size, "batch_size", owner, low=1)
-        self.backend = resolve_backend(backend, device)
+        self.knn_backend = resolve_backend(knn_backend, device)
         self.device = device
         self.random_state = check_int(random_state, "random_state", owner, low=0)
-        self.epochs = None if epochs is None else frozenset(int(e) for e in epochs)
+        self.schedule = None if schedule is None else frozenset(int(e) for e in schedule)
         self.label_side = check_choice(label_side, "label_side", owner, LABEL_SIDES)
-        self.progress = bool(progress)
-        self.probes_ = LinearProbes(random_state=child_seed(self.random_state, 0, 999))
-        # validate estimator names now, not after an epoch of training
+        if progress is not None and not isinstance(progress, (bool, np.bool_)) and not callable(progress):
+            raise TypeError(f"The 'progress' argument of {owner} must be a bool, a callable taking one dict, or None. "
+                            f"Got {type(progress).__name__} instead.")
+        self.progress = progress
+        # validate estimator names now (a lookup), not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
-        self._dry_run()
+        self.probes_ = LinearProbes(random_state=child_seed(self.random_state, 0, 999))
         self.x_compressor_: Any = None
         self.x_coded_: Coded | None = None
         self.layer_compressors_: dict[str, Any] = {}
         self.fit_epoch_: int | None = None
-        from ..estimators.discrete import label_entropy
-
-        self.h_y_ = label_entropy(self.probe_y) * UNIT_FACTORS[self.units]
         self.history: list[dict[str, Any]] = []
         self.bounds_: HeadBounds | None = None
         self.bounds_history: list[dict[str, Any]] = []
+        self.last_analysis_s: float | None = None
+        self._checked = False
+        self._noise_before: tuple[int, dict] | None = None
+
+    #: key of the recorder's state in a checkpoint (see :meth:`state_dict`)
+    state_key = "IBRecorder"
+
+    @property
+    def h_y_(self) -> float:
+        """Empirical label entropy H(Y) of the probe set, in ``units``."""
+        from ..estimators.discrete import label_entropy
+
+        return label_entropy(self.probe_y) * UNIT_FACTORS[self.units]
+
+    def _emit(self, stage: str, **event: Any) -> None:
+        """Report an analysis event to ``progress`` (see the parameter); notes are printed with ``True``."""
+        if not self.progress:
+            return
+        event = {"stage": stage, **event}
+        if callable(self.progress):
+            self.progress(event)
+        elif event.get("note"):
+            from .callbacks import say
+
+            say(f"ibscope: {event['note']}")
 
     # ----------------------------------------------------------------- callback hooks
     def on_train_begin(self, trainer=None) -> None:
-        """Hook called before training; fits the X compressor if needed."""
+        """Hook called before training: checks the settings on the probe set, fits the X compressor if needed."""
         self.prepare()
 
     def on_train_end(self, trainer=None, result=None) -> None:
@@ -300,8 +332,7 @@ class IBRecorder(Callback):
         return clone_compressor(spec)
 
     def _probe_array(self) -> np.ndarray:
-        x = self.probe_x
-        return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+        return np.asarray(to_numpy(self.probe_x, "probe_x"), dtype=np.float32)
 
     def _code_x(self, comp) -> None:
         """The X side of every estimate: the probe inputs through the fitted X compressor."""
@@ -314,7 +345,8 @@ class IBRecorder(Callback):
         self.x_compressor_ = comp
 
     def prepare(self) -> None:
-        """Fit the X compressor once and compute the X code (idempotent)."""
+        """Check the settings (:meth:`check`), fit the X compressor once and compute the X code (idempotent)."""
+        self.check()
         if self.x_coded_ is not None:
             return
         x = self._probe_array()
@@ -326,8 +358,7 @@ class IBRecorder(Callback):
             if target is not None and target >= int(np.prod(x.shape[1:])):
                 comp = None  # already small enough: use X as is
             else:
-                fit_data = x if self.x_fit is None else np.asarray(
-                    self.x_fit.detach().cpu() if hasattr(self.x_fit, "detach") else self.x_fit, dtype=np.float32)
+                fit_data = x if self.x_fit is None else np.asarray(to_numpy(self.x_fit, "x_fit"), dtype=np.float32)
                 self._announce_fit(comp, "X", fit_data)
                 comp.fit(fit_data)
         self._code_x(comp)
@@ -336,13 +367,12 @@ class IBRecorder(Callback):
         """With ``progress``, say what a slow (autoencoder) fit costs and show its progress bar."""
         if not self.progress or not hasattr(comp, "progress") or not hasattr(comp, "epochs"):
             return
-        import sys
-
         comp.progress = True
-        print(f"ibscope: fitting the {what} compressor {type(comp).__name__}(latent_dim={code_dim(comp)}) on "
-              f"{len(data)} rows for up to {comp.epochs} epochs. Autoencoders take minutes on a CPU (the bar shows "
-              "the time left); the fitted compressor is saved in the run folder and reused on resume.",
-              file=sys.stderr, flush=True)
+        self._emit("fit compressor", layer=None if what == "X" else what.removeprefix("layer "),
+                   note=f"fitting the {what} compressor {type(comp).__name__}(latent_dim={code_dim(comp)}) on "
+                        f"{len(data)} rows for up to {comp.epochs} epochs. Autoencoders take minutes on a CPU (the bar "
+                        "shows the time left); the fitted compressor is saved with the run's checkpoint and reused "
+                        "on resume.")
 
     def _layer_compressor(self, name: str, index: int, acts: np.ndarray):
         """The compressor of one layer this epoch: kept from the fit epoch (``refit="first"``) or
@@ -357,14 +387,30 @@ class IBRecorder(Callback):
         self.layer_compressors_[name] = comp
         return comp
 
-    def _dry_run(self) -> None:
+    def check(self) -> IBRecorder:
         """Run the estimators once on random codes of the probe set's size, with its labels and the same CI
         settings, so that a setting that cannot work (k against the rows, too few rows per class or per
-        half-sample) fails here, before any training or file, with the estimator's own message."""
+        half-sample) fails before any training or file, with the estimator's own message.
+
+        Called by :meth:`prepare` (so before the first epoch) and by :func:`~ibscope.ib.run_ib` before it
+        writes anything; it runs once. Returns the recorder.
+
+        Raises
+        ------
+        ValueError
+            The probe set cannot be analysed with these settings (the message names the estimate and why).
+        """
+        if self._checked:
+            return self
+        self._dry_run()
+        self._checked = True
+        return self
+
+    def _dry_run(self) -> None:
         n = len(self.probe_y)
         rng = np.random.default_rng(0)
         codes, other = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
-        common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units, backend=self.backend,
+        common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units, backend=self.knn_backend,
                       device=self.device, random_state=0)
         counts = np.bincount(self.probe_y)
         checks = [("I(X;L)", _make_estimator(self.estimator, y_discrete=False, **common), other)]
@@ -437,17 +483,25 @@ class IBRecorder(Callback):
             Rows with the keys of :data:`INFO_COLUMNS`; MI values in ``units``
             (empty when ``epochs`` is given and does not contain ``epoch``).
         """
-        if self.epochs is not None and int(epoch) not in self.epochs:
+        if self.schedule is not None and int(epoch) not in self.schedule:
             return []
         rows = self.analyse(getattr(trainer, "model", trainer), epoch)
         if logs is not None:
             logs.setdefault("rows", []).extend(rows)
-            logs.setdefault("metrics", {})["analysed"] = int(bool(rows))
+            metrics = logs.setdefault("metrics", {})
+            metrics["analysed"] = int(bool(rows))
+            metrics["analysis_s"] = self.last_analysis_s
         return rows
 
     def analyse(self, model, epoch: int) -> list[dict]:
-        """Analyse ``model`` now (whatever the schedule): one row per layer, flagged."""
+        """Analyse ``model`` now (whatever the schedule): one row per layer, flagged.
+
+        The seconds it takes are kept in :attr:`last_analysis_s` (the ``analysis_s`` of ``metrics.csv``).
+        """
+        t_start = time.perf_counter()
         self.prepare()
+        self._emit("probe pass", epoch=int(epoch))
+        self._noise_before = (int(epoch), _noise_state(model))  # so that a lost row can be redone exactly
         names, acts = self.capture(model)
         if self.refit == "first" and self.fit_epoch_ is None:
             self.fit_epoch_ = int(epoch)
@@ -461,16 +515,19 @@ class IBRecorder(Callback):
         factor = UNIT_FACTORS[self.units]
         bound_cells = bounds.in_units(factor)
         bound_note = [] if not bounds.note else [f"bound: not computed, {bounds.note}"]
+        if self.label_side == "decoder":
+            self._emit("decoders", epoch=int(epoch))
         decoded, decode_time = self._decode(names, acts, bounds) if self.label_side == "decoder" else ({}, {})
         rows = []
         for li, name in enumerate(names):
+            self._emit("estimates", layer=name, index=li, total=len(names), epoch=int(epoch))
             t0 = time.perf_counter()
             layer = acts.layers[name]
             comp = self._layer_compressor(name, li, layer)
             if comp is not None and not is_fitted(comp):
                 self._announce_fit(comp, f"layer {name}", layer)
             common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units,
-                          backend=self.backend, device=self.device)
+                          backend=self.knn_backend, device=self.device)
             est_xl = _make_estimator(self.estimator, y_discrete=False,
                                      random_state=child_seed(self.random_state, epoch, li + 1, 1), **common)
             # Algorithm 1: the layer coded once (its compressor fitted now if new), the estimates on the codes
@@ -519,15 +576,72 @@ class IBRecorder(Callback):
             })
         flag_rows(rows, self.h_y_)
         self.history.extend(rows)
+        self.last_analysis_s = time.perf_counter() - t_start
+        self._emit("done", epoch=int(epoch))
+        return rows
+
+    def reanalyse(self, model, epoch: int) -> list[dict]:
+        """Analyse ``model`` again for ``epoch`` (rows lost after its checkpoint), with the noise streams the
+        first analysis of that epoch used (kept in :meth:`state_dict`), so the rows are the same; every noise
+        stream is restored afterwards. The rows carry a note that they were re-analysed."""
+        from ..nets import set_noise_rng_state
+
+        after = _noise_state(model)
+        saved = self._noise_before
+        try:
+            if saved is not None and int(saved[0]) == int(epoch) and saved[1]:
+                set_noise_rng_state(model, saved[1])
+            rows = self.analyse(model, epoch)
+        finally:
+            if after:
+                set_noise_rng_state(model, after)
+        for r in rows:
+            r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row was "
+                                                   "lost") if w)
         return rows
 
     # ----------------------------------------------------------------- persistence
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs of the recorder: its fitted compressors (as bytes) and fit epoch.
+
+        The built-in :class:`~ibscope.ib.callbacks.Checkpoint` (and Lightning, for the
+        :class:`~ibscope.integrations.lightning.InformationPlane` callback) stores it in the run's
+        checkpoint, so it is always as new as the model weights. Compressors without a saved form
+        (a user's own objects) are recorded as absent and refitted on resume.
+        """
+        def blob(comp) -> bytes | None:
+            return comp.to_bytes() if comp is not None and hasattr(comp, "to_bytes") else None
+
+        layers = {name: blob(comp) for name, comp in self.layer_compressors_.items()} if self.refit == "first" else {}
+        bases = {name: blob(b) for name, b in self.probes_.bases_.items()} if self.refit == "first" else {}
+        return {"version": 1, "refit": self.refit, "fit_epoch": self.fit_epoch_, "x": blob(self.x_compressor_),
+                "noise_before_analysis": self._noise_before,
+                "x_used": self.x_coded_ is not None, "layers": layers,
+                "layers_uncompressed": [n for n, c in self.layer_compressors_.items() if c is None],
+                "decoder_bases": bases, "decoders_uncompressed": [n for n, b in self.probes_.bases_.items()
+                                                                 if b is None]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the X code is recomputed from the X compressor)."""
+        self._noise_before = state.get("noise_before_analysis")
+        if state.get("x") is not None:
+            self._code_x(compressor_from_bytes(state["x"]))
+        if self.refit != "first" or state.get("fit_epoch") is None:
+            return
+        comps: dict[str, Any] = {n: compressor_from_bytes(b) for n, b in state.get("layers", {}).items()
+                                 if b is not None}
+        comps.update({n: None for n in state.get("layers_uncompressed", [])})
+        self.layer_compressors_ = comps
+        bases: dict[str, Any] = {n: compressor_from_bytes(b) for n, b in state.get("decoder_bases", {}).items()
+                                 if b is not None}
+        bases.update({n: None for n in state.get("decoders_uncompressed", [])})
+        self.probes_.bases_ = bases
+        self.fit_epoch_ = int(state["fit_epoch"])
+
     def save_state(self, folder) -> None:
         """Write the fitted compressors to ``folder`` (``x.npz``, ``layer-<name>.npz``, the decoders' bases
-        ``decoder-<name>.npz``, ``state.json``).
-
-        Only compressors with a ``save`` method are written; ``state.json`` lists
-        which layers were used uncompressed and the fit epoch.
+        ``decoder-<name>.npz``, ``state.json``): the layout of run folders written before the state moved
+        into the checkpoint (:meth:`state_dict`), kept for tools that read it.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -553,7 +667,7 @@ class IBRecorder(Callback):
         atomic_write_json(folder / "state.json", meta)
 
     def load_state(self, folder, *, max_fit_epoch=None) -> bool:
-        """Load compressors written by :meth:`save_state`.
+        """Load compressors written by :meth:`save_state` (run folders of earlier versions).
 
         Parameters
         ----------
@@ -591,6 +705,23 @@ class IBRecorder(Callback):
         return True
 
 
+def _noise_state(model) -> dict:
+    """The generator states of the model's noise layers (empty without any)."""
+    from ..nets import get_noise_rng_state
+
+    try:
+        return get_noise_rng_state(model)
+    except Exception:  # a model without ibscope noise layers, or not a module
+        return {}
+
+
+def _deprecated(owner: str, old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"The '{old}' parameter of {owner} is deprecated and will be removed in a later release; use "
+                  f"'{new}'.", DeprecationWarning, stacklevel=3)
+
+
 def _times(value, factor: float):
     return None if value is None else value * factor
 
@@ -599,3 +730,9 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+
+
+IBRecorder.backend = property(lambda self: self.knn_backend,  # type: ignore[attr-defined]
+                              doc="Deprecated name of :attr:`knn_backend`.")
+IBRecorder.epochs = property(lambda self: self.schedule,  # type: ignore[attr-defined]
+                             doc="Deprecated name of :attr:`schedule`.")

@@ -1,8 +1,10 @@
 """One IB run folder as data frames: :func:`load_run` and :class:`RunData`.
 
-:func:`load_run` reads what :func:`ibscope.ib.run_ib` wrote (``config.json``,
-``info.csv``, ``metrics.csv``, ``summary.json``) into pandas data frames with
-numeric columns as floats, for analysis in a notebook or a script::
+:func:`load_run` reads what any writer of an IB run folder wrote -- :func:`ibscope.ib.run_ib`
+(``ibscope ib``), each run of a study, and the Lightning callback
+:class:`ibscope.integrations.lightning.InformationPlane` -- into pandas data frames with
+numeric columns as floats (the schema of :mod:`ibscope.runs.schema`), for analysis in a
+notebook or a script::
 
     >>> from ibscope.ib import load_run
     >>> run = load_run("runs/digits-s0")                                   # doctest: +SKIP
@@ -15,13 +17,12 @@ Several seeds (and settings) at once are read by :func:`ibscope.ib.load_study`.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
-from .callbacks import METRICS_COLUMNS, RunFolderError
+from ..runs.errors import DamagedFolderError
+from ..runs.ibrun import RunArtefact
 from .config import IBConfig
-from .recorder import INFO_COLUMNS
 
 __all__ = ["RunData", "load_run", "read_summary", "completed_all"]
 
@@ -40,39 +41,56 @@ class RunData:
         ``units`` column's units; ``seed`` is the analysis seed derived from the run's seed).
     metrics : pandas.DataFrame
         ``metrics.csv``: one row per trained epoch (losses in nats per sample, accuracies in [0, 1]).
-    config : IBConfig
-        The run's resolved configuration (``config.seed`` is the run's seed).
+    config : IBConfig or None
+        The run's resolved configuration (``config.seed`` is the run's seed); None for a folder
+        written by the Lightning callback, which trains a model of its own (its settings are in
+        :attr:`analysis`).
     record : dict
-        The whole ``config.json`` (versions, device, derived seeds, resumes, ...).
+        The whole ``config.json`` (writer, versions, device, derived seeds, resumes, ...).
     summary : dict or None
         ``summary.json``, written when the run completed (None while it has not).
+    problems : list of str
+        What in the folder contradicts its ``summary.json`` (e.g. an ``info.csv`` cut short after
+        the run finished); a run with problems is not :attr:`finished`, and :func:`load_run` warns.
     """
 
     path: Path
     info: Any
     metrics: Any
-    config: IBConfig
+    config: IBConfig | None
     record: dict
     summary: dict | None
+    problems: list = dataclasses.field(default_factory=list)
+
+    @property
+    def analysis(self) -> dict:
+        """The analysis settings every writer records (layers, compressors, estimators, k, CI, probe size)."""
+        return dict(self.record.get("analysis") or {})
+
+    @property
+    def writer(self) -> str:
+        """Which writer made the folder: ``"ibscope ib"`` or ``"lightning"``."""
+        return str(self.record.get("writer", "ibscope ib"))
 
     @property
     def finished(self) -> bool:
-        """Whether the run completed all its configured epochs (it has a ``summary.json`` saying so)."""
+        """Whether the run completed all its epochs (its ``summary.json`` says so) and its files agree with it."""
+        if self.problems:
+            return False
+        if self.config is None:  # Lightning: a summary is written when a fit ends
+            return self.summary is not None
         return completed_all(self.summary, self.config.epochs)
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "not finished"
-        return (f"RunData({str(self.path)!r}, seed={self.config.seed}, {len(self.metrics)} epoch(s), "
+        seed = f"seed={self.config.seed}, " if self.config is not None else f"writer={self.writer!r}, "
+        return (f"RunData({str(self.path)!r}, {seed}{len(self.metrics)} epoch(s), "
                 f"{len(self.info)} info row(s), {state})")
 
 
 def read_summary(run_dir) -> dict | None:
     """``summary.json`` of a run folder (None when it is missing or unreadable: the run has not finished)."""
-    try:
-        summary = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) else None
+    return RunArtefact(run_dir).read_summary()
 
 
 def completed_all(summary: dict | None, epochs) -> bool:
@@ -81,25 +99,26 @@ def completed_all(summary: dict | None, epochs) -> bool:
     return isinstance(done, int) and epochs is not None and done >= epochs
 
 
-def _empty(columns):
-    import pandas as pd
-
-    return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
-
-
 def load_run(run_dir) -> RunData:
     """Read an IB run folder into data frames.
 
     Parameters
     ----------
     run_dir : str or path-like
-        A folder written by :func:`ibscope.ib.run_ib` (or ``ibscope ib``), finished or not.
+        A folder written by :func:`ibscope.ib.run_ib` (or ``ibscope ib``, or a study's run), or by
+        the Lightning callback :class:`~ibscope.integrations.lightning.InformationPlane`, finished or not.
 
     Returns
     -------
     RunData
         ``info`` and ``metrics`` data frames, the configuration and the folder's records. A run
         that finished no epoch yet has empty frames with the usual columns.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the files contradict ``summary.json`` (rows lost after the run finished): the run is
+        then reported as not finished (:attr:`RunData.problems` says why).
 
     Raises
     ------
@@ -114,23 +133,19 @@ def load_run(run_dir) -> RunData:
     >>> run = load_run("runs/digits-s0")                                 # doctest: +SKIP
     >>> run.info.pivot(index="epoch", columns="layer", values="i_xl")    # doctest: +SKIP
     """
-    from ..plots.ib import read_info, read_metrics
     from .run import load_run_config
 
     path = Path(run_dir).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"The run folder {str(path)!r} does not exist.")
-    if not path.is_dir():
-        raise RunFolderError(f"{str(path)!r} is a file, not an ibscope ib run folder.")
-    if (path / "study.json").is_file() and not (path / "config.json").is_file():
-        raise RunFolderError(f"{str(path)!r} is an ibscope ib study (it has a study.json), not a single run: "
-                             "read it with ibscope.ib.load_study.")
     record = load_run_config(path)
-    try:
-        config = IBConfig.from_dict(record["config"], source=str(path / "config.json"))
-    except (TypeError, ValueError) as exc:
-        raise RunFolderError(f"The configuration in {path / 'config.json'} cannot be read: {exc}") from None
-    info = read_info(path) if (path / "info.csv").is_file() else _empty(INFO_COLUMNS)
-    metrics = read_metrics(path) if (path / "metrics.csv").is_file() else _empty(METRICS_COLUMNS)
-    summary = read_summary(path)
-    return RunData(path=path, info=info, metrics=metrics, config=config, record=record, summary=summary)
+    config = None
+    if isinstance(record.get("config"), dict):
+        try:
+            config = IBConfig.from_dict(record["config"], source=str(path / "config.json"))
+        except (TypeError, ValueError) as exc:
+            raise DamagedFolderError(f"The configuration in {path / 'config.json'} cannot be read: {exc}") from None
+    artefact = RunArtefact(path)
+    info, metrics = artefact.frames()
+    summary = artefact.read_summary()
+    problems = artefact.warn_inconsistent()
+    return RunData(path=path, info=info, metrics=metrics, config=config, record=record, summary=summary,
+                   problems=problems)

@@ -7,10 +7,13 @@ it trains. Everything goes to one folder::
       config.json          every parameter (resolved), seed, package versions, device, start/resume times
       metrics.csv          epoch, train/test loss, accuracy and ROC-AUC, lr, analysed, timings
       info.csv             epoch, layer, i_xl, i_xl_lo, i_xl_hi, i_ly, i_ly_lo, i_ly_hi, flags, n, k, units, ...
-      checkpoints/last.pt  model, optimiser, noise RNG streams, torch RNG, loader RNG (atomic)
-      compressors/         X compressor (fitted once) and layer compressors (fit-once mode)
+      checkpoints/last.pt  model, optimiser, noise RNG streams, torch RNG, loader RNG and the
+                           recorder's fitted compressors (atomic); start.pt: the same before epoch 1
       figures/             information planes, MI and loss vs epoch (PNG and PDF)
       summary.json         final metrics and pointers, written when the run completes
+
+The files are those of every IB run folder (:mod:`ibscope.runs.ibrun`), opened with the one
+lifecycle of :mod:`ibscope.runs.lifecycle`.
 
 Metrics
 -------
@@ -24,7 +27,8 @@ the train value comes from the same training-mode outputs as ``train_loss``.
 ``analysed`` is 1 when the epoch has rows in ``info.csv``; ``time_s`` is the
 epoch's wall-clock time, analysis included; ``train_s``, ``eval_s`` and
 ``analysis_s`` split it into the training pass, the test-split evaluation and
-the information-plane analysis (probe pass, compression, estimates).
+the information-plane analysis as the recorder measured it (probe pass,
+compression, estimates, decoders).
 
 Fault tolerance
 ---------------
@@ -36,10 +40,15 @@ one). ``resume=True`` loads the last checkpoint, drops from the CSV files any
 row of a later epoch (written by an epoch whose checkpoint never landed) and
 any half-written line, and continues with the next epoch, so after a kill at
 any moment every epoch appears exactly once. The model, the optimiser, every
-noise layer's generator, the global torch generator (dropout) and the data
-loader's generator are restored, so a resumed run gives the same numbers as an
-uninterrupted one on the same device. Estimator and compressor seeds are pure
-functions of (seed, epoch, layer), so they need no saved state.
+noise layer's generator, the global torch generator (dropout), the data
+loader's generator and the recorder's fitted compressors are restored, so a
+resumed run gives the same numbers as an uninterrupted one on the same device.
+Estimator and compressor seeds are pure functions of (seed, epoch, layer).
+
+The checkpoint also holds the configuration the run was trained with: a
+``config.json`` edited by hand after the run started is refused on resume,
+with the edited keys named, so the folder's record always says what the run
+used.
 
 A run holds an exclusive lock on its folder (``.ibscope.lock``, see
 :class:`ibscope.runs.FolderLock`) while it writes: a second ``run_ib`` on the
@@ -60,8 +69,6 @@ otherwise it stops with a one-line error before touching any file.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import platform
 import sys
 import time
@@ -71,13 +78,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._random import child_seed
 from .._torch import resolve_device
-from ..runs import RunFolder, package_versions, utc_now
-from .bounds import BOUND_COLUMNS
-from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, ProgressBar, RunFolderError, RunWriter, csv_cell
-from .config import IBConfig, as_config
-from .flags import count_flags
+from ..runs import RunFolderError, package_versions, utc_now
+from ..runs.errors import ConfigMismatchError, DamagedFolderError, ForeignFolderError
+from ..runs.ibrun import CHECKPOINT, COMPRESSORS, CONFIG_FILE, FORMAT, FORMAT_VERSION, RunArtefact, count_flags
+from ..runs.lifecycle import IB_RUN, open_folder, plan_folder, require_kind
+from ..runs.schema import METRICS, epoch_of
+from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, FigureWriter, ProgressBar, RunWriter
+from .config import IBConfig, _renamed_keys, as_config
 from .network import Network, build_network, check_sources, run_sources
-from .recorder import INFO_COLUMNS, IBRecorder
+from .recorder import IBRecorder
 from .schedule import epoch_schedule
 from .trainer import Trainer
 
@@ -85,14 +94,6 @@ if TYPE_CHECKING:
     from ..data import ProbeSet
 
 __all__ = ["run_ib", "IBRunResult", "RunFolderError", "METRICS_COLUMNS", "Callback", "load_run_config"]
-
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.csv"
-INFO_FILE = "info.csv"
-CHECKPOINT = Path("checkpoints") / "last.pt"
-COMPRESSORS = "compressors"
-FORMAT = "ibscope-ib-run"
-FORMAT_VERSION = 1
 
 # purposes of derived seeds
 _SEED_LOADER, _SEED_TORCH, _SEED_ANALYSIS, _SEED_PROBE = 1, 2, 3, 4
@@ -161,40 +162,34 @@ def _fmt(v, pct=False) -> str:
     return f"{100 * f:.1f}%" if pct else f"{f:.4f}"
 
 
-def _number(v):
-    """A CSV cell as int or float when it is one, else unchanged."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return v
-    return int(f) if f.is_integer() and "." not in str(v) and "e" not in str(v).lower() else f
-
-
-def _int(v):
-    try:
-        return int(float(v))
-    except (TypeError, ValueError):
-        return None
-
-
-
-def _resolve_device(device: str) -> str:
-    return resolve_device(device, "IBConfig")
-
-
 def load_run_config(out) -> dict:
-    """Read ``config.json`` of a run folder (the whole record, ``record["config"]`` being the IBConfig fields)."""
-    path = Path(out) / CONFIG_FILE
+    """Read ``config.json`` of a run folder (the whole record; ``record["config"]`` holds the IBConfig fields
+    of a run written by :func:`run_ib`, and is None for a folder written by the Lightning callback).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``out`` does not exist.
+    RunFolderError
+        Not an IB run folder (the message says what it is), or an unreadable record.
+    """
+    out = Path(out)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFolderError(f"{out} is not an ibscope ib run folder: it has no {CONFIG_FILE}.") from None
-    except json.JSONDecodeError as exc:
-        raise RunFolderError(f"{path} is not valid JSON ({exc}); the run folder is damaged.") from None
-    if record.get("format") != FORMAT or "config" not in record:
-        raise RunFolderError(f"{path} does not describe an ibscope ib run (format {record.get('format')!r}).")
-    # folders written before the decoder label side existed estimated I(L;Y) on the layer codes
-    record["config"].setdefault("label_side", "codes")
+        record = require_kind(out, IB_RUN)
+    except ForeignFolderError as exc:
+        if (out / "study.json").is_file() and not (out / CONFIG_FILE).is_file():
+            raise ForeignFolderError(f"{str(out)!r} is an ibscope ib study (it has a study.json), not a single run: "
+                                     "read it with ibscope.study.load_study.") from None
+        if (out / CONFIG_FILE).is_file():
+            raise ForeignFolderError(f"{out / CONFIG_FILE} does not describe an ibscope ib run.") from None
+        raise ForeignFolderError(f"{out} is not an ibscope ib run folder: it has no {CONFIG_FILE}.") from exc
+    if record.get("format") == "ibscope-lightning-ib-run":  # format 1 of the Lightning callback
+        record = {**record, "writer": "lightning", "analysis": record.get("config"), "config": None}
+    record.setdefault("writer", "ibscope ib")
+    if isinstance(record.get("config"), dict):
+        # folders written before the decoder label side existed estimated I(L;Y) on the layer codes
+        record["config"].setdefault("label_side", "codes")
+        record["config"] = _renamed_keys(record["config"], warn=False)  # "backend" is now "knn_backend"
     return record
 
 
@@ -211,8 +206,8 @@ class _Parts:
     network: Network | None = None
 
 
-def _build(cfg: IBConfig, folder: RunFolder, device: str, progress: bool = False) -> _Parts:
-    """Load the data, build the model, optimiser and recorder (checks layer names)."""
+def _build(cfg: IBConfig, out: Path, device: str, progress: bool = False) -> _Parts:
+    """Load the data, build the model, optimiser and recorder (checks layer names and the probe settings)."""
     import torch
 
     from ..data import load_dataset, make_dataloader, normalize, probe_set
@@ -242,90 +237,74 @@ def _build(cfg: IBConfig, folder: RunFolder, device: str, progress: bool = False
     recorder = IBRecorder(
         probe_x, probe.labels, layers=network.layers, softmax=cfg.softmax, compress=cfg.compress,
         compress_x=cfg.compress_x, x_fit=x_fit, estimator=cfg.estimator, estimator_y=cfg.estimator_y, k=cfg.k,
-        ci=cfg.ci if cfg.ci > 0 else None, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cfg.refit,
-        batch_size=cfg.eval_batch_size, backend=cfg.backend, device=device if device.startswith("cuda") else None,
-        random_state=child_seed(cfg.seed, _SEED_ANALYSIS), epochs=epoch_schedule(cfg.schedule, epochs),
-        label_side=cfg.label_side, progress=progress,
-    )
-    trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=folder.path, config=cfg)
+        ci=cfg.ci, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cast(str, cfg.refit),
+        batch_size=cfg.eval_batch_size, knn_backend=cfg.knn_backend,
+        device=device if device.startswith("cuda") else None, random_state=child_seed(cfg.seed, _SEED_ANALYSIS),
+        schedule=epoch_schedule(cfg.schedule, epochs),
+        label_side=cast(str, cfg.label_side), progress=progress,
+    ).check()  # settings that cannot work on this probe set fail now, before any file
+    trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=out, config=cfg)
     return _Parts(trainer=trainer, recorder=recorder, probe=probe, network=network)
 
 
-def _check_folder_for_fresh_run(folder: RunFolder) -> None:
-    out = folder.path
-    if out.exists() and not out.is_dir():
-        raise RunFolderError(f"The run folder {out} exists and is not a folder.")
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent != out and not parent.is_dir():
-        raise RunFolderError(f"The run folder {out} cannot be created: {parent} is a file, not a folder. "
-                             "Pass another --out.")
-    entries = folder.entries()
-    if entries:
-        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-        raise RunFolderError(
-            f"The run folder {out} is not empty (it holds {shown}). Pass resume=True (--resume) to continue "
-            "the run in it, or choose a new or empty folder."
-        )
-
-
-def _check_resume(out: Path, cfg: IBConfig, record: dict) -> dict:
+def _check_resume(out: Path, cfg: IBConfig, record: dict) -> None:
+    if not isinstance(record.get("config"), dict):
+        raise ForeignFolderError(f"Cannot resume {out} with run_ib: it was written by the {record.get('writer')} "
+                                 "writer (no IBConfig). Pass a new folder.")
     try:
         old = IBConfig.from_dict(record["config"])
     except (TypeError, ValueError) as exc:
-        raise RunFolderError(f"The configuration in {out / CONFIG_FILE} is not valid: {exc}") from None
+        raise DamagedFolderError(f"The configuration in {out / CONFIG_FILE} is not valid: {exc}") from None
     diff = old.differences(cfg)
     if not diff:
         check_sources(out, cfg, record)  # a user's model file or npz data changed: refuse
     if diff:
         shown = "; ".join(f"{k}: {a!r} in the folder, {b!r} now" for k, (a, b) in list(diff.items())[:4])
         more = f" (and {len(diff) - 4} more)" if len(diff) > 4 else ""
-        raise RunFolderError(
+        raise ConfigMismatchError(
             f"Cannot resume {out}: it was created with a different configuration ({shown}{more}). "
-            "Use the original settings to resume, or a new folder for the new ones."
-        )
+            "Use the original settings to resume, or a new folder for the new ones.", list(diff))
     if cast(int, cfg.epochs) < cast(int, old.epochs):  # both resolved (the folder's was written resolved)
-        done = _last_checkpoint_epoch_hint(out)
-        if done is not None and cfg.epochs < done:
+        done = RunArtefact(out).logged_epochs()
+        if done and cast(int, cfg.epochs) < done[-1]:
             raise RunFolderError(
-                f"Cannot resume {out} with epochs={cfg.epochs}: it has already completed {done} epochs."
+                f"Cannot resume {out} with epochs={cfg.epochs}: it has already completed {done[-1]} epochs."
             )
-    return record
 
 
-def _last_checkpoint_epoch_hint(out: Path):
-    rows = RunFolder(out).log(METRICS_FILE, METRICS_COLUMNS).read()
-    epochs = [_int(r.get("epoch")) for r in rows]
-    epochs = [e for e in epochs if e is not None]
-    return max(epochs) if epochs else None
+def _check_trained_config(out: Path, cfg: IBConfig, checkpoint: Checkpoint) -> None:
+    """Refuse to resume when ``config.json`` no longer says what the run was trained with (an edit by hand).
+
+    The checkpoint keeps the configuration the run used; the settings that may change on
+    resume (:data:`~ibscope.ib.config.MUTABLE_ON_RESUME`) are not compared.
+    """
+    import torch
+
+    path = checkpoint.path if checkpoint.path.is_file() else checkpoint.start_path
+    if not path.is_file():
+        return
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # unreadable: Checkpoint.load says so, with what to do
+        return
+    used = state.get("config")
+    if not isinstance(used, dict):
+        return  # a checkpoint of an earlier version
+    diff = IBConfig.from_dict(used).differences(cfg)
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} when trained, {b!r} in config.json" for k, (a, b) in list(diff.items())[:4])
+        raise ConfigMismatchError(
+            f"Cannot resume {out}: its {CONFIG_FILE} no longer matches the configuration the run was trained with "
+            f"({shown}). The file was edited after the run started; restore those values to resume (they are the "
+            "run's), or start a new run in a new folder for the new settings.", list(diff))
 
 
-#: What a run writes in its folder; a folder holding only these and no finished epoch is an abandoned start.
-_RUN_ENTRIES = (CONFIG_FILE, METRICS_FILE, INFO_FILE, "summary.json", "figures", COMPRESSORS, "checkpoints")
-
-
-def _logged_epochs(out: Path) -> list[int]:
-    rows = RunFolder(out).log(METRICS_FILE, METRICS_COLUMNS).read()
-    return sorted({e for e in (_int(r.get("epoch")) for r in rows) if e is not None})
-
-
-def _abandoned_start(folder: RunFolder) -> bool:
-    """A folder where a run was set up but finished no epoch (no checkpoint, no logged epoch, nothing else)."""
+def _abandoned_start(folder) -> bool:
+    """A folder where a run was set up but finished no epoch (no logged epoch, no epoch checkpoint)."""
+    art = RunArtefact(folder.path)
     entries = folder.entries()
-    return (CONFIG_FILE in entries and set(entries) <= set(_RUN_ENTRIES) and not (folder.path / CHECKPOINT).exists()
-            and not _logged_epochs(folder.path))
-
-
-def _clear_abandoned_start(folder: RunFolder) -> None:
-    import shutil
-
-    for name in _RUN_ENTRIES:
-        path = folder.path / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    return (CONFIG_FILE in entries and set(entries) <= set(IB_RUN.entries) and not (art.path / CHECKPOINT).exists()
+            and not art.logged_epochs())
 
 
 def _plan(config: IBConfig, out: Path, resume: bool, *, locked: bool = False):
@@ -335,38 +314,36 @@ def _plan(config: IBConfig, out: Path, resume: bool, *, locked: bool = False):
     that another live writer could make look wrong (logged epochs whose checkpoint is still being
     written) run only ``locked``.
     """
-    folder = RunFolder(out, what="IB run")
-    if resume and out.is_dir() and folder.entries() and not _abandoned_start(folder):
-        record = load_run_config(out)
-        if config.epochs is None:  # no explicit epoch count: finish the folder's run
-            config = config.replace(epochs=record["config"].get("epochs"))
-        cfg = config.resolved()
-        _check_resume(out, cfg, record)
-        logged = _logged_epochs(out)
-        if locked and logged and not (out / CHECKPOINT).is_file():
-            raise RunFolderError(
-                f"Cannot resume {out}: it has {len(logged)} logged epoch(s) (up to epoch {logged[-1]}) but no "
-                f"{CHECKPOINT}, so training cannot continue from them. Restore the checkpoint, or move the folder "
-                "away and start a new run."
-            )
-        return cfg, False, record, ""
+    opening = plan_folder(out, IB_RUN, resume=bool(resume), abandoned=_abandoned_start,
+                          resume_hint="Pass resume=True (--resume) to continue the run in it")
+    if opening.fresh:
+        return config.resolved(), True, None, opening.note
+    record = load_run_config(out)
+    if config.epochs is None:  # no explicit epoch count: finish the folder's run
+        config = config.replace(epochs=record["config"].get("epochs"))
     cfg = config.resolved()
-    note = ""
-    if _abandoned_start(folder):
-        note = (f"{out} holds a run that was set up but finished no epoch; its files are replaced by this "
-                "fresh run.")
-    else:
-        _check_folder_for_fresh_run(folder)
-        if resume:
-            note = f"nothing to resume in {out} (no run there yet): starting a fresh run."
-    return cfg, True, None, note
+    _check_resume(out, cfg, record)
+    art = RunArtefact(out)
+    logged = art.logged_epochs()
+    start_pt = (out / CHECKPOINT).with_name("start.pt")
+    if locked and logged and not (out / CHECKPOINT).is_file() and not start_pt.is_file():
+        raise DamagedFolderError(
+            f"Cannot resume {out}: it has {len(logged)} logged epoch(s) (up to epoch {logged[-1]}) but no "
+            f"{CHECKPOINT}, so training cannot continue from them. Restore the checkpoint, or move the folder "
+            "away and start a new run."
+        )
+    _check_trained_config(out, cfg, Checkpoint(out / CHECKPOINT))
+    return cfg, False, record, ""
 
 
 def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
+    rec = parts.recorder
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "writer": "ibscope ib",
         "config": cfg.to_dict(),
+        "analysis": _analysis_settings(rec),
         "seed": cfg.seed,
         "derived_seeds": {
             "model_init_and_noise": cfg.seed,
@@ -389,6 +366,18 @@ def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
     }
 
 
+def _analysis_settings(rec: IBRecorder) -> dict[str, Any]:
+    """The recorder's settings, as every writer of an IB run folder records them under ``analysis``."""
+    def spec(v: Any) -> Any:
+        return "none" if v is None else v if isinstance(v, str) else repr(v)
+
+    return {"layers": None if rec.layers is None else list(rec.layers), "softmax": rec.softmax,
+            "compress": spec(rec.compress), "compress_x": spec(rec.compress_x), "estimator": spec(rec.estimator),
+            "estimator_y": spec(rec.estimator_y), "k": rec.k, "ci": rec.ci, "n_subsamples": rec.n_subsamples,
+            "units": rec.units, "refit": rec.refit, "label_side": rec.label_side, "random_state": rec.random_state,
+            "batch_size": rec.batch_size, "n_probe": int(len(rec.probe_y))}
+
+
 def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, progress: bool = False,
            callbacks=(), **overrides) -> IBRunResult:
     """Train a noisy network and record its information plane, epoch by epoch.
@@ -404,10 +393,11 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
         missing folder starts a fresh run). The configuration must match the
         folder's, except the fields in :data:`~ibscope.ib.config.MUTABLE_ON_RESUME`:
         ``epochs`` (which may grow to extend a finished run; None keeps the
-        folder's), ``device``, ``data_dir``, ``threads``, ``backend``, ``plots``
+        folder's), ``device``, ``data_dir``, ``threads``, ``knn_backend``, ``plots``
         and ``progress_every``.
     progress : bool, default=False
-        Show a progress bar over epochs (tqdm) and print a summary at the end.
+        Show a progress bar over epochs (tqdm), with the analysis stage of the epoch
+        being analysed, and print a summary at the end.
     callbacks : sequence of :class:`Callback`
         Extra hooks, e.g. to log elsewhere or to stop a run. They run after the
         epoch's rows are on disk and before its checkpoint (see :mod:`ibscope.ib.callbacks`).
@@ -421,9 +411,12 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     Raises
     ------
     RunFolderError
-        ``out`` is not empty and ``resume`` is False; or the folder was created
-        with a different configuration; or it is not an ibscope ib run folder.
-        No file is changed in these cases.
+        ``out`` is not empty and ``resume`` is False (:class:`~ibscope.runs.FolderNotEmptyError`);
+        the folder was created with a different configuration, or its ``config.json`` was edited
+        after the run started (:class:`~ibscope.runs.ConfigMismatchError`); it is not an ibscope
+        ib run folder (:class:`~ibscope.runs.ForeignFolderError`); a file stands in its place
+        (:class:`~ibscope.runs.NotAFolderError`, also an ``OSError``); a file it needs is damaged
+        (:class:`~ibscope.runs.DamagedFolderError`). No file is changed in these cases.
     FolderLockedError
         Another process is writing to ``out`` (an ``OSError``; the message names it).
     ValueError, TypeError
@@ -434,51 +427,56 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     >>> res = run_ib(IBConfig(dataset="digits", epochs=5), out="runs/digits")   # doctest: +SKIP
     >>> print(res.summary())                                                    # doctest: +SKIP
     """
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"The 'out' argument of run_ib must be a path (str or os.PathLike) naming the run folder. "
-                        f"Got {out!r} of type {type(out).__name__}.")
     import torch
 
     t0 = time.perf_counter()
+    if out is None or not isinstance(out, (str, Path)) and not hasattr(out, "__fspath__"):
+        raise TypeError(f"The 'out' argument of run_ib must be a folder (a str or path-like). Got "
+                        f"{type(out).__name__} instead.")
     config = as_config(config, "run_ib")
     if overrides:
         config = config.replace(**overrides)
     out = Path(out).expanduser()
-    cfg, fresh, _, _ = _plan(config, out, resume)  # nothing is written before these checks pass
-    device = _resolve_device(cfg.device)
-    folder = RunFolder(out, what="IB run")
-    # loads data, builds the model, checks layer names; with progress, autoencoder fits show their cost
-    parts = _build(cfg, folder, device, progress=bool(progress))
+    cfg, _, _, _ = _plan(config, out, resume)  # nothing is written before these checks pass
+    device = resolve_device(cfg.device, "IBConfig")
+    artefact = RunArtefact(out)
+    bar = ProgressBar(cast(int, cfg.epochs), every=cfg.progress_every) if progress else None
+    # loads data, builds the model, checks layer names and the probe settings
+    parts = _build(cfg, out, device, progress=bar.analysis_progress if bar is not None else False)
 
-    with folder.locked(hint="Wait for it to finish (or stop it), then resume; or pass another --out."):
+    with open_folder(out, IB_RUN, hint="Wait for it to finish (or stop it), then resume; or pass another --out.",
+                     resume=bool(resume), abandoned=_abandoned_start,
+                     resume_hint="Pass resume=True (--resume) to continue the run in it") as opening:
         planned = cfg
         cfg, fresh, record, note = _plan(config, out, resume, locked=True)  # again, now that nothing else writes
+        note = opening.note or note  # an abandoned start was cleared when the folder was opened
         if cfg.to_dict() != planned.to_dict():
             raise RunFolderError(f"The run folder {out} changed while this run was starting (another process "
                                  "wrote to it). Check the folder, then start again.")
-        metrics_log = folder.log(METRICS_FILE, METRICS_COLUMNS, cell=csv_cell)
-        info_log = folder.log(INFO_FILE, INFO_COLUMNS, cell=csv_cell)
         if note and progress:
             print(f"ibscope: note: {note}", file=sys.stderr)
         elif note:
             warnings.warn(note, RuntimeWarning, stacklevel=2)
-        if fresh and _abandoned_start(folder):
-            _clear_abandoned_start(folder)
         if fresh:
             record = _new_record(cfg, parts, device)
-            folder.write_json(CONFIG_FILE, record)
-            metrics_log.create()
-            info_log.create()
-            (out / "figures").mkdir(exist_ok=True)
+            artefact.write_record(record)
+            artefact.create_logs()
         else:
+            assert record is not None
             record["config"]["epochs"] = cfg.epochs
             record["schedule_epochs"] = epoch_schedule(cfg.schedule, cast(int, cfg.epochs))  # resolved: an int
             record.setdefault("resumes", []).append({"time": utc_now(), "device": device,
                                                      "versions": package_versions(), "command": " ".join(sys.argv)})
-            folder.write_json(CONFIG_FILE, record)
+            artefact.write_record(record)
 
         trainer, recorder = parts.trainer, parts.recorder
         checkpoint = Checkpoint(out / CHECKPOINT, format=FORMAT)
+        figures = FigureWriter(out) if cfg.plots else None
+        trainer.callbacks = [recorder, *([figures] if figures else []), RunWriter(artefact, layers=recorder.layers)]
+        if bar is not None:
+            bar.initial = 0
+            trainer.callbacks.append(bar)
+        trainer.callbacks += [*callbacks, checkpoint]
         devices = Checkpoint._rng_devices(trainer)
         old_threads = torch.get_num_threads()
         if cfg.threads:
@@ -488,56 +486,51 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
                 # the global torch generator drives dropout; seed it locally (the caller's state is restored on exit)
                 torch.manual_seed(child_seed(cfg.seed, _SEED_TORCH))
                 start = 0
-                if not fresh:
-                    start = checkpoint.load(trainer)
-                    metrics_log.keep(lambda r: _at_most(r, start))
-                    info_log.keep(lambda r: _at_most(r, start))
-                    recorder.load_state(out / COMPRESSORS, max_fit_epoch=start)
-                    repaired = _redo_lost_rows(trainer, recorder, cfg, start, metrics_log, info_log)
+                if fresh:
+                    recorder.prepare()  # the X compressor, fitted before the first epoch and kept in start.pt
+                    checkpoint.save_start(trainer)
+                else:
+                    start = _resume_state(trainer, recorder, checkpoint, out, record)
+                    artefact.trim(start)
+                    repaired = _redo_lost_rows(trainer, recorder, cfg, start, artefact)
                     if repaired:
+                        assert record is not None
                         record.setdefault("repairs", []).append({"time": utc_now(), "epoch": start, "redone": repaired})
-                        folder.write_json(CONFIG_FILE, record)
-                writer = RunWriter(info_log, metrics_log, recorder=recorder, compressors_dir=out / COMPRESSORS,
-                                   save_at_start=fresh or not (out / COMPRESSORS / "state.json").is_file())
-                trainer.callbacks = [recorder, writer]
-                if progress:
-                    trainer.callbacks.append(ProgressBar(cfg.epochs, initial=start, every=cfg.progress_every))
-                trainer.callbacks += [*callbacks, checkpoint]
-                ran = trainer.fit(cfg.epochs, start=start)
+                        artefact.write_record(record)
+                if bar is not None:
+                    bar.initial = start
+                ran = trainer.fit(cast(int, cfg.epochs), start=start)
         finally:
             if cfg.threads:
                 torch.set_num_threads(old_threads)
-        return _finish(trainer, cfg, folder, ran, start, t0, progress)
+        result = _result(artefact, cfg, ran, start, t0, figures.figures if figures else [])
+    if progress:
+        print(result.summary(), file=sys.stderr)
+    return result
 
 
-def _bounds_summary(info_rows: list[dict]) -> dict[str, Any]:
-    """The lower bounds on I(L;Y) from the net's own prediction: per analysed epoch, and the last one."""
-    per_epoch: dict[int, dict[str, Any]] = {}
-    for r in info_rows:
-        e = _int(r.get("epoch"))
-        if e is None or e in per_epoch:
-            continue
-        values = {c: _number(r.get(c, "")) for c in ("h_y", *BOUND_COLUMNS)}
-        per_epoch[e] = {"epoch": e, **{c: (v if isinstance(v, (int, float)) and v == v else None)
-                                       for c, v in values.items()}, "units": r.get("units")}
-        if per_epoch[e]["bound"] is None:
-            notes = [w for w in (r.get("warnings") or "").split(" | ") if w.startswith("bound: not computed")]
-            per_epoch[e]["note"] = notes[0] if notes else "no bound in this row"
-    epochs = [per_epoch[e] for e in sorted(per_epoch)]
-    return {"last": epochs[-1] if epochs else None, "per_epoch": epochs,
-            "rows_below_bound": sum("below_bound" in (r.get("flags") or "").split(";") for r in info_rows),
-            "what": "lower bounds on every layer's I(L;Y) from the network's own prediction on the probe set: "
-                    "bound_ba = H(Y) - NLL, bound_plugin = plug-in I(Y_hat;Y), bound_fano = Fano; bound = the "
-                    "largest (see ibscope.ib.bounds)"}
+def _resume_state(trainer: Trainer, recorder: IBRecorder, checkpoint: Checkpoint, out: Path, record) -> int:
+    """Load the checkpoint (and, for folders of earlier versions, the compressors folder); its epoch."""
+    if not checkpoint.path.is_file() and checkpoint.start_path.is_file():
+        logged = RunArtefact(out).logged_epochs()
+        if logged:
+            warnings.warn(f"{out} has no {CHECKPOINT}: the run continues from its start state (before epoch 1), so "
+                          f"its {len(logged)} logged epoch(s) are trained again; being seeded, they give the same "
+                          "numbers.", RuntimeWarning, stacklevel=3)
+    start = checkpoint.load(trainer)
+    if recorder.fit_epoch_ is None and recorder.x_coded_ is None and (out / COMPRESSORS / "state.json").is_file():
+        recorder.load_state(out / COMPRESSORS, max_fit_epoch=start)  # a folder written before format 2
+    return start
 
 
-def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch: int, metrics_log, info_log) -> list:
+def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch: int, artefact: RunArtefact) -> list:
     """Re-create the rows of the checkpoint's epoch that the logs lost (a file cut after the checkpoint landed).
 
     The checkpoint holds the model as it was after ``epoch``, so its analysis is redone on it, and a lost
     metrics row gets the test metrics again (the training-pass metrics are gone: NaN). Every random stream
     is restored afterwards, so the epochs that follow are the ones an uninterrupted run would give.
-    Returns what was redone (empty when nothing was lost).
+    Rows lost from earlier epochs cannot be recomputed (no checkpoint holds those weights): they are
+    named in a warning. Returns what was redone (empty when nothing was lost).
     """
     import torch
 
@@ -545,11 +538,21 @@ def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch
 
     if epoch < 1:
         return []
-    info_rows = [r for r in info_log.read() if _int(r.get("epoch")) == epoch]
-    has_metrics = any(_int(r.get("epoch")) == epoch for r in metrics_log.read())
-    scheduled = recorder.epochs is None or epoch in recorder.epochs
+    info_rows = artefact.info_rows()
+    metrics_rows = artefact.metrics_rows()
+    scheduled_epochs = recorder.schedule
+    earlier = sorted(e for e in (scheduled_epochs or range(1, epoch)) if e < epoch
+                     and not any(epoch_of(r) == e for r in info_rows))
+    if earlier:
+        warnings.warn(f"{artefact.path / 'info.csv'} has no rows for the analysed epoch(s) {earlier[:6]}"
+                      f"{'...' if len(earlier) > 6 else ''}: they were lost after they were written, and no checkpoint "
+                      "holds those epochs' weights, so they cannot be redone. Restore info.csv from a copy, or rerun "
+                      "the run in a new folder.", RuntimeWarning, stacklevel=3)
+    epoch_rows = [r for r in info_rows if epoch_of(r) == epoch]
+    has_metrics = any(epoch_of(r) == epoch for r in metrics_rows)
+    scheduled = scheduled_epochs is None or epoch in scheduled_epochs
     expected = recorder.expected_rows(trainer.model) if scheduled else 0
-    redo_info = scheduled and len(info_rows) < expected
+    redo_info = scheduled and len(epoch_rows) < expected
     if not redo_info and has_metrics:
         return []
     noise, cpu = get_noise_rng_state(trainer.model), torch.get_rng_state()
@@ -557,20 +560,16 @@ def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch
     redone = []
     try:
         if redo_info:
-            info_log.keep(lambda r: (_int(r.get("epoch")) or 0) < epoch)
-            rows = recorder.analyse(trainer.model, epoch)
-            for r in rows:
-                r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row "
-                                                       "was lost") if w)
-            info_log.append(rows)
+            artefact.info_log.keep(lambda r: (epoch_of(r) or 0) < epoch)
+            artefact.info_log.append(recorder.reanalyse(trainer.model, epoch))
             redone.append(f"info.csv rows of epoch {epoch}")
         if not has_metrics:
             test_loss, test_acc, test_auc = trainer.evaluate()
             nan = float("nan")
-            metrics_log.append([{"epoch": epoch, "train_loss": nan, "train_acc": nan, "train_auc": nan,
-                                 "test_loss": test_loss, "test_acc": test_acc, "test_auc": test_auc,
-                                 "lr": trainer.optimizer.param_groups[0]["lr"], "analysed": int(scheduled),
-                                 "time_s": nan, "train_s": nan, "eval_s": nan, "analysis_s": nan}])
+            artefact.metrics_log.append([{"epoch": epoch, "train_loss": nan, "train_acc": nan, "train_auc": nan,
+                                          "test_loss": test_loss, "test_acc": test_acc, "test_auc": test_auc,
+                                          "lr": trainer.optimizer.param_groups[0]["lr"], "analysed": int(scheduled),
+                                          "time_s": nan, "train_s": nan, "eval_s": nan, "analysis_s": nan}])
             redone.append(f"metrics.csv row of epoch {epoch} (training-pass metrics lost)")
     finally:
         set_noise_rng_state(trainer.model, noise)
@@ -580,43 +579,11 @@ def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch
     return redone
 
 
-def _at_most(row: dict, epoch: int) -> bool:
-    e = _int(row.get("epoch"))
-    return e is not None and e <= epoch
-
-
-def _finish(trainer: Trainer, cfg: IBConfig, folder: RunFolder, ran: list[int], start: int, t0: float,
-            progress: bool) -> IBRunResult:
-    out = folder.path
-    figures = []
-    if cfg.plots:
-        try:
-            from ..plots import plot_ib_run
-
-            figures = plot_ib_run(out)
-        except Exception as exc:  # the results are on disk; a plotting problem must not hide them
-            warnings.warn(f"Drawing the figures of {out} failed ({type(exc).__name__}: {exc}); the results are "
-                          "intact. Run 'ibscope plot' to retry.", RuntimeWarning, stacklevel=2)
-    metrics_rows = folder.log(METRICS_FILE, METRICS_COLUMNS).read()
-    info_rows = folder.log(INFO_FILE, INFO_COLUMNS).read()
-    n_flagged, counts = count_flags(info_rows)
-    final = {k: _number(v) for k, v in metrics_rows[-1].items()} if metrics_rows else {}
-    result = IBRunResult(out=out, config=cfg, epochs_run=ran, resumed_from=start, final_metrics=final,
-                         n_flagged=n_flagged, flag_counts=counts, figures=figures,
-                         time_s=time.perf_counter() - t0)
-    summary = {
-        "completed_epochs": _int(final.get("epoch")) if final else 0,
-        "final_metrics": final,
-        "n_info_rows": len(info_rows),
-        "n_flagged": n_flagged,
-        "flag_counts": counts,
-        "figures": [str(Path(f).relative_to(out)) if Path(f).is_relative_to(out) else str(f) for f in figures],
-        "bounds": _bounds_summary(info_rows),
-        "finished": utc_now(),
-        "time_s_last_call": result.time_s,
-    }
-    folder.write_json("summary.json", summary)
-    trainer.fire("on_train_end", result)
-    if progress:
-        print(result.summary(), file=sys.stderr)
-    return result
+def _result(artefact: RunArtefact, cfg: IBConfig, ran: list[int], start: int, t0: float,
+            figures: list) -> IBRunResult:
+    metrics_rows = artefact.metrics_rows()
+    n_flagged, counts = count_flags(artefact.info_rows())
+    final = METRICS.parse(metrics_rows[-1]) if metrics_rows else {}
+    return IBRunResult(out=artefact.path, config=cfg, epochs_run=ran, resumed_from=start, final_metrics=final,
+                       n_flagged=n_flagged, flag_counts=counts, figures=figures,
+                       time_s=time.perf_counter() - t0)

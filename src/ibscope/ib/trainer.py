@@ -66,6 +66,8 @@ class Trainer:
         Each epoch: ``on_epoch_begin``, one pass over the training loader
         (``on_batch_end`` after every step), an evaluation of the test loader, then
         ``on_epoch_end`` with ``logs = {"metrics": {...}, "rows": [], "t0": start time}``.
+        ``on_train_begin`` comes first, ``on_train_end(trainer, epochs_run)`` last (also when
+        there was nothing left to train); if training raises, ``on_exception`` instead.
         """
         self.epoch = start
         ran: list[int] = []
@@ -88,6 +90,7 @@ class Trainer:
         except BaseException as exc:
             self.fire("on_exception", exc)
             raise
+        self.fire("on_train_end", ran)
         return ran
 
     def train_epoch(self, epoch: int) -> tuple[float, float, float]:

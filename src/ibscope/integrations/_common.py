@@ -26,11 +26,6 @@ SCALARS = {
 #: Tag of the information-plane image (under the prefix: ``ib/information_plane``).
 FIGURE_TAG = "information_plane"
 
-#: ``info.csv`` columns that hold numbers (converted when rows are turned into a data frame)
-_NUMERIC = ("epoch", "layer_index", "i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw", "i_ly", "i_ly_lo", "i_ly_hi",
-            "i_ly_raw", "i_ly_own", "h_y", "bound", "bound_ba", "bound_plugin", "bound_fano", "n", "k")
-
-
 def require(module: str, *, owner: str, what: str, extra: str) -> ModuleType:
     """Import ``module`` or raise a one-line ImportError naming the ibscope extra that installs it.
 
@@ -84,20 +79,13 @@ def ib_scalars(rows: Iterable[Mapping[str, Any]], *, prefix: str = "ib") -> dict
 def rows_frame(rows: Iterable[Mapping[str, Any]]) -> Any:
     """Information-plane rows (dicts as produced, or strings as read from ``info.csv``) as a data frame.
 
-    The numeric columns are converted as :func:`ibscope.plots.ib.read_info` converts them, so the
-    frame can be passed to every function of :mod:`ibscope.plots.ib`.
+    The columns are converted by the ``info.csv`` schema (:data:`ibscope.runs.schema.INFO`), as
+    :func:`ibscope.plots.ib.read_info` converts them, so the frame can be passed to every function of
+    :mod:`ibscope.plots.ib`.
     """
-    import pandas as pd
+    from ..runs.schema import INFO
 
-    df = pd.DataFrame(list(rows))
-    for col in _NUMERIC:
-        if col in df:
-            df[col] = pd.to_numeric(df[col], errors="coerce")
-    if "flags" in df:
-        df["flags"] = df["flags"].fillna("").astype(str)
-    if "layer" in df:
-        df["layer"] = df["layer"].astype(str)
-    return df
+    return INFO.frame(rows)
 
 
 def information_plane_image(rows: Iterable[Mapping[str, Any]], *, dpi: int = 80) -> np.ndarray:
@@ -174,14 +162,17 @@ def check_log_dir(path: Any, *, owner: str, param: str = "log_dir") -> Path:
     if str(path).strip() == "":
         raise OSError(f"The '{param}' parameter of {owner} is an empty path. Pass a folder.")
     folder = Path(path).expanduser()
+    from ..runs.errors import NotAFolderError
+
     if folder.exists() and not folder.is_dir():
-        raise OSError(f"The '{param}' folder {str(folder)!r} of {owner} is a file, not a folder. Pass another folder.")
+        raise NotAFolderError(f"The '{param}' folder {str(folder)!r} of {owner} is a file, not a folder. Pass another "
+                              "folder.")
     parent = folder
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise OSError(f"The '{param}' folder {str(folder)!r} of {owner} cannot be created: {str(parent)!r} is a "
-                      "file, not a folder. Pass another folder.")
+        raise NotAFolderError(f"The '{param}' folder {str(folder)!r} of {owner} cannot be created: {str(parent)!r} "
+                              "is a file, not a folder. Pass another folder.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OSError(f"The '{param}' folder {str(folder)!r} of {owner} cannot be written: {str(parent)!r} is not "
                       "writable (Permission denied). Pass another folder.")

@@ -1,46 +1,35 @@
 """Information-plane analysis inside a Lightning ``Trainer``: the :class:`InformationPlane` callback.
 
-:class:`InformationPlane` wraps an :class:`ibscope.ib.IBRecorder` (the analysis is the
-recorder's, unchanged) and runs it on the ``LightningModule`` being fitted:
+:class:`InformationPlane` is an adapter: the analysis is an :class:`ibscope.ib.IBRecorder`'s,
+the run folder is the one every IB run writes (:mod:`ibscope.runs.ibrun`, opened with the
+lifecycle of :mod:`ibscope.runs.lifecycle`), so :func:`ibscope.ib.load_run`, ``ibscope plot``
+and the figures read it like an ``ibscope ib`` folder.
 
 * **When.** At the end of every scheduled *training* epoch (Lightning's
-  ``on_train_epoch_end`` hook), numbered from 1 as in ``ibscope ib`` (Lightning's
-  ``trainer.current_epoch + 1``). That hook fires exactly once per epoch, with or
-  without a validation loop (which, with the default ``val_check_interval``, has
-  already run), and never during the sanity check, unlike ``on_validation_end``.
-  ``schedule="every"``, ``"log"`` (:func:`ibscope.ib.epoch_schedule` over the
-  trainer's ``max_epochs``, plus the epoch on which training stops early) or an
-  explicit collection of epochs.
+  ``on_train_epoch_end``, which fires once per epoch and never in the sanity check),
+  numbered from 1 as in ``ibscope ib``. ``schedule="every"``, ``"log"``
+  (:func:`ibscope.ib.epoch_schedule` over ``max_epochs``, plus the epoch on which training
+  stops early) or a collection of epochs.
 * **What.** The probe pass runs the network's ``forward`` on the fixed probe set in
-  evaluation mode without gradients, then restores the training mode; layer outputs
-  are captured with forward hooks on named modules. With ``module=None`` (the
-  default) the names are those of ``pl_module.named_modules()``, e.g. ``"model.L1"``
-  for a LightningModule that keeps its network in ``self.model``; with
-  ``module="model"`` the analysis runs on ``pl_module.model`` itself, so its names
-  (``"L1"``) and its ``layer_names`` default apply. Unknown names stop the fit in
-  ``on_fit_start``, before the first batch, with the list of valid names.
-* **Where to.** With ``out``, a run folder in the format of ``ibscope ib``:
-  ``config.json`` (every setting, the probe set's digest, package versions),
-  ``info.csv`` (:data:`ibscope.ib.INFO_COLUMNS`, one row per analysed epoch and layer,
-  appended and fsynced each epoch), ``metrics.csv`` (:data:`ibscope.ib.METRICS_COLUMNS`
-  that the module logs under those names, e.g. ``train_loss``, plus ``analysed`` and
-  the timings), ``compressors/`` and ``summary.json``; the folder is locked
-  (:class:`ibscope.runs.FolderLock`) while the fit runs, so ``ibscope plot`` and
-  :mod:`ibscope.plots.ib` read it like an ``ibscope ib`` folder. To every logger of the
-  trainer (``trainer.loggers``): ``ib/<layer>/i_xl``, ``ib/<layer>/i_xl_low``,
-  ``ib/<layer>/i_xl_high`` and the same for ``i_ly`` (``log_metrics`` at the trainer's
-  ``global_step``, with Lightning's 0-based ``epoch`` beside them). To a
-  ``TensorBoardLogger``: also the information planes so far, as the image
-  ``ib/information_plane``. Lightning calls ``ModelCheckpoint`` after this hook, so an
-  epoch's rows are on disk before its checkpoint.
+  evaluation mode without gradients. With ``module=None`` the layer names are those of
+  ``pl_module.named_modules()`` (``"model.L1"``); with ``module="model"`` the analysis runs
+  on ``pl_module.model`` (names ``"L1"``, its ``layer_names`` by default). Unknown names
+  stop the fit in ``on_fit_start``, before the first batch, with the valid names.
+* **Where to.** With ``out``: ``config.json`` (``writer: "lightning"``, the analysis settings
+  and the probe set's digest under ``analysis``), ``info.csv``, ``metrics.csv`` (the
+  :data:`ibscope.ib.METRICS_COLUMNS` the module logs, plus ``analysed`` and the timings)
+  and ``summary.json``; the folder is locked while the fit runs. To every logger of the
+  trainer: ``ib/<layer>/i_xl``, ``_low``, ``_high`` and the same for ``i_ly``, at
+  ``step = epoch`` (1-based), as the TensorBoard callback of ``ibscope ib`` logs them; to a
+  ``TensorBoardLogger`` also the image ``ib/information_plane``.
+* **State.** The fitted compressors are the callback's state (``state_dict``), so they go
+  into Lightning's checkpoints; ``trainer.fit(..., ckpt_path=...)`` into the same ``out``
+  restores them, drops the rows of epochs after the checkpoint and continues the folder
+  (the settings must be the same). Fitting again into a used ``out`` without a checkpoint
+  is refused.
 
-Distributed runs analyse on the global rank 0 only (the other ranks wait for it at the
-next collective operation). Resuming with ``trainer.fit(..., ckpt_path=...)`` into the
-same ``out`` continues the folder: rows of epochs after the checkpoint are dropped, the
-fitted compressors are reloaded, the settings must be the same. Fitting again into a
-used ``out`` without a checkpoint is refused.
-
-Needs Lightning 2.1 or newer: ``pip install 'ibscope[lightning]'``.
+Distributed runs analyse on the global rank 0 only. Needs Lightning 2.1 or newer:
+``pip install 'ibscope[lightning]'``.
 
 Example
 -------
@@ -67,19 +56,19 @@ except ImportError as _exc:  # pragma: no cover - exercised by a test that hides
     raise ImportError(f"ibscope.integrations.lightning needs Lightning: pip install 'ibscope[lightning]' "
                       f"(importing 'lightning.pytorch' failed: {_exc}).") from None
 
-from ..ib.callbacks import METRICS_COLUMNS, RunFolderError, csv_cell
+from .._validation import to_numpy
 from ..ib.capture import ActivationRecorder, valid_layer_names
-from ..ib.flags import count_flags
-from ..ib.recorder import INFO_COLUMNS, IBRecorder
+from ..ib.recorder import IBRecorder
 from ..ib.schedule import epoch_schedule, log_schedule
-from ..runs import FolderLock, RunFolder, config_diff, package_versions, utc_now
+from ..runs import FolderLock, package_versions, utc_now
+from ..runs.errors import ConfigMismatchError, FolderNotEmptyError
+from ..runs.ibrun import FORMAT, FORMAT_VERSION, RunArtefact
+from ..runs.lifecycle import IB_RUN, plan_folder
+from ..runs.schema import METRICS, epoch_of
 from ._common import FIGURE_TAG, check_log_dir, ib_scalars, information_plane_image
 
 __all__ = ["InformationPlane", "FORMAT"]
 
-#: ``format`` of the ``config.json`` this callback writes.
-FORMAT = "ibscope-lightning-ib-run"
-FORMAT_VERSION = 1
 _OWNER = "InformationPlane"
 _SCHEDULES = ("every", "log")
 
@@ -91,10 +80,6 @@ def _spec(spec: Any) -> Any:
 def _short(names: Sequence[str], limit: int = 40) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
-
-
-def _array(x: Any) -> np.ndarray:
-    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
 
 
 class InformationPlane(pl.Callback):
@@ -116,7 +101,7 @@ class InformationPlane(pl.Callback):
     softmax : bool, default=False
         As in :class:`~ibscope.ib.IBRecorder`.
     compress, compress_x, x_fit, estimator, estimator_y, k, ci, n_subsamples, units, refit, label_side, batch_size, \
-backend, random_state
+knn_backend, random_state
         As in :class:`~ibscope.ib.IBRecorder` (``compress="pca:4"``, ``estimator="kl"``,
         ``k=5``, ``ci=0.95``, ``n_subsamples=10``, ``units="nats"``, ``refit="first"``,
         ``label_side="decoder"``, ``random_state=0`` by default).
@@ -128,8 +113,9 @@ backend, random_state
         (:func:`ibscope.ib.epoch_schedule` over ``max_epochs``, plus the epoch on which
         training stops), or the epochs given.
     out : str, path-like or None, default=None
-        Run folder for ``config.json``, ``info.csv``, ``metrics.csv``, ``compressors/``
-        and ``summary.json`` (missing or empty for a fresh fit); None writes no files.
+        Run folder for ``config.json``, ``info.csv``, ``metrics.csv`` and ``summary.json``, the
+        layout every IB run folder has (:mod:`ibscope.runs.ibrun`; missing or empty for a
+        fresh fit); None writes no files.
     prefix : str, default="ib"
         First part of the logged names (``ib/L1/i_xl``).
     figure_every : int, default=1
@@ -164,17 +150,22 @@ backend, random_state
                  softmax: bool = False, compress: Any = "pca:4", compress_x: Any = "pca:4", x_fit: Any = None,
                  estimator: Any = "kl", estimator_y: Any = None, k: int = 5, ci: float | None = 0.95,
                  n_subsamples: int = 10, units: str = "nats", refit: str = "first", label_side: str = "decoder",
-                 batch_size: int = 2048, backend: str | None = "auto", device: str | None = None,
+                 batch_size: int = 2048, knn_backend: str | None = "auto", device: str | None = None,
                  random_state: int = 0, schedule: str | Iterable[int] = "every", out: Any = None,
-                 prefix: str = "ib", figure_every: int = 1) -> None:
+                 prefix: str = "ib", figure_every: int = 1, backend: str | None = None) -> None:
         from .._validation import check_int
 
+        if backend is not None:
+            import warnings
+
+            warnings.warn(f"The 'backend' parameter of {_OWNER} is deprecated and will be removed in a later release; "
+                          "use 'knn_backend'.", DeprecationWarning, stacklevel=2)
+            knn_backend = backend
         if isinstance(layers, str):
             layers = [layers]
         if layers is not None:
             layers = list(layers)
-            bad = [n for n in layers if not isinstance(n, str) or not n]
-            if bad or not layers:
+            if not layers or any(not isinstance(n, str) or not n for n in layers):
                 raise ValueError(f"The 'layers' parameter of {_OWNER} must be a non-empty list of module names or "
                                  f"None. Got {layers!r} instead.")
         self.layers = layers
@@ -193,24 +184,23 @@ backend, random_state
         self._kwargs: dict[str, Any] = dict(
             layers=layers, softmax=softmax, compress=compress, compress_x=compress_x, x_fit=x_fit,
             estimator=estimator, estimator_y=estimator_y, k=k, ci=ci, n_subsamples=n_subsamples, units=units,
-            refit=refit, batch_size=batch_size, backend=backend, random_state=random_state, label_side=label_side,
+            refit=refit, batch_size=batch_size, knn_backend=knn_backend, random_state=random_state,
+            label_side=label_side,
         )
-        # builds and checks everything that does not need the module: probe set, estimators, a dry run
         self.recorder_ = IBRecorder(probe_x, probe_y, device=None if device == "auto" else device, **self._kwargs)
-        self._fresh_recorder = True
         self.layers_: tuple[str, ...] = ()
         self.rows_: list[dict[str, Any]] = []
         self._lock: FolderLock | None = None
-        self._folder: RunFolder | None = None
-        self._target: Any = None
+        self._artefact: RunArtefact | None = None
         self._record: dict[str, Any] | None = None
-        self._resume_ok = False
+        self._target: Any = None
+        self._pending_state: dict[str, Any] | None = None
+        self._pending_epoch: int | None = None
+        self._last_epoch = 0
         self._analysed = 0
-        self._epoch_t0 = 0.0
-        self._fit_t0 = 0.0
-        self._saved_fit_epoch: int | None = None
+        self._epoch_t0 = self._fit_t0 = 0.0
 
-    # ----------------------------------------------------------------- settings
+    # ----------------------------------------------------------------- settings and state
     @staticmethod
     def _check_schedule(schedule: Any) -> tuple[str | list[int], frozenset[int] | None]:
         if isinstance(schedule, str):
@@ -228,22 +218,31 @@ backend, random_state
                              f"epochs (ints >= 1). Got {schedule!r} instead.")
         return epochs, frozenset(epochs)
 
-    def _config(self) -> dict[str, Any]:
+    def _settings(self) -> dict[str, Any]:
         """The settings that give the numbers their meaning (compared when a fit resumes into ``out``)."""
         kw, rec = self._kwargs, self.recorder_
-        x = _array(rec.probe_x).astype(np.float32)
+        x = to_numpy(rec.probe_x, "probe_x").astype(np.float32)
         digest = hashlib.sha256(np.ascontiguousarray(x).tobytes())
         digest.update(np.ascontiguousarray(rec.probe_labels_).astype(np.int64).tobytes())
-        x_fit = kw["x_fit"]
         return {
             "layers": list(self.layers_), "module": self.module, "softmax": bool(kw["softmax"]),
             "compress": _spec(kw["compress"]), "compress_x": _spec(kw["compress_x"]),
-            "x_fit": None if x_fit is None else list(np.shape(x_fit)),
+            "x_fit": None if kw["x_fit"] is None else list(np.shape(kw["x_fit"])),
             "estimator": _spec(kw["estimator"]), "estimator_y": _spec(rec.estimator_y), "k": rec.k, "ci": kw["ci"],
             "n_subsamples": rec.n_subsamples, "units": rec.units, "refit": rec.refit, "label_side": rec.label_side,
             "schedule": self.schedule, "random_state": rec.random_state, "batch_size": rec.batch_size,
             "probe": {"n": int(len(rec.probe_y)), "shape": list(x.shape[1:]), "sha256": digest.hexdigest()},
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recorder's state (its fitted compressors) and the last epoch written, which Lightning puts into
+        its checkpoints (checkpoint callbacks run after this one, so the epoch's rows are on disk)."""
+        return {"recorder": self.recorder_.state_dict(), "epoch": self._last_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep the state from a checkpoint; it is applied when the fit starts."""
+        self._pending_state = dict(state_dict.get("recorder") or {}) or None
+        self._pending_epoch = state_dict.get("epoch")
 
     # ----------------------------------------------------------------- module and layers
     def _resolve_target(self, pl_module: Any) -> Any:
@@ -313,116 +312,83 @@ backend, random_state
                 set_noise_rng_state(target, noise)
 
     # ----------------------------------------------------------------- the run folder
-    def _open_folder(self, trainer: Any) -> None:
-        """Lock ``out`` and check what it holds (fresh, or ours with a checkpoint to resume from)."""
+    def _open_folder(self, trainer: Any, pl_module: Any) -> None:
+        """Lock ``out`` and set it up: fresh (record, headers), or continued from the checkpoint's epoch (rows
+        after it dropped, rows of that epoch lost since redone on the restored weights)."""
         if self.out is None:
             return
-        folder = RunFolder(self.out, what="Lightning IB run")
-        if self.out.exists() and not self.out.is_dir():
-            raise RunFolderError(f"The 'out' folder {str(self.out)!r} of {_OWNER} is a file, not a folder.")
-        self._lock = FolderLock(self.out, what="Lightning IB run",
-                                hint="Wait for that fit to finish (or stop it), or pass another 'out'.")
+        start = None if self._pending_epoch is None else int(self._pending_epoch)
+        try:
+            opening = plan_folder(self.out, IB_RUN, resume=start is not None, abandoned=_nothing_logged,
+                                  resume_hint="Pass ckpt_path= to trainer.fit to resume it")
+        except FolderNotEmptyError as exc:
+            raise FolderNotEmptyError(f"The 'out' folder {str(self.out)!r} of {_OWNER} already holds a run. Pass "
+                                      "ckpt_path= to trainer.fit to resume it, or a new or empty folder."
+                                      if (self.out / "config.json").is_file() else str(exc)) from None
+        if opening.record is not None:
+            stored = opening.record.get("analysis") if opening.record.get("writer") == "lightning" \
+                else opening.record.get("config")
+            diff = config_diff_keys(stored, self._settings())
+            if diff:
+                raise ConfigMismatchError(f"Cannot resume into {str(self.out)!r}: it was written with other {_OWNER} "
+                                          f"settings ({', '.join(diff[:5])} differ). Use the original settings, or a "
+                                          "new folder.", diff)
         from ..runs import make_folder
+        from ..runs.lifecycle import clear_folder
 
         make_folder(self.out)
-        self._lock.acquire()
-        self._folder = folder
-        entries = folder.entries()
-        self._record = None
-        if not entries:
-            return
-        try:
-            record = folder.read_json("config.json")
-        except (OSError, ValueError):
-            record = None
-        ours = isinstance(record, dict) and record.get("format") == FORMAT
-        if not ours:
-            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-            raise RunFolderError(f"The 'out' folder {str(self.out)!r} of {_OWNER} is not empty and not a run folder "
-                                 f"of this callback (it holds {shown}). Pass a new or empty folder.")
-        if getattr(trainer, "ckpt_path", None) is None:
-            raise RunFolderError(f"The 'out' folder {str(self.out)!r} of {_OWNER} already holds a run. Pass "
-                                 "ckpt_path= to trainer.fit to resume it, or a new or empty folder.")
-        assert isinstance(record, dict)
-        diff = config_diff(record.get("config"), self._config())
-        if diff:
-            raise RunFolderError(f"Cannot resume into {str(self.out)!r}: it was written with other {_OWNER} "
-                                 f"settings ({', '.join(diff[:5])} differ). Use the original settings, or a new "
-                                 "folder.")
-        self._record = record
-
-    def _start_folder(self, trainer: Any, pl_module: Any) -> None:
-        """Write ``config.json`` and the CSV headers (fresh), or trim and reload (resumed); save compressors."""
-        folder, rec = self._folder, self.recorder_
-        if folder is None:
-            return
-        info, metrics = self._logs()
-        start = int(trainer.current_epoch)
+        self._lock = FolderLock(self.out, what="Lightning IB run",
+                                hint="Wait for that fit to finish (or stop it), or pass another 'out'.").acquire()
+        if opening.clear:
+            clear_folder(opening.folder, IB_RUN)
+        art = self._artefact = RunArtefact(self.out)
+        versions = {**package_versions(), "lightning": pl.__version__}
+        self._record = opening.record
         if self._record is None:
             self._record = {
-                "format": FORMAT, "format_version": FORMAT_VERSION, "config": self._config(),
-                "model": type(self._target).__name__, "lightning_module": type(pl_module).__name__,
-                "device": str(pl_module.device), "estimator_device": rec.device, "backend": rec.backend,
-                "versions": {**package_versions(), "lightning": pl.__version__}, "platform": platform.platform(),
-                "command": " ".join(sys.argv), "created": utc_now(), "start_epoch": start, "resumes": [],
+                "format": FORMAT, "format_version": FORMAT_VERSION, "writer": "lightning", "config": None,
+                "analysis": self._settings(), "model": type(self._target).__name__,
+                "lightning_module": type(pl_module).__name__, "device": str(pl_module.device),
+                "estimator_device": self.recorder_.device, "knn_backend": self.recorder_.knn_backend,
+                "versions": versions, "platform": platform.platform(), "command": " ".join(sys.argv),
+                "created": utc_now(), "start_epoch": 0, "resumes": [],
             }
-            folder.write_json("config.json", self._record)
-            info.create()
-            metrics.create()
-            rec.prepare()
-        else:
-            info.keep(lambda r: (_int(r.get("epoch")) or 0) <= start)
-            metrics.keep(lambda r: (_int(r.get("epoch")) or 0) <= start)
-            rec.load_state(self.out / "compressors", max_fit_epoch=start)  # type: ignore[operator]
-            rec.prepare()
-            self._record.setdefault("resumes", []).append(
-                {"time": utc_now(), "epoch": start, "device": str(pl_module.device), "command": " ".join(sys.argv),
-                 "versions": {**package_versions(), "lightning": pl.__version__}})
-            folder.write_json("config.json", self._record)
-        self._save_compressors()
-
-    def _logs(self) -> tuple[Any, Any]:
-        assert self._folder is not None
-        return (self._folder.log("info.csv", INFO_COLUMNS, cell=csv_cell),
-                self._folder.log("metrics.csv", METRICS_COLUMNS, cell=csv_cell))
-
-    def _save_compressors(self) -> None:
-        if self.out is not None:
-            self.recorder_.save_state(self.out / "compressors")
-            self._saved_fit_epoch = self.recorder_.fit_epoch_
-
-    def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+            art.write_record(self._record)
+            art.create_logs()
+            return
+        assert start is not None
+        art.trim(start)
+        self._record.setdefault("resumes", []).append({"time": utc_now(), "epoch": start, "versions": versions,
+                                                       "device": str(pl_module.device), "command": " ".join(sys.argv)})
+        art.write_record(self._record)
+        lost = start >= 1 and self.scheduled(start, trainer) and \
+            sum(epoch_of(r) == start for r in art.info_rows()) < self.recorder_.expected_rows(self._target)
+        if lost:  # the rows of the checkpoint's epoch were lost after the checkpoint: redo them on its weights
+            art.info_log.keep(lambda r: (epoch_of(r) or 0) < start)
+            art.info_log.append(self.recorder_.reanalyse(self._target, start))
 
     # ----------------------------------------------------------------- Lightning hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Check the layers and the probe pass on the module, resolve the device, lock ``out``."""
+        """Check the layers and the probe pass on the module, resolve the device, restore the recorder's state
+        from the checkpoint, lock and set up ``out``, fit the X compressor."""
         self._target = self._resolve_target(pl_module)
         self.layers_ = self._check_layers(self._target)
         device = self.device
         if device == "auto":
             device = str(pl_module.device) if pl_module.device.type == "cuda" else None
-        if not self._fresh_recorder or device != self.recorder_.device:
+        if device != self.recorder_.device or self.recorder_.history:  # a new fit starts from a new recorder
             self.recorder_ = IBRecorder(self.recorder_.probe_x, self.recorder_.probe_labels_, device=device,
                                         **self._kwargs)
-        self._fresh_recorder = False
+        if self._pending_state is not None:  # restored from Lightning's checkpoint before this hook
+            self.recorder_.load_state_dict(self._pending_state)
         self._dry_pass(self._target)
-        self.rows_ = []
-        self._analysed = 0
-        self._fit_t0 = time.perf_counter()
+        self.recorder_.check()
+        self.rows_, self._analysed, self._fit_t0 = [], 0, time.perf_counter()
+        self._last_epoch = int(self._pending_epoch or 0)
         if trainer.is_global_zero:
-            self._open_folder(trainer)
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Set up the run folder (the checkpoint, if any, is loaded by now) and fit the X compressor."""
-        if not trainer.is_global_zero:
-            return
-        if self.out is not None:
-            self._start_folder(trainer, pl_module)
-        else:
+            self._open_folder(trainer, pl_module)
             self.recorder_.prepare()
+        self._pending_state = self._pending_epoch = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Note the epoch's start time (for ``metrics.csv``)."""
@@ -447,67 +413,46 @@ backend, random_state
         if not trainer.is_global_zero:
             return
         epoch = int(trainer.current_epoch) + 1
-        t0 = time.perf_counter()
-        rows: list[dict[str, Any]] = []
-        if self.scheduled(epoch, trainer):
-            rows = self.recorder_.analyse(self._target, epoch)
-        analysis_s = time.perf_counter() - t0
+        rows = self.recorder_.analyse(self._target, epoch) if self.scheduled(epoch, trainer) else []
+        self._last_epoch = epoch
         self.rows_.extend(rows)
-        if self._folder is not None:
-            self._write(trainer, epoch, rows, analysis_s)
+        if self._artefact is not None:
+            row: dict[str, Any] = {"epoch": epoch, "analysed": int(bool(rows)),
+                                   "analysis_s": self.recorder_.last_analysis_s if rows else 0.0,
+                                   "time_s": time.perf_counter() - self._epoch_t0}
+            for name, value in trainer.callback_metrics.items():
+                if name in METRICS.by_name and name not in row:
+                    try:
+                        row[name] = float(value)
+                    except (TypeError, ValueError, RuntimeError):  # not a single number: leave the cell empty
+                        pass
+            optimizers = getattr(trainer, "optimizers", None) or []
+            if optimizers and "lr" not in row:
+                row["lr"] = float(optimizers[0].param_groups[0]["lr"])
+            self._artefact.append(rows, row)
         if rows:
             self._analysed += 1
-            self._log(trainer, rows)
+            self._log(trainer, epoch, rows)
 
-    def _write(self, trainer: Any, epoch: int, rows: list[dict[str, Any]], analysis_s: float) -> None:
-        rec = self.recorder_
-        if rec.refit == "first" and rec.fit_epoch_ is not None and rec.fit_epoch_ != self._saved_fit_epoch:
-            self._save_compressors()  # before the rows that used them
-        info, metrics = self._logs()
-        info.append(rows)
-        row: dict[str, Any] = {"epoch": epoch, "analysed": int(bool(rows)), "analysis_s": analysis_s,
-                               "time_s": time.perf_counter() - self._epoch_t0}
-        for name, value in trainer.callback_metrics.items():
-            if name in METRICS_COLUMNS and name not in row:
-                try:
-                    row[name] = float(value)
-                except (TypeError, ValueError, RuntimeError):  # not a single number: leave the cell empty
-                    pass
-        optimizers = getattr(trainer, "optimizers", None) or []
-        if optimizers and "lr" not in row:
-            row["lr"] = float(optimizers[0].param_groups[0]["lr"])
-        metrics.append([row])
-
-    def _log(self, trainer: Any, rows: list[dict[str, Any]]) -> None:
-        values = ib_scalars(rows, prefix=self.prefix)
-        step = int(trainer.global_step)
+    def _log(self, trainer: Any, epoch: int, rows: list[dict[str, Any]]) -> None:
         for logger in trainer.loggers:
-            logger.log_metrics({**values, "epoch": int(trainer.current_epoch)}, step=step)
+            logger.log_metrics(ib_scalars(rows, prefix=self.prefix), step=epoch)
         if not self.figure_every or self._analysed % self.figure_every:
             return
         from lightning.pytorch.loggers import TensorBoardLogger
 
         boards = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if boards:
-            # the whole run's rows: with a resumed run folder, those written before the checkpoint too
-            history = self._logs()[0].read() if self._folder is not None else self.recorder_.history
-            image = information_plane_image(history)
+        if boards:  # the whole run's rows: with a resumed run folder, those written before the checkpoint too
+            image = information_plane_image(self._artefact.info_rows() if self._artefact is not None
+                                            else self.recorder_.history)
             for lg in boards:
-                lg.experiment.add_image(f"{self.prefix}/{FIGURE_TAG}", image, global_step=step, dataformats="HWC")
+                lg.experiment.add_image(f"{self.prefix}/{FIGURE_TAG}", image, global_step=epoch, dataformats="HWC")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Write ``summary.json`` (with ``out``)."""
-        if self._folder is None or self._lock is None:
-            return
-        info, _ = self._logs()
-        rows = info.read()
-        n_flagged, counts = count_flags(rows)
-        epochs = sorted({e for e in (_int(r.get("epoch")) for r in rows) if e is not None})
-        self._folder.write_json("summary.json", {
-            "completed_epochs": int(trainer.current_epoch), "analysed_epochs": epochs, "n_info_rows": len(rows),
-            "n_flagged": n_flagged, "flag_counts": counts, "layers": list(self.layers_), "finished": utc_now(),
-            "time_s_last_fit": time.perf_counter() - self._fit_t0,
-        })
+        if self._artefact is not None and self._lock is not None:
+            self._artefact.write_summary(completed_epochs=int(trainer.current_epoch),
+                                         time_s=time.perf_counter() - self._fit_t0, layers=self.layers_)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Release the run folder's lock."""
@@ -517,9 +462,21 @@ backend, random_state
         """Release the run folder's lock (everything written so far stays)."""
         self._release()
 
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
-def _int(v: Any) -> int | None:
-    try:
-        return int(float(v))
-    except (TypeError, ValueError):
-        return None
+
+def _nothing_logged(folder: Any) -> bool:
+    """A folder set up by a fit that finished no epoch (started afresh, as ``ibscope ib`` does)."""
+    return not RunArtefact(folder.path).logged_epochs()
+
+
+def config_diff_keys(old: Any, new: Any) -> list[str]:
+    """The settings in which a stored and a current settings dict differ (dotted paths)."""
+    import json
+
+    from ..runs import config_diff
+
+    return config_diff(json.loads(json.dumps(old)), json.loads(json.dumps(new)))

@@ -37,6 +37,8 @@ from typing import Any
 from .._validation import check_int
 from ..ib.callbacks import Callback
 from ..runs import make_folder
+from ..runs.ibrun import RunArtefact
+from ..runs.schema import epoch_of
 from ._common import FIGURE_TAG, check_log_dir, ib_scalars, information_plane_image, require
 
 __all__ = ["TensorBoardCallback", "METRIC_TAGS"]
@@ -116,10 +118,7 @@ class TensorBoardCallback(Callback):
         self._last_epoch = None
         out = getattr(trainer, "out", None)
         if out is not None and (Path(out) / "info.csv").is_file():
-            from ..ib import INFO_COLUMNS
-            from ..runs import CSVLog
-
-            self.rows_ = [dict(r) for r in CSVLog(Path(out) / "info.csv", INFO_COLUMNS).read()]
+            self.rows_ = [dict(r) for r in RunArtefact(out).info_rows()]
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict) -> None:
         """Write the epoch's scalars (and the figure when due), then flush."""
@@ -137,7 +136,7 @@ class TensorBoardCallback(Callback):
             if isinstance(metric, (int, float)) and not isinstance(metric, bool):
                 writer.add_scalar(tag, float(metric), step)
         if rows:
-            self.rows_ = [r for r in self.rows_ if _epoch(r) != step] + rows
+            self.rows_ = [r for r in self.rows_ if epoch_of(r) != step] + rows
             self._analysed += 1
             self._last_epoch = step
             if self.figure_every and self._analysed % self.figure_every == 0:
@@ -168,9 +167,3 @@ class TensorBoardCallback(Callback):
             self.writer_.close()
             self.writer_ = None
 
-
-def _epoch(row: dict) -> int | None:
-    try:
-        return int(float(row.get("epoch")))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_float, check_int
-from .models import _LayeredNet, _noise
+from ._base import LayeredNet as _LayeredNet
+from ._base import make_noise as _noise
 from .noise import NOISE_KINDS, _seed_arg
 
 __all__ = ["ResNetSmall", "ResidualBlock"]

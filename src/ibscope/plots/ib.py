@@ -51,6 +51,15 @@ def _frame(data, kind: str):
     return read_info(data) if kind == "info" else read_metrics(data)
 
 
+def _results_file(run_dir, name: str) -> Path:
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
+    return path
+
+
 def read_info(run_dir):
     """Read ``RUN_DIR/info.csv`` into a data frame (one row per epoch and layer).
 
@@ -62,27 +71,17 @@ def read_info(run_dir):
     Returns
     -------
     pandas.DataFrame
-        Numeric columns (``i_xl``, ``i_xl_lo`` ... in the ``units`` column's units) as floats.
+        Numeric columns (``i_xl``, ``i_xl_lo`` ... in the ``units`` column's units) as floats
+        (the schema :data:`ibscope.runs.schema.INFO`); a torn last line is left out.
 
     Raises
     ------
     FileNotFoundError
         If the folder has no ``info.csv``.
     """
-    import pandas as pd
+    from ..runs.schema import INFO
 
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / "info.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
-    df = pd.read_csv(path, keep_default_na=True, dtype={"flags": str, "warnings": str, "layer": str})
-    df["flags"] = df.get("flags", pd.Series(dtype=str)).fillna("")
-    for col in ("i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw", "i_ly", "i_ly_lo", "i_ly_hi", "i_ly_raw", "h_y",
-                "bound", "bound_ba", "bound_plugin", "bound_fano"):
-        if col in df:
-            df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df
+    return INFO.read_frame(_results_file(run_dir, INFO.filename))
 
 
 def read_metrics(run_dir):
@@ -93,14 +92,9 @@ def read_metrics(run_dir):
     FileNotFoundError
         If the folder has no ``metrics.csv``.
     """
-    import pandas as pd
+    from ..runs.schema import METRICS
 
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / "metrics.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {Path(run_dir)} is not an ibscope ib run folder.")
-    return pd.read_csv(path)
+    return METRICS.read_frame(_results_file(run_dir, METRICS.filename))
 
 
 def _units(info) -> str:
@@ -524,6 +518,55 @@ def plot_loss_change(metrics, *, ax=None, column="train_loss", smooth=None):
 # ---------------------------------------------------------------------------------------------------------------
 # Several runs (seeds)
 # ---------------------------------------------------------------------------------------------------------------
+def _run_frames(run_dirs):
+    """``(info, metrics)`` of several run folders, with a ``run`` column (0, 1, ...)."""
+    import pandas as pd
+
+    infos, mets = [], []
+    for i, d in enumerate(run_dirs):
+        df = read_info(d)
+        df["run"] = i
+        infos.append(df)
+        m = read_metrics(d)
+        m["run"] = i
+        mets.append(m)
+    if not infos:
+        raise ValueError("aggregate_runs needs at least one run folder.")
+    units = {_units(df) for df in infos}
+    if len(units) > 1:
+        raise ValueError(f"The runs use different units {sorted(units)}; convert them first.")
+    return pd.concat(infos, ignore_index=True), pd.concat(mets, ignore_index=True)
+
+
+def bands_from_table(table, *, values="raw"):
+    """The band frames of :func:`aggregate_runs` from a mean +- std table over seeds.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One group of :func:`ibscope.runs.aggregate.seed_table` (e.g. one point of a study's
+        ``summary.csv``).
+    values : {"raw", "clipped"}, default="raw"
+
+    Returns
+    -------
+    info, metrics : pandas.DataFrame
+        As :func:`aggregate_runs` returns them.
+    """
+    cx, cy = _value_cols(values)
+    agg = table[["epoch", "layer", "layer_index"]].copy()
+    for name, col in (("i_xl", cx), ("i_ly", cy)):
+        agg[f"{name}_mean"], agg[f"{name}_std"] = table[f"{col}_mean"], table[f"{col}_std"]
+    agg["h_y"] = table["h_y_mean"] if "h_y_mean" in table else np.nan
+    agg["n_runs"] = table["n_seeds"]
+    agg["units"] = table["units"] if "units" in table else "nats"
+    agg = agg.sort_values(["epoch", "layer"], kind="stable").reset_index(drop=True)
+    mcols = [c for c in table.columns if c.endswith(("_mean", "_std")) and
+             c.rsplit("_", 1)[0] in ("train_loss", "train_acc", "test_loss", "test_acc")]
+    magg = table.drop_duplicates("epoch")[["epoch", *mcols, "n_seeds"]].rename(columns={"n_seeds": "n_runs"})
+    return agg, magg.sort_values("epoch").reset_index(drop=True)
+
+
 def aggregate_runs(run_dirs, *, values="raw"):
     """Mean and standard deviation over runs (e.g. seeds), per epoch and layer.
 
@@ -546,36 +589,19 @@ def aggregate_runs(run_dirs, *, values="raw"):
     ------
     ValueError
         If the runs use different units.
-    """
-    import pandas as pd
 
-    cx, cy = _value_cols(values)
-    infos, mets = [], []
-    for i, d in enumerate(run_dirs):
-        df = read_info(d)
-        df["run"] = i
-        infos.append(df)
-        m = read_metrics(d)
-        m["run"] = i
-        mets.append(m)
-    if not infos:
-        raise ValueError("aggregate_runs needs at least one run folder.")
-    units = {_units(df) for df in infos}
-    if len(units) > 1:
-        raise ValueError(f"The runs use different units {sorted(units)}; convert them first.")
-    info = pd.concat(infos, ignore_index=True)
-    g = info.groupby(["epoch", "layer"], sort=True)
-    agg = g.agg(layer_index=("layer_index", "first"), i_xl_mean=(cx, "mean"), i_xl_std=(cx, "std"),
-                i_ly_mean=(cy, "mean"), i_ly_std=(cy, "std"), h_y=("h_y", "mean"), n_runs=("run", "nunique"))
-    agg = agg.reset_index()
-    agg["units"] = units.pop()
-    met = pd.concat(mets, ignore_index=True)
-    cols = [c for c in ("train_loss", "train_acc", "test_loss", "test_acc") if c in met]
-    magg = met.groupby("epoch")[cols].agg(["mean", "std"])
-    magg.columns = [f"{a}_{b}" for a, b in magg.columns]
-    magg = magg.reset_index()
-    magg["n_runs"] = met.groupby("epoch")["run"].nunique().to_numpy()
-    return agg, magg
+    Notes
+    -----
+    The means and deviations come from :func:`ibscope.runs.aggregate.seed_table`, the kernel of a
+    study's ``summary.csv`` too.
+    """
+    from ..runs.aggregate import seed_metrics, seed_table
+
+    info, met = _run_frames(run_dirs)
+    agg, _ = bands_from_table(seed_table(info, met, seed="run"), values=values)
+    cols = ("train_loss", "train_acc", "test_loss", "test_acc")
+    magg = seed_metrics(met, seed="run", metric_values=cols).rename(columns={"n_seeds": "n_runs"})
+    return agg, magg.sort_values("epoch").reset_index(drop=True)
 
 
 def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
@@ -728,11 +754,21 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw", label=N
         ``seeds_info_plane``, ``seeds_mi_vs_epoch`` and ``seeds_loss`` files. The titles and labels
         say "mean ± std over N runs", or "1 run" when there is a single one.
     """
+    agg, magg = aggregate_runs(list(run_dirs), values=values)
+    return plot_bands(agg, magg, out=out, formats=formats, label=label)
+
+
+def plot_bands(agg, magg, *, out, formats=("png", "pdf"), label=None) -> list[Path]:
+    """Draw the figures of :func:`plot_ib_runs` from band frames (:func:`aggregate_runs`, :func:`bands_from_table`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written into ``out``.
+    """
     from matplotlib.figure import Figure
 
-    run_dirs = list(run_dirs)
-    agg, magg = aggregate_runs(run_dirs, values=values)
-    n_runs = len(run_dirs)
+    n_runs = int(agg["n_runs"].max()) if len(agg) else 0
     prefix = f"{label}: " if label else ""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,18 +15,37 @@ downloads) goes through these pieces, so durability rules live in one place:
   holder dies, so a lock left by a killed process never blocks a new one;
 * :class:`RunFolder` - a folder with a JSON record, CSV logs and a lock, plus
   :func:`config_diff` for "resume with the same configuration" checks;
-* :func:`package_versions` and :func:`utc_now` - the environment record.
+* :func:`package_versions` and :func:`utc_now` - the environment record;
+* :mod:`~ibscope.runs.lifecycle` - the one lifecycle of a results folder (fresh,
+  continue, refuse, lock) for every writer, and :mod:`~ibscope.runs.errors` - one
+  exception type per condition;
+* :mod:`~ibscope.runs.schema` - the typed columns of ``info.csv`` and ``metrics.csv``,
+  and :mod:`~ibscope.runs.ibrun` - the files of an IB run folder.
 """
 
 from ._json import canonical_json, jsonable
 from .atomic import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
 from .csvlog import CSVLog
+from .errors import (
+    ConfigMismatchError,
+    DamagedFolderError,
+    FolderNotEmptyError,
+    ForeignFolderError,
+    NotAFolderError,
+    RunFolderError,
+)
 from .folder import RunFolder, config_diff, ensure_writable, make_folder
 from .lock import FolderLock, FolderLockedError
 from .record import package_versions, utc_now
 
 __all__ = [
     "CSVLog",
+    "ConfigMismatchError",
+    "DamagedFolderError",
+    "FolderNotEmptyError",
+    "ForeignFolderError",
+    "NotAFolderError",
+    "RunFolderError",
     "FolderLock",
     "FolderLockedError",
     "RunFolder",

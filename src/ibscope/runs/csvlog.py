@@ -65,6 +65,10 @@ class CSVLog:
             os.fsync(fh.fileno())
 
     # ------------------------------------------------------------------ reading
+    def complete_text(self) -> str:
+        """The file's text up to its last complete line (a torn last line is left out)."""
+        return self._complete_text()
+
     def _complete_text(self) -> str:
         data = self.path.read_bytes()
         if not data.endswith(b"\n"):

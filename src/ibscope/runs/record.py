@@ -26,5 +26,5 @@ def package_versions() -> dict[str, str | None]:
 
 
 def utc_now() -> str:
-    """UTC time in ISO 8601 without colons (STYLE.md section 9), e.g. ``2026-01-31T120501Z``."""
+    """UTC time in ISO 8601 without colons (safe in file names), e.g. ``2026-01-31T120501Z``."""
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")

@@ -39,7 +39,7 @@ Run folder
     :meth:`ibscope.compress.BaseCompressor.save`), one per (task, compressor spec,
     seed), reused across MI points and across re-runs.
 
-Compression follows the paper (Butakov et al., ICLR 2024; REFERENCE.md 2.1): each
+Compression follows the paper (Butakov et al., ICLR 2024): each
 compressor is fitted **once**, on images rendered from *independent* latents
 (``n_train``, 6000 as in the paper), never on the estimation sample, and then
 applied to every MI point. When both sides have the same shape and the same

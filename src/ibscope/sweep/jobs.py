@@ -7,19 +7,16 @@ built from :meth:`ibscope.MIResult.to_row`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import socket
-import sys
-import tempfile
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..executors import thread_limits as _thread_limits
 from ..runs import canonical_json, package_versions, utc_now
 from .config import LATENT, CompressorFit, Job, _spec_name
 
@@ -34,43 +31,6 @@ def versions_row() -> dict:
     v = package_versions()
     return {"ibscope_version": v["ibscope"], "numpy_version": v["numpy"], "torch_version": v["torch"],
             "sklearn_version": v["scikit-learn"], "python_version": v["python"]}
-
-
-def _limit_threads(n_threads: int | None, torch_needed: bool = False) -> None:
-    """Limit torch and numba threads in this (worker) process; BLAS is limited by the caller.
-
-    torch is imported only when the work needs it (neural estimators, autoencoders) or is
-    already loaded, so kNN-only jobs do not pay for the import.
-    """
-    if not n_threads:
-        return
-    if torch_needed or "torch" in sys.modules:
-        import torch
-
-        if torch.get_num_threads() != n_threads:
-            torch.set_num_threads(n_threads)
-    try:
-        import numba
-
-        # numba.config sets its NUMBA_* attributes at import time, so the stubs do not know them
-        numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
-    except Exception:  # numba missing or its thread pool fixed: leave it
-        pass
-
-
-@contextlib.contextmanager
-def _thread_limits(n_threads: int | None, torch_needed: bool = False):
-    _limit_threads(n_threads, torch_needed)
-    if not n_threads:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=n_threads):
-        yield
 
 
 def _uses_torch(spec: str | None) -> bool:
@@ -89,16 +49,11 @@ def _load_blob(blob: bytes):
     """Load a compressor from the bytes of its ``.npz`` file (cached per worker process)."""
     digest = hashlib.sha256(blob).hexdigest()
     if digest not in _LOADED:
-        from ..compress import load_compressor
+        from ..compress import compressor_from_bytes
 
-        with tempfile.TemporaryDirectory(prefix="ibscope-sweep-") as tmp:
-            path = os.path.join(tmp, "compressor.npz")
-            with open(path, "wb") as fh:
-                fh.write(blob)
-            comp = load_compressor(path)
         if len(_LOADED) > 32:
             _LOADED.clear()
-        _LOADED[digest] = comp
+        _LOADED[digest] = compressor_from_bytes(blob)
     return _LOADED[digest]
 
 
@@ -116,10 +71,7 @@ def _fit_compressor(fit: CompressorFit, n_threads: int | None) -> dict:
         if fit.params:
             comp.set_params(**fit.params)
         comp.fit(data)
-        with tempfile.TemporaryDirectory(prefix="ibscope-sweep-") as tmp:
-            path = os.path.join(tmp, "compressor.npz")
-            comp.save(path)
-            blob = Path(path).read_bytes()
+        blob = comp.to_bytes()
         err = getattr(comp, "reconstruction_error_", None) or {}
         return {"blob": blob, "time_s": time.perf_counter() - t0,
                 "recon_train": err.get("train"), "recon_val": err.get("val"),

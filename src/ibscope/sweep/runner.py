@@ -9,19 +9,12 @@ import socket
 from pathlib import Path
 
 from .._validation import Interval, Param, check_value
-from ..runs import (
-    CSVLog,
-    FolderLock,
-    RunFolder,
-    atomic_open,
-    atomic_write_json,
-    config_diff,
-    ensure_writable,
-    jsonable,
-    utc_now,
-)
+from ..executors import EXECUTORS as BACKENDS
+from ..executors import executor as open_executor
+from ..executors import map_jobs, require_executor
+from ..runs import CSVLog, RunFolder, atomic_open, atomic_write_json, ensure_writable, jsonable, utc_now
+from ..runs.lifecycle import SWEEP, open_folder, plan_folder
 from . import jobs
-from .backends import BACKENDS, _backend, _parallel_map, require_backend
 from .config import CompressorFit, SweepConfig
 from .presets import get_preset
 from .results import RESULT_COLUMNS, load_results, result_cell
@@ -55,10 +48,11 @@ def check_run_dir(config, out) -> int:
 
     Raises
     ------
-    ValueError
-        If ``out`` holds a different sweep or a foreign ``results.csv``.
-    OSError
-        If ``out`` is a file.
+    RunFolderError
+        If ``out`` holds a different sweep (:class:`~ibscope.runs.ConfigMismatchError`), files that
+        are not a sweep's (:class:`~ibscope.runs.FolderNotEmptyError`), another kind of ibscope folder
+        (:class:`~ibscope.runs.ForeignFolderError`), or a file stands in its place
+        (:class:`~ibscope.runs.NotAFolderError`, also an ``OSError``).
     """
     out = Path(out)
     if not _check_folder(out, config):
@@ -70,39 +64,17 @@ def check_run_dir(config, out) -> int:
     return len(done & {j.key for j in config.jobs()})
 
 
+def _plan(out: Path, config: SweepConfig) -> dict:
+    return {"identity": jsonable(config.to_dict()), "identity_of": lambda record: record.get("config")}
+
+
 def _check_folder(out: Path, config: SweepConfig) -> bool:
     """Check ``out`` against ``config`` without modifying it; return whether it already holds this sweep."""
-    cfg_path, res_path = out / "sweep.json", out / "results.csv"
-    if out.exists() and not out.is_dir():
-        raise OSError(f"The output folder {str(out)!r} is a file, not a folder. Pass another --out.")
-    if cfg_path.exists():
-        try:
-            stored = json.loads(cfg_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"Cannot read {str(cfg_path)!r} ({exc}); it is not an ibscope sweep file. "
-                             "Pass another output folder.") from None
-        if not isinstance(stored, dict) or stored.get("format") != FORMAT_NAME:
-            raise ValueError(f"{str(cfg_path)!r} is not an ibscope sweep file. Pass another output folder.")
-        old = stored.get("config")
-        new = jsonable(config.to_dict())
-        if old != new:
-            diffs = config_diff(old, new)
-            raise ValueError(
-                f"The folder {str(out)!r} holds results of a different sweep configuration "
-                f"(differences: {', '.join(diffs[:5])}{', ...' if len(diffs) > 5 else ''}). "
-                "It was left unchanged; pass another output folder, or delete this one to start over."
-            )
-        return True
-    if res_path.exists():
-        raise ValueError(
-            f"The folder {str(out)!r} has a results.csv but no sweep.json, so it was not written by this sweep. "
-            "It was left unchanged; pass another output folder."
-        )
-    return False
+    return not plan_folder(out, SWEEP, **_plan(out, config)).fresh
 
 
-def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, address: str | None = None,
-              progress: bool = False, threads_per_job: int | None = None):
+def run_sweep(config, out, *, executor: str = "loky", n_jobs: int | None = None, address: str | None = None,
+              progress: bool = False, threads_per_job: int | None = None, backend: str | None = None):
     """Run (or resume) a sweep and write its results into the folder ``out``.
 
     Parameters
@@ -114,8 +86,8 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
         Run folder (created if missing). If it already holds this sweep, finished
         jobs are skipped; if it holds a different sweep, ``ValueError`` is raised
         and the folder is left unchanged.
-    backend : {"loky", "ray", "dask", "sequential", "threading"}, default="loky"
-        joblib backend. "loky" uses local processes; "ray" runs on a Ray cluster
+    executor : {"loky", "ray", "dask", "sequential", "threading"}, default="loky"
+        Where the jobs run (:mod:`ibscope.executors`). "loky" uses local processes; "ray" runs on a Ray cluster
         (``ray.util.joblib``; a local one is started if Ray is not initialised and
         no ``address`` is given); "dask" uses a ``dask.distributed`` client (a
         local cluster when no ``address`` is given and no client exists);
@@ -130,6 +102,8 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
     threads_per_job : int or None, default=None
         Threads each job may use (torch, numba, BLAS); ``None`` gives each of the
         parallel jobs an equal share of the local cores (1 on clusters).
+    backend : str or None
+        Deprecated name of ``executor`` (a ``DeprecationWarning``; removed in a later release).
 
     Returns
     -------
@@ -139,8 +113,10 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
     Raises
     ------
     ValueError
-        Unknown task, estimator, compressor or backend names; a folder holding a
-        different sweep.
+        Unknown task, estimator, compressor or backend names.
+    RunFolderError
+        A folder holding a different sweep or other files (see :func:`check_run_dir`);
+        it is left unchanged.
     OSError
         An output folder that cannot be created or written, or is locked by a
         running sweep.
@@ -152,6 +128,13 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
     Jobs that raise are recorded as ``status="error"`` rows with the message and
     retried on the next run; :func:`load_results` drops them by default.
     """
+    if backend is not None:
+        import warnings
+
+        warnings.warn("The 'backend' argument of run_sweep is deprecated and will be removed in a later release; use "
+                      "'executor'.", DeprecationWarning, stacklevel=2)
+        executor = backend
+    backend = executor
     if isinstance(config, str):
         config = get_preset(config)
     elif isinstance(config, dict):
@@ -161,16 +144,16 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
                         f"Got {type(config).__name__}.")
     if backend not in BACKENDS:
         raise ValueError(f"Unknown sweep backend {backend!r}. Valid backends: {', '.join(BACKENDS)}.")
-    require_backend(backend)  # Ray or Dask missing: say so before the sweep folder is made
+    require_executor(backend)  # Ray or Dask missing: say so before the sweep folder is made
     for name, value in (("n_jobs", n_jobs), ("threads_per_job", threads_per_job)):
         check_value(value, name, RUN_ARGS[name])
     config.validate()
     out = Path(out)
-    exists = _check_folder(out, config)
+    _check_folder(out, config)
     ensure_writable(out)
-    with FolderLock(out, what="sweep"):
-        exists = _check_folder(out, config)  # again, now that no other process can write
-        if not exists:
+    with open_folder(out, SWEEP, hint="Wait for it to finish, or pass another output folder.",
+                     **_plan(out, config)) as opening:
+        if opening.fresh:
             atomic_write_json(out / "sweep.json", {
                 "format": FORMAT_NAME, "version": FORMAT_VERSION, "config": jsonable(config.to_dict()),
                 "description": config.description, "created": utc_now(), "n_jobs_total": len(config.jobs()),
@@ -181,7 +164,7 @@ def run_sweep(config, out, *, backend: str = "loky", n_jobs: int | None = None, 
         all_jobs = config.jobs()
         pending = [j for j in all_jobs if j.key not in done]
         pending.sort(key=lambda j: -j.cost_rank())  # stable: slow jobs first, grid order otherwise
-        with _backend(backend, n_jobs, address) as (backend_name, workers, auto_threads):
+        with open_executor(backend, n_jobs, address) as (backend_name, workers, auto_threads):
             n_threads = threads_per_job or auto_threads
             _drive(config, out, log, pending, len(all_jobs), len(all_jobs) - len(pending), backend_name, workers,
                    n_threads, progress)
@@ -257,7 +240,8 @@ def _drive(config: SweepConfig, out: Path, log: CSVLog, pending: list, total: in
         later = [j for j in pending if not ready(j)]
         for stage in (first, None):
             items = stage if stage is not None else [item(j) for j in later]
-            for kind, obj, payload, error in _parallel_map(items, backend_name, workers, n_threads):
+            for kind, obj, payload, error in map_jobs(jobs._execute, items, name=backend_name, n_jobs=workers,
+                                                      n_threads=n_threads):
                 if kind == "fit":
                     fit_bar.update(1)
                     if error is not None:

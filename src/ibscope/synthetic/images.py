@@ -1,7 +1,7 @@
 """Injective, smooth maps from Gaussian latents to images (synthetic images with known MI).
 
 Mutual information is invariant under injective maps applied separately to each
-variable (REFERENCE.md section 1.2, Statement 1). An image rendered by an
+variable (Butakov et al., ICLR 2024, Statement 1). An image rendered by an
 injective map from a Gaussian latent therefore carries exactly the latent's MI
 with any other variable. Every renderer here is a composition
 
@@ -14,7 +14,7 @@ Three renderers are provided (see :data:`RENDERERS`):
 
 ``"bump"`` (latent dimension 2)
     An isotropic Gaussian bump ``exp(-10 ||g - mu||^2)`` centred at ``mu = u``,
-    as in the paper (REFERENCE.md section 2.1).
+    as in the paper (Butakov et al., ICLR 2024, Sec. 5).
 ``"rectangle"`` (latent dimension 4)
     An anti-aliased axis-aligned rectangle whose pixels hold their covered area.
 ``"elliptic_bump"`` (latent dimension 5)

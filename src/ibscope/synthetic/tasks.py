@@ -14,7 +14,7 @@ parameters such as the true MI::
 Every task is built from a latent pair with closed-form MI (correlated
 Gaussians, a multivariate t, or a uniform with a label) followed by maps that
 are injective on each side separately, so the MI of the observed pair equals the
-latent MI (REFERENCE.md section 1.2, Statement 1). :meth:`Task.sample_latents`
+latent MI (Butakov et al., ICLR 2024, Statement 1). :meth:`Task.sample_latents`
 returns that latent pair, drawn exactly as inside :meth:`Task.sample` with the
 same seed, for "uncompressed" reference estimates.
 
@@ -37,7 +37,7 @@ Registered families
     nuisance, so PCA to 2-D loses the informative coordinate (Statement 2).
 ``bump-16``, ``bump-32``, ``rectangle-16``, ``rectangle-32``, ``elliptic-bump-16``, ``elliptic-bump-32``
     Image pairs rendered from the two sides of a correlated Gaussian latent pair
-    (REFERENCE.md section 2.1; :mod:`ibscope.synthetic.images`).
+    (Butakov et al., ICLR 2024; :mod:`ibscope.synthetic.images`).
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ def _anti_pca(name: str, *, mi: float = 1.0, dim_x: int = 32, dim_y: int = 1, sl
                            "is injective). A nonlinear 2-D encoder can keep (s, z).",
             "latent_x": "(s, z)",
             "informative_coordinate": 0,
-            "reference": "REFERENCE.md 2.1 'Anti-PCA' (our exact-MI version)",
+            "reference": "the Anti-PCA example of Butakov et al. (ICLR 2024) reference code (our exact-MI version)",
         },
     )
 
@@ -361,7 +361,7 @@ def _image(name: str, *, kind: str, size: int, mi: float = 1.0, mix: bool = True
             "size": size,
             "latent_dim": d,
             "rho": sampler.rho.tolist(),
-            "reference": "REFERENCE.md 2.1",
+            "reference": "Butakov et al., ICLR 2024, Sec. 5",
         },
     )
 

@@ -4,7 +4,7 @@ Each estimator trains a critic network ``T(x, y)`` (:mod:`.critics`) to maximise
 variational lower bound on I(X; Y) (:mod:`.bounds`) and reports the bound evaluated
 on **held-out** data that the critic never saw (:mod:`.training`). Evaluating on the
 training data instead overfits and can report several nats for independent
-variables (REFERENCE.md section 3.2).
+variables (Czyż et al., NeurIPS 2023).
 
 Data flow of one ``estimate(x, y)`` call (the base class's driver,
 :meth:`ibscope.estimators.base.MIEstimator.estimate`, with these hooks):
