@@ -90,6 +90,12 @@ def as_labels(y, name: str = "y") -> np.ndarray:
     Accepts integers, booleans, strings, and floats that are whole numbers. A column
     vector of shape (n, 1) is accepted; other 2-D inputs are rejected.
     """
+    return label_codes(y, name)[0]
+
+
+def label_codes(y, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`as_labels` and the user's label of every code: ``(codes, classes)``, ``classes[code]``
+    being the label as given (so that messages can name the user's labels, not internal codes)."""
     arr = to_numpy(y, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -120,8 +126,8 @@ def as_labels(y, name: str = "y") -> np.ndarray:
             arr = arr.astype(str)
         except Exception:
             raise TypeError(f"The '{name}' argument holds objects that are not valid labels.") from None
-    _, codes = np.unique(arr, return_inverse=True)
-    return codes.astype(np.int64).ravel()
+    classes, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int64).ravel(), classes
 
 
 def constant_columns(x: np.ndarray) -> np.ndarray:

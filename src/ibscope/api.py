@@ -39,12 +39,14 @@ def mutual_information(x, y, *, estimator=None, k=5, units="nats", ci=None, rand
         Numpy arrays, torch tensors or anything array-like; 1-D means one column.
         With ``y_discrete=True``, ``y`` holds class labels.
     estimator : str, estimator object or None, default=None
-        Continuous X and Y: "ksg" (KSG-I), "ksg2", "kl", "wkl", "kde", "gaussian",
-        "mine", "nwj", "infonce". Discrete labels Y: "ksg" (Ross's mixed KSG),
-        "kl", "wkl", "kde" (class-conditional entropies). Both discrete: "plugin".
-        None picks the default chosen by the accuracy benchmark: "ksg" (with
-        rank preprocessing) for continuous pairs, "wkl" (class-conditional
-        weighted KL) for labels, "plugin" when both are discrete.
+        Continuous X and Y: "auto", "ksg" (KSG-I), "ksg2", "kl", "wkl", "kde",
+        "gaussian", "copula", "mine", "nwj", "infonce". Discrete labels Y: "ksg"
+        (Ross's mixed KSG), "kl", "wkl", "kde" (class-conditional entropies). Both
+        discrete: "plugin". None picks the default chosen by the accuracy
+        benchmark: "auto" (:class:`~ibscope.estimators.AutoMI`, the largest of
+        KSG and a copula estimate) for continuous pairs, "wkl"
+        (class-conditional weighted KL) for labels, "plugin" when both are
+        discrete.
     k : int, default=5
         Number of neighbours for kNN estimators; larger k lowers variance and
         raises bias.
@@ -63,8 +65,9 @@ def mutual_information(x, y, *, estimator=None, k=5, units="nats", ci=None, rand
         Butakov et al.): a spec such as ``"pca:4"``, ``"ae:4"``, ``"conv-ae:2"``
         or a compressor object. With labels (``y_discrete=True``) only X is
         compressed. Compressors are fitted on the data given unless a fitted one
-        is passed. The result targets a lower bound of I(X;Y) (data-processing
-        inequality) and records each side's reconstruction error in
+        is passed. The codes' true MI is at most I(X;Y) (data-processing
+        inequality), but the estimate of it can err either way; the result says
+        so in ``warnings`` and records each side's reconstruction error in
         ``extra["compression"]``.
     compress_x, compress_y : str, compressor or None, default=None
         Per-side compression (overrides ``compress`` for that side).
@@ -75,7 +78,18 @@ def mutual_information(x, y, *, estimator=None, k=5, units="nats", ci=None, rand
     -------
     MIResult
         ``value`` (clipped at 0) and ``raw_value`` in ``units``, CI, standard
-        error, diagnostics and warnings.
+        error, diagnostics and warnings. The warnings include those of the
+        plausibility rules (tiny n, identical sides, tied rows, dimension large
+        against n, a raw value far below 0; see
+        :mod:`ibscope.estimators._plausibility`), which say what the number can
+        and cannot be trusted for; ``extra["plausibility"]`` lists the rules that
+        fired.
+
+    Warns
+    -----
+    RuntimeWarning
+        Before a long estimate on a large input (a cost forecast from a timed
+        pilot on a subsample).
 
     Raises
     ------

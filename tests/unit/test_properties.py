@@ -125,3 +125,67 @@ def test_any_finite_input_gives_a_finite_value_or_a_clear_error(data, estimator,
         assert "ibscope" in origin and len(str(exc)) > 30, (origin, str(exc))  # raised by ibscope, in words
         return
     assert math.isfinite(res.value) and res.value >= 0, res
+
+
+# ------------------------------------------------------------------------------------ plausibility rules
+#: every continuous estimator with a cheap core (the neural bounds skip the rules that need one)
+PLAUSIBLE = [*CONTINUOUS, "auto", "copula"]
+
+
+def _fired(res) -> set:
+    return set(res.extra.get("plausibility", {}))
+
+
+@common
+@given(seed=seeds, estimator=st.sampled_from(PLAUSIBLE), n=st.integers(4, 40), dx=st.integers(1, 3),
+       dy=st.integers(1, 3))
+def test_tiny_independent_samples_never_give_a_confident_large_value(seed, estimator, n, dx, dy):
+    """Independent data at tiny n: an estimate above 1 nat comes with the permutation test's or the dimension
+    rule's warning (the null spread of weighted KL at n = 20 is 0.5 nats, so 1 nat unflagged would need an
+    estimate above all 19 shuffled copies and 2 sd above 0: a 5 % event times a 2.5 % one), or a clear error."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((n, dx)), rng.standard_normal((n, dy))
+    try:
+        res = ibscope.mutual_information(x, y, estimator=estimator, k=min(3, n - 1), random_state=0)
+    except ValueError as exc:  # e.g. the copula with fewer rows than columns
+        assert len(str(exc)) > 30
+        return
+    assert res.value <= 1.0 or _fired(res) & {"independence", "dims"}, (res.value, res.warnings)
+
+
+monotone = st.sampled_from([lambda v: v, lambda v: v ** 3, lambda v: np.exp(v), lambda v: -2.0 * v + 5.0,
+                            lambda v: v + 1e-6 * np.sin(37.0 * v)])
+
+
+@common
+@given(seed=seeds, estimator=st.sampled_from([e for e in PLAUSIBLE if e != "gaussian"]), n=st.integers(40, 300),
+       f=monotone, extra_dims=st.integers(0, 2))
+def test_identical_sides_are_never_silent(seed, estimator, n, f, extra_dims):
+    """y holds a monotone function of a column of x (and maybe independent columns): the true MI is infinite,
+    so the result says so, or the estimator refuses (the copula on copied ranks). The Gaussian closed form is
+    exact for Gaussian data at any correlation and is left out."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    y = np.hstack([f(x[:, 1:]), rng.standard_normal((n, extra_dims))])
+    try:
+        res = ibscope.mutual_information(x, y, estimator=estimator, random_state=0)
+    except ValueError as exc:
+        assert "singular" in str(exc)
+        return
+    assert "identical" in _fired(res), res.warnings
+
+
+@common
+@given(seed=seeds, estimator=st.sampled_from(PLAUSIBLE), share=st.floats(0.15, 0.95), n=st.integers(100, 400))
+def test_mostly_tied_rows_are_never_silent(seed, estimator, share, n):
+    """At least 10 % of the rows of x repeat one row: every continuous estimator's result says so."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    y = x + rng.standard_normal((n, 2))
+    x[: int(share * n)] = x[0]
+    try:
+        res = ibscope.mutual_information(x, y, estimator=estimator, random_state=0)
+    except ValueError as exc:
+        assert len(str(exc)) > 30
+        return
+    assert "ties" in _fired(res), res.warnings

@@ -104,6 +104,7 @@ def _read_text(p: Path, *, numeric: bool = False, index_col: str = "auto") -> np
     cells = next(csv.reader([first], delimiter=delim))
     named = [c for c in cells if c.strip()]
     header = 0 if named and not all(_is_number(c) for c in named) else None
+    _check_row_lengths(p, delim, cells if header is not None else None)
     frame = pd.read_csv(p, sep=r"\s+" if delim == " " else delim, header=header, engine="python", dtype=str,
                         keep_default_na=False)
     if header is not None and index_col == "auto" and len(frame.columns) > 1 and not cells[0].strip():
@@ -121,6 +122,35 @@ def _read_text(p: Path, *, numeric: bool = False, index_col: str = "auto") -> np
         return values.astype(np.float64)
     except ValueError:
         return values  # labels as text (y with --y-discrete)
+
+
+def _check_row_lengths(p: Path, delim: str, header: list | None) -> None:
+    """Raise a CLIError naming the first line whose number of fields differs from the header's (or, without
+    a header, from the first line's): a missing field would otherwise be read as a missing value."""
+    import csv
+
+    want, names, where = None, header, "the header has"
+    with open(p, encoding="utf-8", errors="strict", newline="") as fh:
+        rows = (line.split() for line in fh) if delim == " " else csv.reader(fh, delimiter=delim)
+        for number, fields in enumerate(rows, start=1):
+            if not fields or not "".join(fields).strip():
+                continue  # blank lines are skipped by the reader
+            if want is None:
+                want = len(fields)
+                if header is None:
+                    where = "line 1 has"
+                continue
+            if len(fields) == want:
+                continue
+            if len(fields) < want:
+                missing = [f"{names[j]!r}" if names and names[j].strip() else str(j + 1)
+                           for j in range(len(fields), want)]
+                what = (f"column{'s' if len(missing) > 1 else ''} {', '.join(missing[:3])} "
+                        f"{'are' if len(missing) > 1 else 'is'} missing")
+            else:
+                what = f"{len(fields) - want} field(s) too many (a separator inside a value?)"
+            raise CLIError(f"{p}: line {number} has {len(fields)} field(s) but {where} {want}: {what}; complete or "
+                           "remove that row")
 
 
 def _check_numeric(p: Path, frame, has_header: bool, delim: str) -> None:

@@ -24,14 +24,24 @@ from ._io import read_array
 __all__ = ["register", "run"]
 
 
+def _estimator_help() -> str:
+    """The --estimator help, from the registry (so the names and defaults cannot drift from the library's)."""
+    from ..estimators import registry
+
+    def part(kind: str, when: str) -> str:
+        return f"{when}{', '.join(registry.names(kind))} (default: {registry.DEFAULTS[kind]})"
+
+    return "; ".join([part("continuous", ""), part("labels", "with --y-discrete: "),
+                      part("discrete", "with --x-discrete --y-discrete: ")])
+
+
 def register(sub) -> None:
     """Add the ``estimate`` subcommand to the ``ibscope`` argument parser's subparsers."""
     est = sub.add_parser("estimate", help="estimate I(X;Y) from two files",
                          description="Estimate I(X;Y) between the rows of two files (.npy, .npz, .csv).")
     est.add_argument("x", help="file with X (n rows)")
     est.add_argument("y", help="file with Y (n rows), or labels with --y-discrete")
-    est.add_argument("--estimator", default=None,
-                     help="ksg, ksg2, kl, wkl, kde, gaussian, mine, nwj, infonce (default: ksg; wkl with --y-discrete)")
+    est.add_argument("--estimator", default=None, help=_estimator_help())
     est.add_argument("--k", type=int, default=5, help="number of neighbours (default 5)")
     est.add_argument("--units", default="nats", choices=["nats", "bits"])
     est.add_argument("--ci", type=float, default=None, help="confidence level, e.g. 0.95")

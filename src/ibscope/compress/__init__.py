@@ -2,8 +2,9 @@
 
 High-dimensional variables (images, wide layers) are first mapped to
 low-dimensional codes, then a non-parametric estimator runs on the codes. By the
-data-processing inequality the compressed MI is a lower bound of the original
-one; report each compressor's reconstruction error next to the estimate.
+data-processing inequality the true MI of the codes is at most the original one;
+the estimate of it can still err either way (the estimator's bias on the codes).
+Report each compressor's reconstruction error next to the estimate.
 
 Compressors follow the scikit-learn transformer protocol (``fit`` returns
 ``self``, ``transform``, ``fit_transform``, fitted attributes end in ``_``) and

@@ -25,14 +25,17 @@ from .spec import parse_compressor
 #: Accepted values of ``refit`` (``True`` means "every", ``False`` means "first").
 REFIT_MODES = ("every", "first", "never")
 
-#: Note appended to the warnings of every compressed estimate.
+#: Note appended to the warnings of every compressed estimate. The data-processing inequality bounds the
+#: codes' *true* MI, not the estimate of it: an estimator's bias on the codes can point either way.
 DPI_NOTE = (
-    "Compressed estimate: by the data-processing inequality I(E_X(X); E_Y(Y)) <= I(X; Y), so this value "
-    "targets a lower bound of the MI of the uncompressed data (the estimator's own bias can still point "
-    "either way). See extra['compression'] for each side's reconstruction error."
+    "Compressed estimate: the true MI of the codes is at most I(X;Y) (data-processing inequality), but this "
+    "value is an estimate of the codes' MI and can err either way; it is a lower bound of I(X;Y) only where the "
+    "estimator's own error is smaller than what the compression lost. See extra['compression'] for each side's "
+    "reconstruction error."
 )
 #: The same note in a few words, for results files whose columns already hold the reconstruction errors.
-DPI_NOTE_SHORT = "compressed estimate: a lower bound of I(X;Y) by the data-processing inequality"
+DPI_NOTE_SHORT = ("compressed estimate: estimates the codes' MI (whose true value is at most I(X;Y)); it can err "
+                  "either way")
 
 
 def _n_rows(data, name: str) -> int:
@@ -119,11 +122,13 @@ class CompressedEstimator:
 
     This is Algorithm 1 of the paper: (1) fit an encoder per side, (2) map the
     samples to low-dimensional codes, (3) estimate the MI of the codes with any
-    ibscope estimator. By the data-processing inequality the result targets a
-    **lower bound** of I(X; Y); a note saying so is appended to the result's
-    ``warnings``, and ``extra["compression"]`` records each side's compressor,
-    input and code dimensions and reconstruction error (the practical proxy for
-    how much the compression may lose).
+    ibscope estimator. By the data-processing inequality the codes' true MI is at
+    most I(X; Y); the estimate of it can still err either way (the estimator's bias on
+    the codes). A note saying so is appended to the result's ``warnings`` (with a
+    second one when the default estimator's candidates disagree on the codes), and
+    ``extra["compression"]`` records each side's compressor, input and code
+    dimensions and reconstruction error (the practical proxy for how much the
+    compression may lose).
 
     Parameters
     ----------
@@ -306,6 +311,11 @@ class CompressedEstimator:
         warnings = list(res.warnings)
         params = dict(res.params)
         if cx.info is not None or cy.info is not None:
+            from ..estimators._plausibility import candidates_disagree
+
+            disagree = candidates_disagree(res)
+            if disagree:
+                warnings.append(disagree)
             warnings.append(DPI_NOTE)
             params["compressor_x"] = cx.info["compressor"] if cx.info is not None else None
             params["compressor_y"] = cy.info["compressor"] if cy.info is not None else None

@@ -29,6 +29,7 @@ from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
 from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length, constant_columns, scale_free
+from . import _plausibility
 
 
 class _Configurable(Configurable):
@@ -134,6 +135,10 @@ class MIEstimator(_Configurable):
     x_discrete = False
     #: why a negative raw estimate is clipped (the end of the clipping warning)
     _negative_reason = "MI is non-negative; small negative values are estimator bias/variance around independence"
+    #: plausibility rules this estimator skips (names of :data:`ibscope.estimators._plausibility.RULES`, "cost")
+    _skip_rules: frozenset = frozenset()
+    #: growth of the core's cost with n (None: no cost forecast; see :func:`._plausibility.announce_cost`)
+    _cost_exponent: float | None = None
 
     # ----------------------------------------------------------------- hooks
     def _check_params(self, n_samples: int) -> None:  # pragma: no cover - overridden
@@ -166,6 +171,10 @@ class MIEstimator(_Configurable):
 
     def _min_subsample(self, n: int) -> int:
         return max(getattr(self, "k", 1) + 2, 3)
+
+    def _cost_core(self) -> MIEstimator:
+        """The estimator whose core the cost forecast times (itself; a combination may name its costly part)."""
+        return self
 
     # ----------------------------------------------------------------- driver
     def check_params(self, n_samples: int) -> MIEstimator:
@@ -220,14 +229,19 @@ class MIEstimator(_Configurable):
             raw = 0.0
             se = lo = hi = None if level is None else 0.0
             call.notes["constant"] = True
+            fired: dict = {}
         else:
             xp, yp = self._prepare(x, y, call)
+            _plausibility.announce_cost(self, xp, yp, level, call)
             raw, se, lo, hi = self._estimate_prepared(xp, yp, level, call)
             self._post_warnings(raw, xp, yp, call)
-        if raw < 0:
-            call.warnings.append(f"Negative raw estimate {raw:.4g} nats was clipped to 0 ({self._negative_reason}).")
+            # what the number can and cannot be trusted for: tiny n, identical sides, ties, dimension, far below 0
+            fired = _plausibility.check(_plausibility.Facts(self, x, y, xp, yp, raw, se, call))
         dim_x, dim_y = self._dims(x, y)
         value = max(raw, 0.0) if math.isfinite(raw) else raw  # a failed (non-finite) estimate stays visible
+        extra = {} if call.notes.get("constant") else self._extra(call)
+        if fired:
+            extra["plausibility"] = fired
         return MIResult(
             value=convert(value, units),
             units=units,
@@ -244,7 +258,37 @@ class MIEstimator(_Configurable):
             seed=seed,
             time_s=time.perf_counter() - t0,
             warnings=call.warnings,
-            extra={} if call.notes.get("constant") else self._extra(call),
+            extra=extra,
+        )
+
+
+def check_entropy_defined(x: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` when the differential entropy of the sample ``x`` is -inf (not a number to estimate).
+
+    A constant column, or columns that are an exact linear combination of others (a singular sample
+    covariance), put the sample on a lower-dimensional set, where the differential entropy is -inf; every
+    estimator would return -inf or, worse, the finite entropy of the remaining directions. Fewer rows than
+    columns + 1 make the covariance singular as well. The check runs on scale-free columns (any magnitude).
+    """
+    constant = constant_columns(x)
+    if np.any(constant):
+        shown = np.flatnonzero(constant)[:5].tolist()
+        raise ValueError(
+            f"The 'x' argument has {int(constant.sum())} constant column(s) (indices {shown}): "
+            f"a variable with a constant coordinate has differential entropy -inf, so the {name!r} estimator has no "
+            "finite number to give. Drop those columns, or pass discrete=True if the values are categories."
+        )
+    if x.shape[1] < 2:
+        return
+    z = scale_free(x)
+    evals = np.linalg.eigvalsh(np.cov(z, rowvar=False, bias=True)) if len(z) > 1 else np.zeros(x.shape[1])
+    if evals.min() <= 1e-10 * max(evals.max(), 1e-300):
+        why = (f"there are only {len(x)} rows for {x.shape[1]} columns" if len(x) <= x.shape[1]
+               else "a column is a linear combination of others, e.g. a copied column")
+        raise ValueError(
+            f"The sample covariance of 'x' is singular ({why}): the sample lies in a lower-dimensional subspace, "
+            f"where the differential entropy is -inf, so the {name!r} estimator has no finite number to give. Drop "
+            "the redundant columns or use more samples."
         )
 
 
@@ -276,10 +320,16 @@ class EntropyEstimator(_Configurable):
             raise ValueError(f"At least 2 samples are needed to estimate entropy. Got n_samples={n}.")
         dim = 1 if x.ndim == 1 else x.shape[1]
         self._check_params(n, dim)
+        if not self.discrete:
+            check_entropy_defined(x, self.name)
         rng, seed = make_rng(getattr(self, "random_state", None))
         call = Call(rng=rng, seed=seed)
         xp = self._prepare(x, call)
         value = float(self._core(xp, call))
+        if not math.isfinite(value):
+            raise ValueError(f"The {self.name!r} entropy estimate of 'x' is not finite ({value}) for this sample of "
+                             f"shape {tuple(x.shape)}. Check it for repeated or degenerate rows, or use another "
+                             "estimator.")
         se = lo = hi = None
         if level is not None:
             se, lo, hi = _half_sample_interval(self, lambda idx: self._core(xp[idx], call), value, n, level, rng)

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import digamma
 
 from .. import neighbors
-from .._validation import as_labels, as_samples, check_choice, check_k, check_same_length, to_numpy
+from .._validation import as_labels, as_samples, check_choice, check_k, check_same_length, label_codes, to_numpy
 from ._preprocess import PREPROCESS, prepare_continuous, whiten
 from .base import EntropyEstimator, MIEstimator
 
@@ -127,7 +127,8 @@ class DiscreteEntropy(EntropyEstimator):
         return 2
 
 
-def _check_classes(y: np.ndarray, min_per_class: int, owner: str, k: int) -> None:
+def _check_classes(y: np.ndarray, min_per_class: int, owner: str, k: int, classes=None) -> None:
+    """Every class of the codes ``y`` has ``min_per_class`` rows; messages name the user's labels ``classes``."""
     counts = np.bincount(y)
     if len(counts) < 2:
         raise ValueError(
@@ -136,20 +137,27 @@ def _check_classes(y: np.ndarray, min_per_class: int, owner: str, k: int) -> Non
         )
     small = np.flatnonzero(counts < min_per_class)
     if len(small):
+        names = [classes[i].item() if hasattr(classes[i], "item") else classes[i] for i in small[:5]] \
+            if classes is not None else small[:5].tolist()
         raise ValueError(
             f"Every class needs at least {min_per_class} samples for k={k} in {owner}; class(es) "
-            f"{small[:5].tolist()} have {counts[small][:5].tolist()}. Pass a smaller k, merge rare classes or "
+            f"{names} have {counts[small][:5].tolist()} sample(s). Pass a smaller k, merge rare classes or "
             "use more samples."
         )
 
 
 class _LabelMixin:
     y_discrete = True
+    #: rows each class needs (the per-class k-NN search): set by each estimator
+    def _min_per_class(self) -> int:  # pragma: no cover - overridden
+        return 2
 
     def _validate(self, x, y):
         x = as_samples(x, "x")
-        y = as_labels(y, "y")
+        y, classes = label_codes(y, "y")
         check_same_length(x, y)
+        self._check_params(len(x))  # a bad k is named before the classes are counted against it
+        _check_classes(y, self._min_per_class(), self._owner, self.k, classes)
         return x, y
 
     def _post_warnings(self, raw, x, y, call):
@@ -173,6 +181,8 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
     units, ci, n_subsamples, backend, device, random_state
     """
 
+    _cost_exponent = 2.0  # k-NN searches, one per class and one on all rows, at worst scans (cost forecast)
+
     def __init__(self, *, entropy="kl", k=5, preprocess="standardize", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
         self.entropy = entropy
@@ -195,8 +205,10 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
         """Registry name (for labels): the entropy estimator, "kl", "wkl" or "kde"."""
         return self.entropy
 
+    def _min_per_class(self) -> int:
+        return int(self.k) + 1
+
     def _prepare(self, x, y, call):
-        _check_classes(y, self.k + 1, self._owner, self.k)
         x = prepare_continuous(x, "x", self.preprocess, call.rng, call.warnings)
         return x, y
 
@@ -239,6 +251,7 @@ class MixedKSG(_LabelMixin, MIEstimator):
     """
 
     name = "mixed-ksg"
+    _cost_exponent = 2.0  # k-NN searches, at worst scans (cost forecast)
 
     def __init__(self, *, k=5, preprocess="rank", units="nats", ci=None, n_subsamples=30, backend="auto",
                  device=None, random_state=None):
@@ -255,8 +268,10 @@ class MixedKSG(_LabelMixin, MIEstimator):
         check_k(self.k, n_samples, self._owner)
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)
 
+    def _min_per_class(self) -> int:
+        return 2
+
     def _prepare(self, x, y, call):
-        _check_classes(y, 2, self._owner, self.k)
         return prepare_continuous(x, "x", self.preprocess, call.rng, call.warnings), y
 
     def _core(self, x, y, call):

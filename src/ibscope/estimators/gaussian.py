@@ -51,6 +51,8 @@ class GaussianMI(MIEstimator):
     """
 
     name = "gaussian"
+    #: exact for Gaussian data at any correlation (an exactly singular covariance raises): no identity rule
+    _skip_rules = frozenset({"identical"})
 
     def __init__(self, *, units="nats", ci=None, n_subsamples=30, random_state=None):
         self.units = units

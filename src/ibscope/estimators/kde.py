@@ -110,6 +110,7 @@ class KDEMI(MIEstimator):
     """
 
     name = "kde"
+    _cost_exponent = 2.0  # all pairs, for every bandwidth (cost forecast)
 
     def __init__(self, *, preprocess="standardize", n_grid=12, units="nats", ci=None, n_subsamples=30,
                  device=None, random_state=None):

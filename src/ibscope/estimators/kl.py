@@ -210,6 +210,8 @@ class KLMI(_KLParamsMixin, MIEstimator):
     units, ci, n_subsamples, backend, device, random_state
     """
 
+    _cost_exponent = 2.0  # three k-NN searches, at worst a scan (cost forecast)
+
     def __init__(self, *, k=5, weighted=False, preprocess="standardize", max_weight_norm=4.0, units="nats",
                  ci=None, n_subsamples=30, backend="auto", device=None, random_state=None):
         self.k = k

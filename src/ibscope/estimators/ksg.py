@@ -62,6 +62,9 @@ class KSG(MIEstimator):
     Kraskov, Stoegbauer, Grassberger. Estimating mutual information. PRE 69, 066138 (2004).
     """
 
+    #: worst-case growth of the k-NN search with n (a scan of all leaves in many dimensions): cost forecast
+    _cost_exponent = 2.0
+
     def __init__(self, *, k=5, variant=1, preprocess="rank", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
         self.k = k

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Network", "build_network", "describe_network", "list_layers", "no_noise_message", "run_sources",
-           "check_sources", "NO_NOISE_HINT"]
+__all__ = ["Network", "build_network", "check_output", "describe_network", "list_layers", "no_noise_message",
+           "run_sources", "check_sources", "NO_NOISE_HINT"]
 
 #: How to make a network stochastic (part of the no-noise warning).
 NO_NOISE_HINT = ("Add noise: pass --noise > 0 (noise_in_eval on) for the built-in models, or call "
@@ -125,7 +125,13 @@ def _dry_pass(model, x, name: str, n_classes: int) -> tuple[dict, list]:
                 order.append(module_name)
         return hook
 
+    raw: dict[str, Any] = {}
+
+    def root_hook(module, inputs, output):
+        raw["out"] = output  # before any hook of the model (ibscope's log_softmax) changes it
+
     handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules() if n]
+    handles.append(model.register_forward_hook(root_hook, prepend=True))
     noise_state = get_noise_rng_state(model)
     was_training = model.training
     try:
@@ -141,18 +147,60 @@ def _dry_pass(model, x, name: str, n_classes: int) -> tuple[dict, list]:
             h.remove()
         model.train(was_training)
         set_noise_rng_state(model, noise_state)
-    if isinstance(out, (tuple, list)):
-        out = out[0] if out else None
-    want = (int(x.shape[0]), n_classes)
+    check_output(raw.get("out", out), name, (int(x.shape[0]), n_classes), tuple(x.shape))
+    return shapes, order
+
+
+def _shape_of(value) -> str:
+    shape = getattr(value, "shape", None)
+    return str(tuple(int(s) for s in shape)) if shape is not None else type(value).__name__
+
+
+def check_output(out, name: str, want: tuple, in_shape: tuple) -> str:
+    """Check a model's raw output on a probe batch; return its kind: ``"logits"`` or ``"log-probabilities"``.
+
+    The contract (:mod:`ibscope.nets.user`): ``forward`` returns one float tensor of shape
+    ``(batch, n_classes)``, of logits or log-probabilities; ibscope applies ``log_softmax`` and trains on
+    the NLL. What is refused, before anything is written:
+
+    * a tuple, list or dict (e.g. ``(logits, features)``): the loss would fail after the run folder was
+      created; the message names the element of the right shape;
+    * a tensor of another shape, dtype or with non-finite values;
+    * probabilities (every row non-negative and summing to 1, e.g. a final ``nn.Softmax``): ``log_softmax``
+      of probabilities is not the log-probability, and such a net trains badly; drop the Softmax.
+
+    Log-probabilities (rows whose exponentials sum to 1) pass unchanged through ``log_softmax``; any other
+    float output is taken as logits.
+    """
+    import torch
+
+    wanted = (f"a float tensor of logits or log-probabilities of shape (batch, n_classes) = {want} for a probe "
+              f"batch of shape {in_shape} (n_classes from the labels)")
+    if isinstance(out, (tuple, list, dict)):
+        items = list(out.items()) if isinstance(out, dict) else list(enumerate(out))
+        shown = ", ".join(f"{k!r}: {_shape_of(v)}" if isinstance(out, dict) else _shape_of(v) for k, v in items[:4])
+        fits = [k for k, v in items if torch.is_tensor(v) and tuple(v.shape) == want]
+        hint = (f" Element {fits[0]!r} has that shape: return it alone from forward (e.g. 'return logits'), and "
+                "record the other outputs with --layers on the modules that compute them." if fits else "")
+        raise ValueError(f"The model {name} returns a {type(out).__name__} of {len(items)} element(s) ({shown}) from "
+                         f"forward; ibscope needs one tensor, {wanted}.{hint}")
     if not torch.is_tensor(out) or tuple(out.shape) != want or not torch.is_floating_point(out):
-        got = f"shape {tuple(out.shape)}" if torch.is_tensor(out) else type(out).__name__
-        raise ValueError(f"The model {name} must return a float tensor of logits or log-probabilities of shape "
-                         f"(batch, n_classes) = {want} for a probe batch of shape {tuple(x.shape)} (n_classes from the "
-                         f"labels). Got {got} instead.")
+        got = f"shape {tuple(out.shape)}, dtype {out.dtype}" if torch.is_tensor(out) else type(out).__name__
+        raise ValueError(f"The model {name} must return {wanted}. Got {got} instead.")
     if not bool(torch.isfinite(out).all()):
         raise ValueError(f"The model {name} returned non-finite values (NaN or inf) on a probe batch; check its "
                          "forward pass and initialisation.")
-    return shapes, order
+    out = out.detach().double()
+    if bool((out >= 0).all()) and bool(torch.allclose(out.sum(dim=1), torch.ones(len(out), dtype=out.dtype),
+                                                      atol=1e-4)):
+        raise ValueError(f"The model {name} returns probabilities: every row of its output on a probe batch is "
+                         "non-negative and sums to 1 (a final nn.Softmax?). ibscope applies log_softmax to the output "
+                         "and trains on the NLL; log_softmax of probabilities is not their logarithm, and the net "
+                         "would train badly. Remove the final Softmax and return logits, or return "
+                         "log-probabilities (nn.LogSoftmax).")
+    if bool(torch.allclose(torch.logsumexp(out, dim=1), torch.zeros(len(out), dtype=out.dtype), atol=1e-4)):
+        return "log-probabilities"
+    return "logits"
 
 
 def build_network(cfg, *, in_shape, n_classes: int, probe_x, device: str = "cpu", warn: bool = True) -> Network:

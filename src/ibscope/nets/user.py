@@ -25,10 +25,14 @@ A model spec names a callable, in a Python file or an importable module, that bu
 * **Seeding.** The global torch generator is seeded with the run's seed while the callable
   runs (and restored afterwards), so PyTorch's default initialisation is the same for the
   same seed. NumPy's and Python's global generators are not touched.
-* **Output.** ``forward`` returns logits or log-probabilities, of shape
+* **Output.** ``forward`` returns one float tensor of logits or log-probabilities, of shape
   ``(batch, n_classes)``. ibscope applies ``log_softmax`` to the output (a forward hook on
   the model, :func:`add_log_softmax`), which turns logits into log-probabilities and leaves
-  log-probabilities as they are; the trainer's loss is the NLL of that.
+  log-probabilities as they are; the trainer's loss is the NLL of that. The dry pass on a
+  probe batch (:func:`ibscope.ib.network.check_output`), before any file is written,
+  refuses a tuple, list or dict (return the logits alone; record other outputs with
+  ``--layers``) and probabilities (rows that are non-negative and sum to 1, from a final
+  ``nn.Softmax``: drop it, or end with ``nn.LogSoftmax``).
 * **Layers.** Any module name of ``model.named_modules()`` can be analysed. By default,
   the model's ``layer_names`` attribute when it has one, else the rule of
   :func:`default_layers`.

@@ -104,6 +104,9 @@ class _NeuralMIEstimator(MIEstimator):
     name = ""
     _negative_reason = ("a variational lower bound below 0 means the critic found no dependence that "
                         "generalises to held-out data")
+    #: no permutation test (it would train 19 critics), no k-NN dimension rule (the critics are built for
+    #: high-dimensional inputs; the log(batch_size) ceiling is warned about here), no cost forecast (progress=)
+    _skip_rules = frozenset({"independence", "dims", "cost"})
 
     def __init__(
         self,
