@@ -14,6 +14,30 @@ settings.load_profile("default")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_kernels():
+    """Compile (or load from the cache) the neighbour-search kernels once, before the first test.
+
+    A cold cache costs the first estimate about a minute on 2 cores; paying it here keeps the
+    durations of the tests that follow meaningful (``--durations`` lists this fixture's setup).
+    """
+    import numpy as np
+
+    from ibscope import neighbors
+
+    if hasattr(neighbors, "warm_up"):
+        neighbors.warm_up()
+    else:  # the estimators the suite uses most, on tiny data
+        import ibscope
+
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((2, 200, 2))
+        for est in ("ksg", "kl", "wkl"):
+            ibscope.mutual_information(x, y, estimator=est, random_state=0)
+        ibscope.mutual_information(x, (x[:, 0] > 0).astype(int), y_discrete=True, random_state=0)
+    yield
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -56,7 +55,7 @@ def test_study_layout_and_each_run_equals_a_single_run(study):
     record = json.loads((out / "study.json").read_text())
     assert record["format"] == "ibscope-ib-study" and record["seeds"] == [0, 1] and record["grid"] == {}
     assert record["config"]["epochs"] == 2 and record["config_resolved"]["batch_size"] == 128
-    assert record["versions"]["torch"] and record["created"] and record["drivers"][0]["backend"] == "sequential"
+    assert record["versions"]["torch"] and record["created"] and record["drivers"][0]["executor"] == "sequential"
     assert [(r["point"], r["seed"], r["status"]) for r in res.runs] == [("base", 0, "ok"), ("base", 1, "ok")]
     assert not res.failed and res.figures == [] and "2 ran, 0 already finished, 0 failed" in res.summary()
     for s in (0, 1):
@@ -195,7 +194,7 @@ def test_grid_syntax_and_every_point_checked_before_anything_runs(tmp_path):
         run_study(_cfg(), seeds=[0], grid=["noise=1e-3,-1"], out=out)
     with pytest.raises(ValueError, match=r"The grid has the same point twice"):
         run_study(_cfg(), seeds=[0], grid={"dataset": ["digits", "DIGITS"]}, out=out)
-    with pytest.raises(ValueError, match=r"The 'backend' argument of run_study must be one of loky, ray, dask, "
+    with pytest.raises(ValueError, match=r"The 'executor' argument of run_study must be one of loky, ray, dask, "
                                          r"sequential\. Got 'threading'"):
         run_study(_cfg(), seeds=[0], out=out, executor="threading")
     with pytest.raises(ValueError, match=r"'address' argument of run_study is for executor='ray' or 'dask'"):
@@ -210,7 +209,7 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
     """Two grid points, one of which fails in its job: the other is kept, the failure reported, exit 1."""
     out = tmp_path / "grid"
     args = ["ib", "--dataset", "digits", "--epochs", "1", "--ci", "0", "--no-plots", "--seeds", "0",
-            "--grid", "probe_size=300,99999", "--backend", "sequential", "--knn-backend", "kdtree", "--out", str(out)]
+            "--grid", "probe_size=300,99999", "--executor", "sequential", "--knn-backend", "kdtree", "--out", str(out)]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "[1/2] probe_size=300/seed0: done in" in err
@@ -218,7 +217,7 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
     assert "2 run(s): 1 ran, 0 already finished, 1 failed; wall time" in err
     assert "run probe_size=99999/seed0 failed: ValueError: The 'n' parameter of probe_set" in err
     ok = out / "runs/probe_size=300/seed0"
-    assert json.loads((ok / "config.json").read_text())["config"]["backend"] == "kdtree"
+    assert json.loads((ok / "config.json").read_text())["config"]["knn_backend"] == "kdtree"
     table = pd.read_csv(out / "summary.csv")
     assert set(table["point"]) == {"probe_size=300"} and (table["probe_size"] == 300).all()
     before = _digest(ok)
@@ -238,7 +237,8 @@ def test_grid_study_and_a_failing_run_from_the_command_line(tmp_path, capsys):
 def test_cli_flags_of_a_study(tmp_path, capsys):
     out = str(tmp_path / "s")
     cases = [(["--seeds", "0:2", "--seed", "1"], r"--seed and --seeds cannot be combined"),
-             (["--backend", "loky"], r"--backend loky says where the runs of a study go; it needs --seeds"),
+             (["--backend", "loky"], r"--executor loky says where the runs of a study go; it needs --seeds"),
+             (["--executor", "loky"], r"--executor loky says where the runs of a study go; it needs --seeds"),
              (["--n-jobs", "2"], r"--n-jobs is for a study"),
              (["--seeds", "2:1"], r"The '--seeds' option of ibscope ib must be START:STOP"),
              (["--seeds", "0", "--grid", "nope=1"], r"Unknown grid key 'nope'"),
@@ -260,31 +260,6 @@ def test_a_missing_cluster_package_is_one_line_and_writes_nothing(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith(f"ibscope: error: backend='{backend}' needs") and "pip install 'ibscope[" in err, err
     assert err.count("\n") == 1 and not out.exists()
-
-
-# ----------------------------------------------------------------------------------------------- Ray
-def test_two_seed_study_on_a_local_ray_instance(tmp_path):
-    pytest.importorskip("ray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # scipy's KD-tree: the fresh Ray workers need not compile the numba kernels
-    cfg = _cfg(model="mlp", hidden=[16, 8], epochs=1, batch_size=256, probe_size=200, knn_backend="kdtree")
-    res = run_study(cfg, seeds=[0, 1], out=tmp_path / "ray", executor="ray", n_jobs=2)  # starts and stops Ray
-    assert [r["status"] for r in res.runs] == ["ok", "ok"], res.failed
-    assert os.getpid() not in {r["pid"] for r in res.runs}  # the runs ran in Ray worker processes
-    import ray
-
-    assert not ray.is_initialized()
-    single = run_ib(cfg.replace(seed=1), out=tmp_path / "single").out
-    pd.testing.assert_frame_equal(_numbers(tmp_path / "ray/runs/base/seed1/info.csv"), _numbers(single / "info.csv"))
-
-
-def test_two_seed_study_on_a_local_dask_cluster(tmp_path):
-    pytest.importorskip("distributed")
-    cfg = _cfg(model="mlp", hidden=[16, 8], epochs=1, batch_size=256, probe_size=200, knn_backend="kdtree")
-    res = run_study(cfg, seeds=[0, 1], out=tmp_path / "dask", executor="dask", n_jobs=2)  # a local cluster
-    assert [r["status"] for r in res.runs] == ["ok", "ok"], res.failed
-    single = run_ib(cfg.replace(seed=0), out=tmp_path / "single").out
-    pd.testing.assert_frame_equal(_numbers(tmp_path / "dask/runs/base/seed0/info.csv"), _numbers(single / "info.csv"))
 
 
 # ----------------------------------------------------------------------------------------------- data frames
@@ -311,7 +286,7 @@ def test_load_run_and_load_study(study, tmp_path):
     pd.testing.assert_frame_equal(load_study(copy).summary, data.summary, check_dtype=False)
     # clear errors for the wrong kind of folder
     with pytest.raises(RunFolderError, match=r"is an ibscope ib study \(it has a study\.json\), not a single run: "
-                                             r"read it with ibscope\.ib\.load_study"):
+                                             r"read it with ibscope\.study\.load_study"):
         load_run(out)
     with pytest.raises(RunFolderError, match=r"has no study\.json\. It is an ib run folder: read it with "
                                              r"ibscope\.ib\.load_run"):

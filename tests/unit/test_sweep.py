@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import time
 
 import pytest
 
@@ -276,34 +275,6 @@ def test_plot_sweep_writes_png_and_pdf(tmp_path):
     paths = plot_sweep(out)
     assert sorted(p.suffix for p in paths) == [".pdf", ".png"]
     assert all(p.stat().st_size > 1000 and p.parent == out / "figures" for p in paths)
-
-
-# --------------------------------------------------------------------------- cluster backends
-def test_ray_backend_runs_jobs_on_ray_workers(tmp_path):
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    started = time.perf_counter()
-    # 2 CPUs: with 1, joblib would run the jobs sequentially in this process
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    init_s = time.perf_counter() - started
-    try:
-        # the closed-form Gaussian estimator keeps the workers free of kNN compilation: this test times Ray
-        cfg = SweepConfig([Grid(tasks="gaussian", mi=[0.0, 1.0], methods=["gaussian"], n=200, seeds=[0])])
-        df = run_sweep(cfg, tmp_path / "ray", executor="ray")
-    finally:
-        ray.shutdown()
-    assert len(df) == 2 and set(df["status"]) == {"ok"}
-    assert os.getpid() not in set(df["pid"])  # the jobs ran in Ray worker processes
-    assert abs(df.set_index("true_mi")["estimate"][1.0] - 1.0) < 0.3
-    print(f"ray test: init {init_s:.1f} s, total {time.perf_counter() - started:.1f} s")
-
-
-def test_dask_backend_with_existing_client(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
-        cfg = SweepConfig([Grid(tasks="gaussian", mi=[0.0, 1.0], methods=["gaussian"], n=200, seeds=[0])])
-        df = run_sweep(cfg, tmp_path / "dask", executor="dask")
-    assert len(df) == 2 and set(df["status"]) == {"ok"}
 
 
 def test_missing_cluster_package_gives_install_hint(tmp_path, monkeypatch):

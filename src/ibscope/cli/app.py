@@ -16,6 +16,7 @@ itself, never a missing subcommand.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -74,8 +75,22 @@ def main(argv=None) -> int:
         if os.environ.get("IBSCOPE_DEBUG"):
             raise
         message = str(exc).replace("\n", " ")
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            message = f"the disk is full ({message}). {_continue_hint(args)}"
         print(f"ibscope: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("ibscope: interrupted", file=sys.stderr)
+        print(f"ibscope: interrupted. {_continue_hint(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _continue_hint(args: argparse.Namespace) -> str:
+    """How to continue what was stopped: the same command with ``--resume`` for a run or a study, the same
+    command again for a sweep (finished jobs are kept)."""
+    out = getattr(args, "out", None)
+    if args.command == "ib" and out:
+        return (f"Everything up to the last finished epoch is in {out}; run the same command with --resume to "
+                "continue from there.")
+    if args.command == "bench" and out:
+        return f"The finished jobs are in {out}; run the same command again to run the rest."
+    return "Nothing was lost that a new run cannot redo."

@@ -433,8 +433,9 @@ class IBConfig:
 
     def replace(self, **changes) -> IBConfig:
         """A validated copy with some fields changed."""
-        changes = _renamed_keys(changes, warn=True)
-        return dataclasses.replace(self, **changes)
+        values = {name: getattr(self, name) for name in self.field_names()}
+        values.update(_renamed_keys(changes, warn=True))
+        return type(self)(**values)
 
     # ------------------------------------------------------------------ resolution
     def resolved(self) -> IBConfig:

@@ -284,6 +284,7 @@ class IBRecorder(Callback):
         self.bounds_history: list[dict[str, Any]] = []
         self.last_analysis_s: float | None = None
         self._checked = False
+        self._noise_before: tuple[int, dict] | None = None
 
     #: key of the recorder's state in a checkpoint (see :meth:`state_dict`)
     state_key = "IBRecorder"
@@ -500,6 +501,7 @@ class IBRecorder(Callback):
         t_start = time.perf_counter()
         self.prepare()
         self._emit("probe pass", epoch=int(epoch))
+        self._noise_before = (int(epoch), _noise_state(model))  # so that a lost row can be redone exactly
         names, acts = self.capture(model)
         if self.refit == "first" and self.fit_epoch_ is None:
             self.fit_epoch_ = int(epoch)
@@ -578,6 +580,26 @@ class IBRecorder(Callback):
         self._emit("done", epoch=int(epoch))
         return rows
 
+    def reanalyse(self, model, epoch: int) -> list[dict]:
+        """Analyse ``model`` again for ``epoch`` (rows lost after its checkpoint), with the noise streams the
+        first analysis of that epoch used (kept in :meth:`state_dict`), so the rows are the same; every noise
+        stream is restored afterwards. The rows carry a note that they were re-analysed."""
+        from ..nets import set_noise_rng_state
+
+        after = _noise_state(model)
+        saved = self._noise_before
+        try:
+            if saved is not None and int(saved[0]) == int(epoch) and saved[1]:
+                set_noise_rng_state(model, saved[1])
+            rows = self.analyse(model, epoch)
+        finally:
+            if after:
+                set_noise_rng_state(model, after)
+        for r in rows:
+            r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row was "
+                                                   "lost") if w)
+        return rows
+
     # ----------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs of the recorder: its fitted compressors (as bytes) and fit epoch.
@@ -593,6 +615,7 @@ class IBRecorder(Callback):
         layers = {name: blob(comp) for name, comp in self.layer_compressors_.items()} if self.refit == "first" else {}
         bases = {name: blob(b) for name, b in self.probes_.bases_.items()} if self.refit == "first" else {}
         return {"version": 1, "refit": self.refit, "fit_epoch": self.fit_epoch_, "x": blob(self.x_compressor_),
+                "noise_before_analysis": self._noise_before,
                 "x_used": self.x_coded_ is not None, "layers": layers,
                 "layers_uncompressed": [n for n, c in self.layer_compressors_.items() if c is None],
                 "decoder_bases": bases, "decoders_uncompressed": [n for n, b in self.probes_.bases_.items()
@@ -600,6 +623,7 @@ class IBRecorder(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (the X code is recomputed from the X compressor)."""
+        self._noise_before = state.get("noise_before_analysis")
         if state.get("x") is not None:
             self._code_x(compressor_from_bytes(state["x"]))
         if self.refit != "first" or state.get("fit_epoch") is None:
@@ -679,6 +703,16 @@ class IBRecorder(Callback):
                                for name, fname in meta.get("decoder_bases", {}).items()}
         self.fit_epoch_ = int(fit_epoch)
         return True
+
+
+def _noise_state(model) -> dict:
+    """The generator states of the model's noise layers (empty without any)."""
+    from ..nets import get_noise_rng_state
+
+    try:
+        return get_noise_rng_state(model)
+    except Exception:  # a model without ibscope noise layers, or not a module
+        return {}
 
 
 def _deprecated(owner: str, old: str, new: str) -> None:

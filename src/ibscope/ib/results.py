@@ -20,7 +20,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..runs.errors import DamagedFolderError, NotAFolderError
+from ..runs.errors import DamagedFolderError
 from ..runs.ibrun import RunArtefact
 from .config import IBConfig
 
@@ -136,10 +136,6 @@ def load_run(run_dir) -> RunData:
     from .run import load_run_config
 
     path = Path(run_dir).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"The run folder {str(path)!r} does not exist.")
-    if not path.is_dir():
-        raise NotAFolderError(f"{str(path)!r} is a file, not an ibscope ib run folder.")
     record = load_run_config(path)
     config = None
     if isinstance(record.get("config"), dict):

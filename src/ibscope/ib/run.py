@@ -168,18 +168,18 @@ def load_run_config(out) -> dict:
 
     Raises
     ------
+    FileNotFoundError
+        ``out`` does not exist.
     RunFolderError
         Not an IB run folder (the message says what it is), or an unreadable record.
     """
     out = Path(out)
     try:
         record = require_kind(out, IB_RUN)
-    except FileNotFoundError:
-        raise ForeignFolderError(f"{out} is not an ibscope ib run folder: it has no {CONFIG_FILE}.") from None
     except ForeignFolderError as exc:
         if (out / "study.json").is_file() and not (out / CONFIG_FILE).is_file():
             raise ForeignFolderError(f"{str(out)!r} is an ibscope ib study (it has a study.json), not a single run: "
-                                     "read it with ibscope.ib.load_study.") from None
+                                     "read it with ibscope.study.load_study.") from None
         if (out / CONFIG_FILE).is_file():
             raise ForeignFolderError(f"{out / CONFIG_FILE} does not describe an ibscope ib run.") from None
         raise ForeignFolderError(f"{out} is not an ibscope ib run folder: it has no {CONFIG_FILE}.") from exc
@@ -561,11 +561,7 @@ def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch
     try:
         if redo_info:
             artefact.info_log.keep(lambda r: (epoch_of(r) or 0) < epoch)
-            rows = recorder.analyse(trainer.model, epoch)
-            for r in rows:
-                r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row "
-                                                       "was lost") if w)
-            artefact.info_log.append(rows)
+            artefact.info_log.append(recorder.reanalyse(trainer.model, epoch))
             redone.append(f"info.csv rows of epoch {epoch}")
         if not has_metrics:
             test_loss, test_acc, test_auc = trainer.evaluate()

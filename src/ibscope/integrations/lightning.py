@@ -365,11 +365,7 @@ knn_backend, random_state
             sum(epoch_of(r) == start for r in art.info_rows()) < self.recorder_.expected_rows(self._target)
         if lost:  # the rows of the checkpoint's epoch were lost after the checkpoint: redo them on its weights
             art.info_log.keep(lambda r: (epoch_of(r) or 0) < start)
-            rows = self.recorder_.analyse(self._target, start)
-            for r in rows:
-                r["warnings"] = " | ".join(w for w in (r.get("warnings"), "re-analysed on resume: the logged row "
-                                                       "was lost") if w)
-            art.info_log.append(rows)
+            art.info_log.append(self.recorder_.reanalyse(self._target, start))
 
     # ----------------------------------------------------------------- Lightning hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .atomic import atomic_write_json
 from .csvlog import CSVLog
+from .errors import NotAFolderError
 from .lock import LOCK_NAME, FolderLock
 
 
@@ -30,24 +31,30 @@ def config_diff(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [path or "(root)"]
 
 
+def check_not_a_file(path: Path, *, what: str, flag: str = "another output folder") -> None:
+    """Raise :class:`NotAFolderError` when ``path``, or the first existing parent of it, is a file."""
+    if path.exists() and not path.is_dir():
+        raise NotAFolderError(f"The {what} folder {str(path)!r} is a file, not a folder. Pass {flag}.")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent != path and not parent.is_dir():
+        raise NotAFolderError(f"The {what} folder {str(path)!r} cannot be created: {parent} is a file, not a "
+                              f"folder. Pass {flag}.")
+
+
 def make_folder(folder: str | os.PathLike[str]) -> Path:
     """Create ``folder`` (and its parents) if needed, with a one-line message when that is impossible.
 
     Raises
     ------
     OSError
-        Naming the folder and the reason, e.g. "its parent '/tmp/f' is a file, not a folder" or
-        "No such file or directory" (a path below ``/proc``), instead of a bare ``[Errno N]``.
+        Naming the folder and the reason, e.g. "'/tmp/f' is a file, not a folder"
+        (:class:`~ibscope.runs.NotAFolderError`) or "No such file or directory" (a path below
+        ``/proc``), instead of a bare ``[Errno N]``.
     """
     path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise OSError(f"The output folder {str(path)!r} is a file, not a folder. Pass another output folder.")
-    parent = path
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent != path and not parent.is_dir():
-        raise OSError(f"The output folder {str(path)!r} cannot be created: {str(parent)!r} is a file, not a folder. "
-                      "Pass another output folder.")
+    check_not_a_file(path, what="output")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

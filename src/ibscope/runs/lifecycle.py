@@ -39,7 +39,7 @@ from .errors import (
     ForeignFolderError,
     NotAFolderError,
 )
-from .folder import RunFolder, config_diff, make_folder
+from .folder import RunFolder, check_not_a_file, config_diff, make_folder
 from .lock import FolderLock
 
 __all__ = ["FolderKind", "Opening", "KINDS", "IB_RUN", "IB_STUDY", "SWEEP", "identify", "plan_folder",
@@ -133,18 +133,6 @@ class Opening:
     record: dict[str, Any] | None = None
     note: str = ""
     clear: bool = False
-
-
-def check_not_a_file(path: Path, *, what: str, flag: str = "another output folder") -> None:
-    """Raise :class:`NotAFolderError` when ``path``, or the first existing parent of it, is a file."""
-    if path.exists() and not path.is_dir():
-        raise NotAFolderError(f"The {what} folder {str(path)!r} is a file, not a folder. Pass {flag}.")
-    parent = path
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent != path and not parent.is_dir():
-        raise NotAFolderError(f"The {what} folder {str(path)!r} cannot be created: {parent} is a file, not a "
-                              f"folder. Pass {flag}.")
 
 
 def _shown(entries: Sequence[str]) -> str:
@@ -262,17 +250,18 @@ def require_kind(path: str | os.PathLike[str], kind: FolderKind) -> dict[str, An
         ``path`` does not exist.
     NotAFolderError, ForeignFolderError, DamagedFolderError
     """
-    path = Path(path)
+    path = Path(path).expanduser()
+    what = f"ibscope {kind.what.lower()} folder"
     if not path.exists():
-        raise FileNotFoundError(f"The {kind.what} folder {str(path)!r} does not exist.")
+        raise FileNotFoundError(f"The {kind.what.lower()} folder {str(path)!r} does not exist.")
     if not path.is_dir():
-        raise NotAFolderError(f"{str(path)!r} is a file, not an ibscope {kind.what} folder.")
+        raise NotAFolderError(f"{str(path)!r} is a file, not an {what}.")
     found, record = identify(path)
     if found is None:
-        raise ForeignFolderError(f"{str(path)!r} is not an ibscope {kind.what} folder: it has no {kind.record}.")
+        raise ForeignFolderError(f"{str(path)!r} is not an {what}: it has no {kind.record}.")
     if found is not kind:
-        raise ForeignFolderError(f"{str(path)!r} is an ibscope {found.what} folder (it has a {found.record}), not an "
-                                 f"{kind.what} folder: read it with {found.reader}.")
+        raise ForeignFolderError(f"{str(path)!r} is an ibscope {found.what.lower()} (it has a {found.record}), not "
+                                 f"an {what}: read it with {found.reader}.")
     if record is None:
         raise DamagedFolderError(f"{str(path / kind.record)!r} cannot be read; the {kind.what} folder is damaged.")
     return dict(record)

@@ -40,6 +40,8 @@ def read_study_record(out) -> dict:
 
     Raises
     ------
+    FileNotFoundError
+        If the folder does not exist.
     RunFolderError
         If the folder has none (:class:`~ibscope.runs.ForeignFolderError`; an IB run folder is named as
         such), or it cannot be read (:class:`~ibscope.runs.DamagedFolderError`).
@@ -47,8 +49,6 @@ def read_study_record(out) -> dict:
     out = Path(out)
     try:
         record = require_kind(out, IB_STUDY)
-    except FileNotFoundError:
-        raise ForeignFolderError(f"{str(out)!r} is not an ibscope ib study folder: it has no {STUDY_FILE}.") from None
     except ForeignFolderError:
         hint = " It is an ib run folder: read it with ibscope.ib.load_run." if (out / "config.json").is_file() else ""
         raise ForeignFolderError(f"{str(out)!r} is not an ibscope ib study folder: it has no {STUDY_FILE}.{hint}"

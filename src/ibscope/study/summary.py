@@ -11,7 +11,6 @@ from ..ib.config import IBConfig
 from ..ib.results import load_run
 from ..runs import atomic_write_text
 from ..runs.aggregate import seed_table
-from ..runs.errors import NotAFolderError
 from ..runs.schema import INFO, METRICS
 from .folder import FIGURES_DIR, RUNS_DIR, STUDY_FILE, SUMMARY_FILE, read_study_record, run_state
 from .grid import Point, check_grid, points
@@ -172,10 +171,6 @@ def load_study(study_dir) -> StudyData:
     import pandas as pd
 
     path = Path(study_dir).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"The study folder {str(path)!r} does not exist.")
-    if not path.is_dir():
-        raise NotAFolderError(f"{str(path)!r} is a file, not an ibscope ib study folder.")
     record = read_study_record(path)
     runs, info, metrics = _frames(path, record)
     summary_path = path / SUMMARY_FILE
