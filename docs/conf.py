@@ -63,3 +63,59 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
+
+
+# --- Constants -------------------------------------------------------------------------------------
+# A module constant has no docstring of its own: autodoc would show its type's (``str``, ``tuple``).
+# Instead, show the ``#:`` comment where the constant is defined (in the package's submodules) and
+# its value when that is short; the template passes ``:no-value:`` so long values (tables of
+# datasets, registries) do not fill the page.
+
+def _defining_comment(name: str, obj: object) -> list[str]:
+    import importlib
+    import pkgutil
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    modname, _, attr = name.rpartition(".")
+    try:
+        mod = importlib.import_module(modname)
+    except ImportError:
+        return []
+    candidates = [modname]
+    if hasattr(mod, "__path__"):
+        candidates += [f"{modname}.{m.name}" for m in pkgutil.walk_packages(mod.__path__)]
+    for cand in candidates:
+        try:
+            sub = importlib.import_module(cand)
+            if getattr(sub, attr, None) is not obj:
+                continue
+            docs = ModuleAnalyzer.for_module(cand).find_attr_docs()
+        except Exception:  # noqa: BLE001 - a module that cannot be analysed has no comment to give
+            continue
+        if ("", attr) in docs:
+            return [line for line in docs[("", attr)] if line.strip()]
+    return []
+
+
+def _document_constant(app, what, name, obj, options, lines):
+    if what != "data":
+        return
+    import inspect
+
+    own = type(obj).__doc__
+    own = inspect.cleandoc(own) if isinstance(own, str) else ""
+    text = "\n".join(lines).strip()
+    if text and text != own:  # the constant has a docstring of its own
+        return
+    lines[:] = _defining_comment(name, obj)
+    value = repr(obj)
+    if len(value) <= 160:
+        lines += ["", f"Value: ``{value}``"]
+    elif isinstance(obj, dict):
+        keys = ", ".join(f"``{k!r}``" for k in obj)
+        lines += ["", f"A dict with keys {keys}." if len(keys) <= 400 else f"A dict of {len(obj)} entries."]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _document_constant, priority=100)
