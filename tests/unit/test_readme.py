@@ -1,4 +1,5 @@
-"""Every Python snippet of README.md runs as written, and printed values match the comments beside them."""
+"""Every Python snippet of README.md and of the user guide runs as written, and printed values match
+the comments beside them."""
 
 from __future__ import annotations
 
@@ -8,20 +9,32 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+GUIDE = sorted((ROOT / "docs" / "guide").glob("*.md"))
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+def python_blocks(path: Path = README) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.S | re.M)
 
 
-def test_readme_has_snippets():
-    assert len(python_blocks()) >= 3
+def promised_prints(block: str) -> list[str]:
+    """What the ``print(...)  # text`` lines of a block say they print, in order."""
+    return [p.strip() for p in re.findall(r"^print\(.*\)\s+# (.*)$", block, flags=re.M)]
+
+
+def test_readme_has_a_library_snippet():
+    assert python_blocks(), "README.md shows a Python example"
+
+
+def test_the_guide_has_snippets():
+    assert GUIDE, "docs/guide holds the user guide"
+    assert sum(len(python_blocks(p)) for p in GUIDE) >= 6
 
 
 #: optional extras a snippet may need: the import that marks it, and the package that must be installed
 EXTRAS = {"import lightning": "lightning", "ibscope.integrations.lightning": "lightning",
-          "ibscope.integrations.tensorboard": "tensorboard", 'backend="ray"': "ray"}
+          "ibscope.integrations.tensorboard": "tensorboard", 'executor="ray"': "ray", 'backend="ray"': "ray"}
 
 
 def missing_extra(block: str) -> str | None:
@@ -32,18 +45,45 @@ def missing_extra(block: str) -> str | None:
     return None
 
 
-def test_readme_snippets_run_and_print_what_they_say(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)  # snippets that write run folders write them here
+def run_blocks(path: Path, capsys) -> list[tuple[str, list[str]]]:
+    """Run the Python blocks of ``path`` in order in one namespace; each block with the lines it printed."""
     namespace: dict = {}
-    for block in python_blocks():
+    done = []
+    for block in python_blocks(path):
         if missing_extra(block):  # a snippet of an optional extra that is not installed
             continue
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README is ours
-    out = capsys.readouterr().out.splitlines()
-    # the Library snippet's "print(...)  # text" lines print exactly that text, in that order
-    promised = re.findall(r"^print\([^)]*\)\s+# (.*)$", python_blocks()[0], flags=re.M)
+        capsys.readouterr()
+        exec(compile(block, str(path), "exec"), namespace)  # noqa: S102 - the docs are ours
+        done.append((block, capsys.readouterr().out.splitlines()))
+    return done
+
+
+def test_readme_snippets_run_and_print_what_they_say(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # snippets that write run folders write them here
+    done = run_blocks(README, capsys)
+    # the Library snippet's "print(...)  # text" lines print exactly that text, in that order, first
+    block, out = done[0]
+    promised = promised_prints(block)
     assert promised, "the Library snippet shows what it prints"
-    assert out[:len(promised)] == [p.strip() for p in promised]
+    assert out[:len(promised)] == promised
+
+
+@pytest.mark.parametrize("page", GUIDE, ids=[p.stem for p in GUIDE])
+def test_guide_snippets_run_and_print_what_they_say(page, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for block, out in run_blocks(page, capsys):
+        promised = promised_prints(block)
+        # every promised line is printed, in that order (other prints may come between them)
+        it = iter(out)
+        missing = [p for p in promised if not any(line == p for line in it)]
+        assert not missing, f"{page.name}: a snippet did not print {missing}; it printed {out}"
+
+
+def test_the_readme_library_snippet_matches_the_guide():
+    """The README's example is the start of the estimators page's first example (one truth, two places)."""
+    readme_first = python_blocks()[0].splitlines()
+    guide_first = python_blocks(ROOT / "docs" / "guide" / "estimators.md")[0].splitlines()
+    assert readme_first[:7] == guide_first[:7]
 
 
 @pytest.mark.parametrize("needle", ["## Quick start", "```bash"])

@@ -138,7 +138,7 @@ class BaseCompressor(Configurable):
 
         Returns
         -------
-        numpy.ndarray of shape (n_samples, n_components_)
+        numpy.ndarray of shape (n_samples, ``n_components_``)
         """
         return self.fit(x).transform(x)
 

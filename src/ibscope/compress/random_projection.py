@@ -87,11 +87,11 @@ class RandomProjectionCompressor(BaseCompressor):
 
         Parameters
         ----------
-        x : array-like of shape (n_samples, n_features) or (n_samples, *input_shape_)
+        x : array-like of shape (n_samples, n_features) or (n_samples, ``*input_shape_``)
 
         Returns
         -------
-        numpy.ndarray of shape (n_samples, n_components_)
+        numpy.ndarray of shape (n_samples, ``n_components_``)
         """
         rows, _ = self._flat_input(x, "x", fitting=False)
         return rows @ self.components_.T
@@ -101,10 +101,10 @@ class RandomProjectionCompressor(BaseCompressor):
 
         Parameters
         ----------
-        z : array-like of shape (n_samples, n_components_)
+        z : array-like of shape (n_samples, ``n_components_``)
 
         Returns
         -------
-        numpy.ndarray of shape (n_samples, *input_shape_)
+        numpy.ndarray of shape (n_samples, ``*input_shape_``)
         """
         return self._inverse(z, self._decode)

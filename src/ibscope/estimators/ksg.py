@@ -39,7 +39,7 @@ class KSG(MIEstimator):
         MI-preserving per-column map applied to each side first. "rank" (normal
         scores) won the accuracy benchmark: it removes the effect of monotone
         distortions and heavy tails of the marginals at no cost on Gaussian data
-        (``benchmarks/bench_accuracy.py``; README "Choosing defaults").
+        (``benchmarks/bench_accuracy.py``; docs/results/accuracy.md).
     units : {"nats", "bits"}, default="nats"
     ci : float or None, default=None
         Confidence level of a subsampling interval (see :mod:`ibscope.stats`).

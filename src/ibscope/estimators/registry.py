@@ -92,7 +92,7 @@ KINDS = {
     "discrete-entropy": "discrete x",
 }
 
-#: kind -> default name, chosen by benchmarks/bench_accuracy.py (README "Choosing defaults")
+#: kind -> default name, chosen by benchmarks/bench_accuracy.py (docs/results/accuracy.md)
 DEFAULTS = {"continuous": "auto", "labels": "wkl", "discrete": "plugin", "entropy": "kl", "discrete-entropy": "plugin"}
 
 #: registered but not listed in messages (a slow O(n^2) reference for tests)

@@ -18,7 +18,7 @@ from ._threads import default_threads, thread_pool
 #: leaf sizes (multiples of 8) of the numba KD-trees. kNN search: (largest dimension, width) pairs, the
 #: first that fits; range counting; both in "flat" mode. Measured on 2 cores, n = 1e5 (rank-transformed
 #: Gaussians, k = 5): kNN best at 32 for d <= 3, 64 for d = 4-5, 96-128 for d = 6-8; counts at 128-256
-#: for d = 2-8 (benchmarks/bench_speed.py, README).
+#: for d = 2-8 (benchmarks/bench_speed.py; docs/results/speed.md).
 _LEAF_KNN = ((3, 32), (5, 64), (11, 128))
 _LEAF_COUNT = 192
 _LEAF_FLAT_KNN = 128

@@ -102,7 +102,7 @@ class PaperConvNet(_LayeredNet):
 
     Notes
     -----
-    Input: float tensor of shape (n, *in_shape), normalised as the user chooses (the paper uses
+    Input: float tensor of shape ``(n, *in_shape)``, normalised as the user chooses (the paper uses
     MNIST mean 0.1307 and std 0.3081). Output: log-probabilities of shape (n, n_classes);
     ``exp`` of a row sums to 1.
     """
@@ -197,7 +197,7 @@ _ACTIVATIONS = {
 
 
 class MLP(_LayeredNet):
-    """Noisy fully connected classifier with named layers ``L1 .. L{len(hidden)+1}``.
+    """Noisy fully connected classifier with named layers ``L1`` to ``L{len(hidden)+1}``.
 
     Hidden layer i: ``[Flatten (L1 only)] -> [Dropout] -> noise -> Linear -> activation``;
     output layer: ``noise -> Linear -> LogSoftmax``.

@@ -64,17 +64,17 @@ class ResidualBlock(nn.Module):
 
 
 class ResNetSmall(_LayeredNet):
-    """Noisy residual conv net with named layers ``stem, block1 .. block4, head``.
+    """Noisy residual conv net with named layers ``stem``, ``block1`` to ``block4`` and ``head``.
 
     ======  ==========================================================  ============  ===========
     name    operations                                                  output 28x28  output 8x8
     ======  ==========================================================  ============  ===========
-    stem    [Dropout] -> noise -> Conv c->16, 3x3 -> LeakyReLU           (16, 28, 28)  (16, 8, 8)
+    stem    [Dropout] -> noise -> Conv c->16, 3x3 -> LeakyReLU          (16, 28, 28)  (16, 8, 8)
     block1  residual block 16->32, stride 2 (1x1 conv shortcut)         (32, 14, 14)  (32, 4, 4)
     block2  residual block 32->64, stride 2 (1x1 conv shortcut)         (64, 7, 7)    (64, 2, 2)
     block3  residual block 64->128, stride 2 (1x1 conv shortcut)        (128, 4, 4)   (128, 1, 1)
     block4  residual block 128->128, stride 1 (identity shortcut)       (128, 4, 4)   (128, 1, 1)
-    head    global average pool -> noise -> Linear 128->n -> LogSoftmax  (10,)         (10,)
+    head    global avg pool -> noise -> Linear 128->n -> LogSoftmax     (10,)         (10,)
     ======  ==========================================================  ============  ===========
 
     Each residual block is :class:`ResidualBlock`: noise before both of its 3x3 convs, and
@@ -117,7 +117,7 @@ class ResNetSmall(_LayeredNet):
 
     Notes
     -----
-    Input: float tensor of shape (n, *in_shape). Output: log-probabilities (n, n_classes).
+    Input: float tensor of shape ``(n, *in_shape)``. Output: log-probabilities (n, n_classes).
     No batch normalisation: the output of a layer in the probe pass is then the same
     function of its input as in training (apart from dropout), as in the paper's net.
     """

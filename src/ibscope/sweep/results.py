@@ -127,7 +127,7 @@ def accuracy_table(results, *, mi_max: float = 5.0, by=("task", "method", "n")):
     Returns
     -------
     pandas.DataFrame
-        ``mae`` (mean over points in [0, mi_max] of |mean over seeds - true MI|),
+        ``mae`` (mean over points in [0, mi_max] of the seed-mean estimate's absolute error),
         ``max_abs_err`` on that range, ``monotone_up_to`` (the largest true MI
         up to which the seed-mean estimate increases strictly at every grid
         step), ``max_estimate``, ``n_points``, ``seeds``.

@@ -180,9 +180,9 @@ class Task:
 
         Returns
         -------
-        x : ndarray of shape (n, *shape_x)
+        x : ndarray of shape ``(n, *shape_x)``
             float64 vectors, or float32 images of shape (n, 1, H, W) in [0, 1].
-        y : ndarray of shape (n, *shape_y)
+        y : ndarray of shape ``(n, *shape_y)``
             Like ``x``; int64 labels of shape (n,) when ``y_discrete``.
         """
         lx, ly = self._draw(n, random_state, "sample")

@@ -255,11 +255,11 @@ class _AutoencoderBase(BaseCompressor):
 
         Parameters
         ----------
-        z : array-like of shape (n_samples, n_components_)
+        z : array-like of shape (n_samples, ``n_components_``)
 
         Returns
         -------
-        numpy.ndarray of shape (n_samples, *input_shape_)
+        numpy.ndarray of shape (n_samples, ``*input_shape_``)
         """
         return self._inverse(z, lambda codes: self._from_net(self._run(self.model_.decode, codes.astype(np.float32))))
 

@@ -160,7 +160,7 @@ class ConvAutoencoder(_AutoencoderBase):
 
         Parameters
         ----------
-        x : array-like of shape (n_samples, *input_shape_), or (n_samples, height, width) for one channel
+        x : array-like of shape (n_samples, ``*input_shape_``), or (n_samples, height, width) for one channel
 
         Returns
         -------

@@ -131,7 +131,7 @@ class DenseAutoencoder(_AutoencoderBase):
 
         Parameters
         ----------
-        x : array-like of shape (n_samples, n_features) or (n_samples, *input_shape_)
+        x : array-like of shape (n_samples, n_features) or (n_samples, ``*input_shape_``)
 
         Returns
         -------

@@ -102,7 +102,7 @@ class ConcatCritic(nn.Module):
 
 
 class SeparableCritic(nn.Module):
-    """Separable critic ``T(x, y) = g(x) . h(y)`` with MLP embeddings of size ``embed_dim``.
+    """Separable critic ``T(x, y) = g(x)^T h(y)`` with MLP embeddings of size ``embed_dim``.
 
     The score matrix is one matrix product, so large batches are cheap.
     """
