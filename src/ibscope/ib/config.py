@@ -531,4 +531,4 @@ def _backend_alias(self: IBConfig) -> str:
     return self.knn_backend
 
 
-IBConfig.backend = property(_backend_alias)  # type: ignore[assignment]
+IBConfig.backend = property(_backend_alias)  # type: ignore[attr-defined]

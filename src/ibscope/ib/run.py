@@ -206,7 +206,7 @@ class _Parts:
     network: Network | None = None
 
 
-def _build(cfg: IBConfig, out: Path, device: str, progress: bool = False) -> _Parts:
+def _build(cfg: IBConfig, out: Path, device: str, progress: Any = False) -> _Parts:
     """Load the data, build the model, optimiser and recorder (checks layer names and the probe settings)."""
     import torch
 
