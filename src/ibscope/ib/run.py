@@ -99,6 +99,13 @@ __all__ = ["run_ib", "IBRunResult", "RunFolderError", "METRICS_COLUMNS", "Callba
 _SEED_LOADER, _SEED_TORCH, _SEED_ANALYSIS, _SEED_PROBE = 1, 2, 3, 4
 
 
+def derived_seeds(seed: int) -> dict[str, int]:
+    """Every seed a run derives from its ``seed`` (recorded in ``config.json``)."""
+    return {"model_init_and_noise": seed, "loader": child_seed(seed, _SEED_LOADER),
+            "torch_global (dropout)": child_seed(seed, _SEED_TORCH), "analysis": child_seed(seed, _SEED_ANALYSIS),
+            "probe_subset": child_seed(seed, _SEED_PROBE)}
+
+
 @dataclasses.dataclass
 class IBRunResult:
     """What :func:`run_ib` returns.
@@ -206,14 +213,15 @@ class _Parts:
     network: Network | None = None
 
 
-def _build(cfg: IBConfig, out: Path, device: str, progress: Any = False) -> _Parts:
+def _build(cfg: IBConfig, out: Path, device: str, seeds: dict[str, int], schedule: list[int],
+           progress: Any = False) -> _Parts:
     """Load the data, build the model, optimiser and recorder (checks layer names and the probe settings)."""
     import torch
 
     from ..data import load_dataset, make_dataloader, normalize, probe_set
 
     # cfg is resolved (IBConfig.resolved): these fields are never None
-    batch_size, lr, epochs = cast(int, cfg.batch_size), cast(float, cfg.lr), cast(int, cfg.epochs)
+    batch_size, lr = cast(int, cfg.batch_size), cast(float, cfg.lr)
     probe_split = cast(str, cfg.probe_split)
     kw: dict[str, Any] = {"data_dir": cfg.data_dir} if cfg.dataset != "digits" else {}
     x_train, y_train = load_dataset(cfg.dataset, "train", **kw)
@@ -221,11 +229,11 @@ def _build(cfg: IBConfig, out: Path, device: str, progress: Any = False) -> _Par
     n_classes = int(max(y_train.max(), y_test.max()) + 1)
     train_loader = make_dataloader(
         x_train, y_train, batch_size=batch_size, shuffle=True,
-        random_state=child_seed(cfg.seed, _SEED_LOADER), normalize=cfg.dataset, device=device,
+        random_state=seeds["loader"], normalize=cfg.dataset, device=device,
     )
     test_loader = make_dataloader(x_test, y_test, batch_size=cfg.eval_batch_size, shuffle=False,
                                   normalize=cfg.dataset, device=device)
-    probe = probe_set(cfg.dataset, probe_split, n=cfg.probe_size, random_state=child_seed(cfg.seed, _SEED_PROBE),
+    probe = probe_set(cfg.dataset, probe_split, n=cfg.probe_size, random_state=seeds["probe_subset"],
                       stratify=cfg.probe_size is not None, **kw)
     probe_x = torch.as_tensor(normalize(probe.images, cfg.dataset)).to(device)
     x_fit = normalize(x_train, cfg.dataset)
@@ -239,8 +247,7 @@ def _build(cfg: IBConfig, out: Path, device: str, progress: Any = False) -> _Par
         compress_x=cfg.compress_x, x_fit=x_fit, estimator=cfg.estimator, estimator_y=cfg.estimator_y, k=cfg.k,
         ci=cfg.ci, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cast(str, cfg.refit),
         batch_size=cfg.eval_batch_size, knn_backend=cfg.knn_backend,
-        device=device if device.startswith("cuda") else None, random_state=child_seed(cfg.seed, _SEED_ANALYSIS),
-        schedule=epoch_schedule(cfg.schedule, epochs),
+        device=device if device.startswith("cuda") else None, random_state=seeds["analysis"], schedule=schedule,
         label_side=cast(str, cfg.label_side), progress=progress,
     ).check()  # settings that cannot work on this probe set fail now, before any file
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=out, config=cfg)
@@ -336,7 +343,7 @@ def _plan(config: IBConfig, out: Path, resume: bool, *, locked: bool = False):
     return cfg, False, record, ""
 
 
-def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
+def _new_record(cfg: IBConfig, parts: _Parts, device: str, seeds: dict[str, int], schedule: list[int]) -> dict:
     rec = parts.recorder
     return {
         "format": FORMAT,
@@ -345,13 +352,7 @@ def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
         "config": cfg.to_dict(),
         "analysis": _analysis_settings(rec),
         "seed": cfg.seed,
-        "derived_seeds": {
-            "model_init_and_noise": cfg.seed,
-            "loader": child_seed(cfg.seed, _SEED_LOADER),
-            "torch_global (dropout)": child_seed(cfg.seed, _SEED_TORCH),
-            "analysis": child_seed(cfg.seed, _SEED_ANALYSIS),
-            "probe_subset": child_seed(cfg.seed, _SEED_PROBE),
-        },
+        "derived_seeds": seeds,
         "device": device,
         "versions": package_versions(),
         "platform": platform.platform(),
@@ -362,7 +363,7 @@ def _new_record(cfg: IBConfig, parts: _Parts, device: str) -> dict:
         "model_layers": list(parts.network.layers if parts.network is not None
                              else getattr(parts.trainer.model, "layer_names", ())),
         "sources": run_sources(cfg),  # a user's model file / npz dataset and their SHA-256 (checked on resume)
-        "schedule_epochs": epoch_schedule(cfg.schedule, cast(int, cfg.epochs)),  # resolved: an int
+        "schedule_epochs": schedule,
     }
 
 
@@ -442,7 +443,8 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
     artefact = RunArtefact(out)
     bar = ProgressBar(cast(int, cfg.epochs), every=cfg.progress_every) if progress else None
     # loads data, builds the model, checks layer names and the probe settings
-    parts = _build(cfg, out, device, progress=bar.analysis_progress if bar is not None else False)
+    seeds, schedule = derived_seeds(cfg.seed), epoch_schedule(cfg.schedule, cast(int, cfg.epochs))
+    parts = _build(cfg, out, device, seeds, schedule, progress=bar.analysis_progress if bar is not None else False)
 
     with open_folder(out, IB_RUN, hint="Wait for it to finish (or stop it), then resume; or pass another --out.",
                      resume=bool(resume), abandoned=_abandoned_start,
@@ -458,13 +460,13 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
         elif note:
             warnings.warn(note, RuntimeWarning, stacklevel=2)
         if fresh:
-            record = _new_record(cfg, parts, device)
+            record = _new_record(cfg, parts, device, seeds, schedule)
             artefact.write_record(record)
             artefact.create_logs()
         else:
             assert record is not None
             record["config"]["epochs"] = cfg.epochs
-            record["schedule_epochs"] = epoch_schedule(cfg.schedule, cast(int, cfg.epochs))  # resolved: an int
+            record["schedule_epochs"] = schedule
             record.setdefault("resumes", []).append({"time": utc_now(), "device": device,
                                                      "versions": package_versions(), "command": " ".join(sys.argv)})
             artefact.write_record(record)
@@ -484,7 +486,7 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
         try:
             with torch.random.fork_rng(devices=devices):
                 # the global torch generator drives dropout; seed it locally (the caller's state is restored on exit)
-                torch.manual_seed(child_seed(cfg.seed, _SEED_TORCH))
+                torch.manual_seed(seeds["torch_global (dropout)"])
                 start = 0
                 if fresh:
                     recorder.prepare()  # the X compressor, fitted before the first epoch and kept in start.pt
