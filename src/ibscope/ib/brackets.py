@@ -763,7 +763,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         Bad sizes or settings (the message names the argument), unknown layer names.
     """
     torch = _torch()
-    from ..nets.noise import get_noise_rng_state, noise_layers, reseed_noise, set_noise_rng_state
+    from ..nets.noise import get_noise_rng_state, noise_channel, noise_layers, reseed_noise, set_noise_rng_state
     from .capture import ActivationRecorder
 
     owner = "xl_brackets"
@@ -865,6 +865,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                                        [*notes, "no active noise layer runs in the forward pass"], variable,
                                        population) for nm in names}
             first_layer = dict(all_noise)[first]
+            first_sigma = next(s0 for layer, s0, _a in saved if layer is first_layer)
             before = {nm for nm in names if order.index(nm) < order.index(first)}
             captured: dict[str, Any] = {}
 
@@ -890,7 +891,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
             need_refs = [nm for nm in names if references is None or nm not in references]
             key = None
             if input_law_known:
-                key = ("xl_brackets.input", first, first_layer.kind, float(first_layer.sigma), n,
+                key = ("xl_brackets.input", first, first_layer.kind, float(first_sigma), n,
                        hashlib.sha1(np.ascontiguousarray(flat).tobytes()).hexdigest())
             need_input = key is not None and (cache is None or key not in cache)
             u_parts: list[Any] = []
@@ -910,10 +911,10 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
             if key is not None:
                 if need_input:
                     u = torch.cat(u_parts).reshape(n, -1)
-                    mean, std = first_layer.channel(u.to(torch.float64))
+                    mean, std = noise_channel(u.to(torch.float64), first_layer.kind, first_sigma)
                     mean = mean.to(cdev)
                     iso = first_layer.kind != "relative"
-                    var = float(first_layer.sigma) ** 2 if iso else (std.to(cdev) ** 2)
+                    var = float(first_sigma) ** 2 if iso else (std.to(cdev) ** 2)
                     lo_kt, up_kt = kt_bounds(mean, var, lower=iso, device=cdev)
                     input_bounds = {"kt_input": up_kt, "kt_input_lower": lo_kt}
                     if iso:
@@ -937,6 +938,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
 
             results: dict[str, dict[str, Any]] = {}
             samples: dict[str, Any] = {}
+            li_of = {nm: li for li, nm in enumerate(names)}
             for li, nm in enumerate(names):
                 t0 = time.perf_counter()
                 row = _empty_row(nm, n, ln_n, h_y, n_classes, level, notes, variable, population)
@@ -1005,16 +1007,31 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     var3 = var if isinstance(var, float) else var.reshape(stack.shape)
                     sel_in = torch.as_tensor(inner_rows, device=cdev)
                     sel_own = torch.as_tensor(own_rows, device=cdev)
-                    sp = sample_propagation(
-                        samples[nm][:m_est], est_idx, mean[:, sel_own], var3 if isinstance(var3, float)
-                        else var3[:, sel_own], mean[:, sel_in], var3 if isinstance(var3, float) else var3[:, sel_in],
-                        inner, n_total=n, y=y, level=level, n_bounds=_N_LOWER, device=cdev)
+                    own_m = mean[:, sel_own]
+                    own_v = var3 if isinstance(var3, float) else var3[:, sel_own]
+                    in_m = mean[:, sel_in]
+                    in_v = var3 if isinstance(var3, float) else var3[:, sel_in]
+                    # fresh draws (the identification trials): E[estimate] <= I(X;Lt)
+                    fresh = sample_propagation(samples[nm][:m_est], est_idx, own_m, own_v, in_m, in_v, inner,
+                                               n_total=n, y=y, level=level, n_bounds=_N_LOWER, device=cdev)
+                    # draws from the replicas' own mixture (Goldfeld et al.'s plug-in): E[estimate] >= I(X;Lt)
+                    g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 5, li_of[nm], bits=63))
+                    pick = torch.randint(0, n_replicas, (m_est,), generator=g, device=cdev)
+                    rows_m = torch.arange(m_est, device=cdev)
+                    centre = own_m[pick, rows_m]
+                    sd = math.sqrt(own_v) if isinstance(own_v, float) else own_v[pick, rows_m].sqrt()
+                    draw = centre + sd * torch.randn(centre.shape, generator=g, device=cdev, dtype=torch.float64)
+                    plug = sample_propagation(draw, est_idx, own_m, own_v, in_m, in_v, inner, n_total=n,
+                                              level=level, device=cdev)
                     row = results[nm]
-                    row.update(i_xl=sp["value"], i_xl_lo=sp["ci_low"], i_xl_hi=sp["ci_high"], i_xl_se=sp["se"],
-                               i_xl_method="sample-propagation")
-                    row["estimate"] = {k: sp[k] for k in ("n_trials", "n_replicas", "n_inner", "exact_mixture")}
-                    if "sp_x" in sp:
-                        row["lower_bounds"].update(sp_x=sp["sp_x"], sp_y=sp["sp_y"])
+                    mid = 0.5 * (fresh["value"] + plug["value"])
+                    row.update(i_xl=mid, i_xl_lo=fresh["ci_low"], i_xl_hi=plug["ci_high"],
+                               i_xl_se=0.5 * math.hypot(fresh["se"], plug["se"]), i_xl_method="sample-propagation")
+                    row["estimate"] = {"fresh": fresh["value"], "fresh_se": fresh["se"], "plugin": plug["value"],
+                                       "plugin_se": plug["se"],
+                                       **{k: fresh[k] for k in ("n_trials", "n_replicas", "n_inner", "exact_mixture")}}
+                    if "sp_x" in fresh:
+                        row["lower_bounds"].update(sp_x=fresh["sp_x"], sp_y=fresh["sp_y"])
                     else:
                         row["notes"].append(f"the estimate's mixture uses {len(inner)} of the {n} probes (a uniform "
                                             "subset, reweighted): it is an estimate, not a bound")
