@@ -23,7 +23,7 @@ variable is L itself (then only the identification bounds and the upper bounds a
 * *Lower bounds* come from decoding X (and Y) from draws of Lt (``n_trials`` iid trials: a
   probe index drawn uniformly with replacement, one noisy pass with the network's own noise, one
   read-out draw). Each is a statistical bound; the largest of the six candidates below holds with
-  probability >= ``level`` (each is computed at ``delta = (1 - level) / 6``, a union bound):
+  probability >= ``level`` (each is computed at ``delta = (1 - level) / 8``, a union bound):
 
   - ``fano_x``: nearest noise-free reference (Euclidean distance between the draw and the
     read-out mean of every probe's noise-free activation), Fano's inequality
@@ -34,10 +34,13 @@ variable is L itself (then only the identification bounds and the upper bounds a
     the choice), mixed with the uniform law (weight 0.01) so that the log-loss is bounded, and
     the empirical-Bernstein bound of Maurer & Pontil (2009) on its mean;
   - ``sp_x`` / ``sp_y``: the same with the sample-propagation posterior (below), when its
-    mixture covers all N probes.
+    mixture covers all N probes;
+  - ``mm_x`` / ``mm_y``: the same with a moment-matched posterior (each probe's replicas replaced
+    by one Gaussian with their mean and their spread added to the read-out variance).
 
-  A lower bound on I(Lt;Y) is one on I(X;Lt) too (Y is a function of X), so ``xl_lower`` is at
-  least ``ly_lower_ident``.
+  Every Barber-Agakov posterior is built from passes whose noise is independent of the trials,
+  so it is a fixed decoder for them. A lower bound on I(Lt;Y) is one on I(X;Lt) too (Y is a
+  function of X), so ``xl_lower`` is at least ``ly_lower_ident``.
 * *Upper bounds* are exact: ``ln N``; the entropy of the distinct probe images when some repeat;
   and, on the first noisy variable T1 (the output of the first active noise layer, exactly a
   uniform mixture of N Gaussians given the probe), the Kolchinsky-Tracey pairwise bound
@@ -48,14 +51,25 @@ variable is L itself (then only the identification bounds and the upper bounds a
   ``min(H(Y), xl_upper)``.
 
 **The estimate** (``i_xl``) of ``I(X;Lt)`` is the sample-propagation estimator of Goldfeld et al.
-(2019): ``mean_m [log p(t_m | i_m) - log p(t_m)]`` over trials, where ``p(t | j)`` is the mixture of
-the read-out Gaussians centred on ``n_replicas`` independent noisy passes of probe j and
-``p(t) = (1/N) sum_j p(t | j)`` (the other probes' terms from a uniform subset of ``n_inner`` of
-them when N is larger, weighted to stay unbiased). It lies in ``[-inf, ln N]``; its interval is the
-normal interval of the trial mean (Monte-Carlo error only; the finite number of replicas biases it
-downward, and with an exact mixture it is itself a Barber-Agakov bound in expectation). Where the
-bracket is narrower than ``pin_tol`` the estimate is not computed: it is *pinned* to the bracket
-(``i_xl`` its midpoint, ``i_xl_lo`` / ``i_xl_hi`` its ends).
+(2019), in two variants that err in opposite directions. Given X = j, ``p(t | j)`` is approximated by
+the mixture of the read-out Gaussians centred on ``n_replicas`` independent noisy passes of probe j,
+and ``p(t) = (1/N) sum_j p(t | j)`` (the other probes' terms from a uniform subset of ``n_inner`` of
+them when N is larger, weighted to stay unbiased). Both average ``log p(t | i) - log p(t)`` over
+trials:
+
+* *fresh*: t is a new noisy pass (the identification trials), independent of the replicas. Its
+  expectation is at most I(X;Lt): with the exact mixture it is the Barber-Agakov bound of that
+  posterior. The moment-matched posterior gives a second such value;
+* *plug-in*: t is drawn from the replicas' own mixture (Goldfeld et al.'s estimator of the mixture's
+  entropies). Its expectation is at least I(X;Lt): conditioning on the replicas (independent of X)
+  can only add information.
+
+Both converge to I(X;Lt) as the replicas grow. Each side is combined with the bracket:
+``i_xl`` is the midpoint of ``max(xl_lower, fresh, moment-matched)`` and ``min(xl_upper, plug-in)``,
+and ``[i_xl_lo, i_xl_hi]`` joins the fresh side's lower and the plug-in side's upper normal
+confidence limit (Monte-Carlo error only), clipped to the bracket; a side outside the bracket is
+recorded in the notes. Where the bracket is narrower than ``pin_tol`` the estimate is not computed:
+it is *pinned* to the bracket (``i_xl`` its midpoint, ``i_xl_lo`` / ``i_xl_hi`` its ends).
 
 All values are in nats.
 
@@ -96,8 +110,8 @@ __all__ = [
 #: ``info.csv`` columns the brackets fill (nats before unit conversion).
 BRACKET_COLUMNS = ("xl_lower", "xl_upper", "ly_lower", "ly_upper")
 
-#: Number of statistical lower-bound candidates sharing ``1 - level`` (fano/ba/sp, for X and Y).
-_N_LOWER = 6
+#: Number of statistical lower-bound candidates sharing ``1 - level`` (fano/ba/sp/mm, for X and Y).
+_N_LOWER = 8
 #: Weight of the uniform law mixed into every Barber-Agakov posterior (bounds the log-loss).
 _FLOOR = 0.01
 #: Bandwidth grid of the kernel posterior: tau^2 = base * 2**k (base: median own distance / dim).
@@ -688,8 +702,8 @@ def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population
     }
 
 
-def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n_replicas: int = 4,
-                n_inner: int = 2000, n_estimate: int = 500, references: dict | None = None, readout="auto",
+def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n_replicas: int = 8,
+                n_inner: int = 2000, n_estimate: int = 256, references: dict | None = None, readout="auto",
                 force_noise: bool = False, level: float = 0.95, pin_tol: float = 0.1, top_k: int = 256,
                 cache: dict | None = None, random_state: int = 0, batch_size: int = 2048,
                 device=None) -> dict[str, dict[str, Any]]:
@@ -711,12 +725,12 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         Modules to analyse (None: ``model.layer_names``).
     n_trials : int, default=1000
         Identification trials (probe drawn uniformly with replacement, one noisy pass, one read-out).
-    n_replicas : int, default=4
+    n_replicas : int, default=8
         Noisy passes per probe in the mixtures of the estimate.
     n_inner : int, default=2000
         Probes in those mixtures: all N when N <= n_inner, else a uniform subset (then the estimate's
         mixture is subsampled and ``sp_x`` / ``sp_y`` are not bounds).
-    n_estimate : int, default=500
+    n_estimate : int, default=256
         Trials of the estimate (the first ones of the identification trials).
     references : dict of str to array of shape (N, d) or None
         Decoding centres per layer from a pass whose noise is independent of these trials (e.g. the
@@ -914,11 +928,11 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     mean, std = noise_channel(u.to(torch.float64), first_layer.kind, first_sigma)
                     mean = mean.to(cdev)
                     iso = first_layer.kind != "relative"
-                    var = float(first_sigma) ** 2 if iso else (std.to(cdev) ** 2)
-                    lo_kt, up_kt = kt_bounds(mean, var, lower=iso, device=cdev)
+                    iso_var = float(first_sigma) ** 2
+                    lo_kt, up_kt = kt_bounds(mean, iso_var if iso else std.to(cdev) ** 2, lower=iso, device=cdev)
                     input_bounds = {"kt_input": up_kt, "kt_input_lower": lo_kt}
                     if iso:
-                        input_bounds["gaussian_channel_input"] = gaussian_channel_bound(mean, var)
+                        input_bounds["gaussian_channel_input"] = gaussian_channel_bound(mean, iso_var)
                     if cache is not None:
                         cache[key] = dict(input_bounds)
                 else:
@@ -953,8 +967,8 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                 if kind is not None:
                     mean, var = _read_out(lt, kind, sigma, cdev)
                     g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 3, li, bits=63))
-                    std = math.sqrt(var) if isinstance(var, float) else var.sqrt()
-                    lt = mean + std * torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
+                    noise = torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
+                    lt = mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
                 samples[nm] = lt
                 ident = identification_bounds(lt, idx, ref_mean, y, level=level, n_bounds=_N_LOWER, top_k=top_k,
                                               device=cdev)
@@ -1011,32 +1025,19 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     own_v = var3 if isinstance(var3, float) else var3[:, sel_own]
                     in_m = mean[:, sel_in]
                     in_v = var3 if isinstance(var3, float) else var3[:, sel_in]
-                    # fresh draws (the identification trials): E[estimate] <= I(X;Lt)
-                    fresh = sample_propagation(samples[nm][:m_est], est_idx, own_m, own_v, in_m, in_v, inner,
-                                               n_total=n, y=y, level=level, n_bounds=_N_LOWER, device=cdev)
-                    # draws from the replicas' own mixture (Goldfeld et al.'s plug-in): E[estimate] >= I(X;Lt)
-                    g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 5, li_of[nm], bits=63))
-                    pick = torch.randint(0, n_replicas, (m_est,), generator=g, device=cdev)
-                    rows_m = torch.arange(m_est, device=cdev)
-                    centre = own_m[pick, rows_m]
-                    sd = math.sqrt(own_v) if isinstance(own_v, float) else own_v[pick, rows_m].sqrt()
-                    draw = centre + sd * torch.randn(centre.shape, generator=g, device=cdev, dtype=torch.float64)
-                    plug = sample_propagation(draw, est_idx, own_m, own_v, in_m, in_v, inner, n_total=n,
-                                              level=level, device=cdev)
                     row = results[nm]
-                    mid = 0.5 * (fresh["value"] + plug["value"])
-                    row.update(i_xl=mid, i_xl_lo=fresh["ci_low"], i_xl_hi=plug["ci_high"],
-                               i_xl_se=0.5 * math.hypot(fresh["se"], plug["se"]), i_xl_method="sample-propagation")
-                    row["estimate"] = {"fresh": fresh["value"], "fresh_se": fresh["se"], "plugin": plug["value"],
-                                       "plugin_se": plug["se"],
-                                       **{k: fresh[k] for k in ("n_trials", "n_replicas", "n_inner", "exact_mixture")}}
-                    if "sp_x" in fresh:
-                        row["lower_bounds"].update(sp_x=fresh["sp_x"], sp_y=fresh["sp_y"])
+                    est = _estimate(samples[nm][:m_est], est_idx, own_m, own_v, in_m, in_v, inner, n=n, y=y,
+                                    level=level, lower=row["xl_lower"],
+                                    gen=torch.Generator(device=cdev).manual_seed(child_seed(seed, 5, li_of[nm],
+                                                                                             bits=63)), device=cdev)
+                    if est["exact"]:
+                        row["lower_bounds"].update(est["bounds"])
                     else:
                         row["notes"].append(f"the estimate's mixture uses {len(inner)} of the {n} probes (a uniform "
                                             "subset, reweighted): it is an estimate, not a bound")
+                    _finish_bracket(row, pin_tol)
+                    _place_estimate(row, est)
                     row["time_s"] += time.perf_counter() - t1
-                    _finish_bracket(row, pin_tol, estimated=True)
             t_shared = t_structure + t_trials + t_replicas
             for nm in names:
                 results[nm]["time_shared_s"] = t_shared
@@ -1050,7 +1051,94 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
     return rows
 
 
-def _finish_bracket(row: dict[str, Any], pin_tol: float, *, estimated: bool = False) -> None:
+#: The estimate is *unresolved* when its fresh-draw side falls this far (nats) below the lower bound.
+UNRESOLVED_TOL = 0.5
+
+
+def _estimate(samples, labels, own_m, own_v, in_m, in_v, inner, *, n, y, level, lower, gen, device) -> dict:
+    """The two sample-propagation variants and the moment-matched one for one layer (module notes).
+
+    The moment-matched posterior (one Gaussian per probe) is computed first; when even its value is
+    more than ``UNRESOLVED_TOL`` below ``lower``, the replicas cannot resolve the earlier noise and
+    the costlier mixture variants are skipped (``resolved`` False).
+    """
+    torch = _torch()
+    r_rep, m = own_m.shape[0], own_m.shape[1]
+    out: dict[str, Any] = {"exact": len(inner) == n, "bounds": {}, "fresh": None, "plugin": None, "mm": None}
+    if r_rep > 1:
+        mm_m = in_m.mean(dim=0, keepdim=True)
+        rv = in_v if isinstance(in_v, float) else in_v.mean(dim=0, keepdim=True)
+        mm_v = (rv + in_m.var(dim=0, unbiased=False, keepdim=True)).clamp_min(_VAR_FLOOR)
+        om_m = own_m.mean(dim=0, keepdim=True)
+        ov = own_v if isinstance(own_v, float) else own_v.mean(dim=0, keepdim=True)
+        om_v = (ov + own_m.var(dim=0, unbiased=False, keepdim=True)).clamp_min(_VAR_FLOOR)
+        mm = sample_propagation(samples, labels, om_m, om_v, mm_m, mm_v, inner, n_total=n, y=y, level=level,
+                                n_bounds=_N_LOWER, device=device)
+        out["mm"] = mm
+        if "sp_x" in mm:
+            out["bounds"].update(mm_x=mm["sp_x"], mm_y=mm["sp_y"])
+        if mm["value"] < lower - UNRESOLVED_TOL:
+            out["resolved"] = False
+            return out
+    # fresh draws (the identification trials): E[value] <= I(X;Lt)
+    fresh = sample_propagation(samples, labels, own_m, own_v, in_m, in_v, inner, n_total=n, y=y, level=level,
+                               n_bounds=_N_LOWER, device=device)
+    out["fresh"] = fresh
+    if "sp_x" in fresh:
+        out["bounds"].update(sp_x=fresh["sp_x"], sp_y=fresh["sp_y"])
+    # draws from the replicas' own mixture (Goldfeld et al.'s plug-in): E[value] >= I(X;Lt)
+    pick = torch.randint(0, r_rep, (m,), generator=gen, device=own_m.device)
+    rows_m = torch.arange(m, device=own_m.device)
+    centre = own_m[pick, rows_m]
+    sd = math.sqrt(own_v) if isinstance(own_v, float) else own_v[pick, rows_m].sqrt()
+    draw = centre + sd * torch.randn(centre.shape, generator=gen, device=own_m.device, dtype=torch.float64)
+    out["plugin"] = sample_propagation(draw, labels, own_m, own_v, in_m, in_v, inner, n_total=n, level=level,
+                                       device=device)
+    low = max([v for v in (fresh, out["mm"]) if v is not None], key=lambda r: r["value"])
+    out["low"] = low
+    out["resolved"] = low["value"] >= lower - UNRESOLVED_TOL
+    return out
+
+
+def _place_estimate(row: dict[str, Any], est: dict) -> None:
+    """Combine the estimate's sides with the bracket (module notes) and record it in ``row``."""
+    def val(key):
+        return math.nan if est.get(key) is None else est[key]["value"]
+
+    first = est["fresh"] or est["mm"]
+    row["estimate"] = {"fresh": val("fresh"), "plugin": val("plugin"), "moment_matched": val("mm"),
+                       "fresh_se": math.nan if est["fresh"] is None else est["fresh"]["se"],
+                       "plugin_se": math.nan if est["plugin"] is None else est["plugin"]["se"],
+                       "resolved": bool(est["resolved"]),
+                       **{k: first[k] for k in ("n_trials", "n_replicas", "n_inner", "exact_mixture")}}
+    lo_b, up_b = row["xl_lower"], row["xl_upper"]
+    if not est["resolved"]:
+        low = max(v for v in (val("fresh"), val("mm")) if math.isfinite(v))
+        row.update(i_xl=math.nan, i_xl_lo=lo_b, i_xl_hi=up_b, i_xl_se=math.nan, i_xl_method="unresolved",
+                   in_bracket=None)
+        row["notes"].append(f"no estimate: the replicas do not resolve the earlier noise (the fresh-draw side, "
+                            f"{low:.4g} nats, is more than {UNRESOLVED_TOL} below the lower bound {lo_b:.4g}); the "
+                            "bracket is all that is known. More n_replicas may help")
+        return
+    low, plug = est["low"], est["plugin"]
+    a = max(lo_b, low["value"])
+    b = min(up_b, plug["value"])
+    row.update(i_xl=0.5 * (a + b), i_xl_lo=min(max(lo_b, low["ci_low"]), up_b),
+               i_xl_hi=max(min(up_b, plug["ci_high"]), lo_b), i_xl_se=0.5 * math.hypot(low["se"], plug["se"]),
+               i_xl_method="sample-propagation")
+    row["in_bracket"] = bool(lo_b - 1e-9 <= row["i_xl"] <= up_b + 1e-9)
+    if low["value"] < lo_b:
+        row["notes"].append(f"the fresh-draw side of the estimate ({low['value']:.4g} nats) is below the lower bound "
+                            f"{lo_b:.4g}; the bound is used in its place")
+    if plug["value"] > up_b:
+        row["notes"].append(f"the plug-in side of the estimate ({plug['value']:.4g} nats) is above the upper bound "
+                            f"{up_b:.4g}; the bound is used in its place")
+    if a > b:
+        row["notes"].append(f"the estimate's two sides cross ({a:.4g} > {b:.4g} nats): Monte-Carlo error; i_xl is "
+                            "their midpoint")
+
+
+def _finish_bracket(row: dict[str, Any], pin_tol: float) -> None:
     """Fill the bracket, the winners and the pinned estimate of one layer's row from its candidates."""
     lower, upper = row["lower_bounds"], row["upper_bounds"]
     ly = {k: v for k, v in lower.items() if k.endswith("_y") and math.isfinite(v)}
@@ -1063,19 +1151,10 @@ def _finish_bracket(row: dict[str, Any], pin_tol: float, *, estimated: bool = Fa
     if row["xl_lower"] > row["xl_upper"] + 1e-9:
         row["notes"].append(f"the lower bound {row['xl_lower']:.4f} exceeds the upper bound {row['xl_upper']:.4f} "
                             "nats: one of the statistical lower bounds failed (probability <= 1 - level), or a bug")
-    if not estimated:
-        if row["xl_upper"] - row["xl_lower"] <= pin_tol:
-            mid = 0.5 * (row["xl_lower"] + row["xl_upper"])
-            row.update(i_xl=mid, i_xl_lo=row["xl_lower"], i_xl_hi=row["xl_upper"], i_xl_se=math.nan,
-                       i_xl_method="pinned", in_bracket=True)
-        return
-    inside = row["xl_lower"] - 1e-9 <= row["i_xl"] <= row["xl_upper"] + 1e-9
-    row["in_bracket"] = bool(inside)
-    if not inside:
-        side = "below the lower" if row["i_xl"] < row["xl_lower"] else "above the upper"
-        row["notes"].append(f"the estimate {row['i_xl']:.4f} nats lies {side} bound of the bracket "
-                            f"[{row['xl_lower']:.4f}, {row['xl_upper']:.4f}]: too few replicas (the estimate is "
-                            "biased low when the earlier noise spreads a probe's activations) or too few trials")
+    if row["xl_upper"] - row["xl_lower"] <= pin_tol:
+        mid = 0.5 * (row["xl_lower"] + row["xl_upper"])
+        row.update(i_xl=mid, i_xl_lo=row["xl_lower"], i_xl_hi=row["xl_upper"], i_xl_se=math.nan,
+                   i_xl_method="pinned", in_bracket=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
