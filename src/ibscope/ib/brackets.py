@@ -58,18 +58,22 @@ them when N is larger, weighted to stay unbiased). Both average ``log p(t | i) -
 trials:
 
 * *fresh*: t is a new noisy pass (the identification trials), independent of the replicas. Its
-  expectation is at most I(X;Lt): with the exact mixture it is the Barber-Agakov bound of that
-  posterior. The moment-matched posterior gives a second such value;
+  expectation is at most I(X;Lt): with all N probes in the mixture it is the Barber-Agakov bound of
+  that posterior. A moment-matched posterior (one Gaussian per probe with the replicas' mean and
+  covariance plus the read-out variance) gives a second value of this kind; the larger is used;
 * *plug-in*: t is drawn from the replicas' own mixture (Goldfeld et al.'s estimator of the mixture's
   entropies). Its expectation is at least I(X;Lt): conditioning on the replicas (independent of X)
   can only add information.
 
-Both converge to I(X;Lt) as the replicas grow. Each side is combined with the bracket:
-``i_xl`` is the midpoint of ``max(xl_lower, fresh, moment-matched)`` and ``min(xl_upper, plug-in)``,
-and ``[i_xl_lo, i_xl_hi]`` joins the fresh side's lower and the plug-in side's upper normal
-confidence limit (Monte-Carlo error only), clipped to the bracket; a side outside the bracket is
-recorded in the notes. Where the bracket is narrower than ``pin_tol`` the estimate is not computed:
-it is *pinned* to the bracket (``i_xl`` its midpoint, ``i_xl_lo`` / ``i_xl_hi`` its ends).
+Both converge to I(X;Lt) as the replicas grow. Each side is clipped to the bracket: the low side
+``a = max(xl_lower, fresh or moment-matched)``, the high side ``b = min(xl_upper, plug-in)``. When
+``b - a <= RESOLVE_TOL`` (1 nat) and the two sides narrow the bracket by at least ``pin_tol``, the
+estimate is ``i_xl = (a + b) / 2``, with the interval from the low side's lower to the plug-in's upper
+normal confidence limit (Monte-Carlo error only), clipped to the bracket. Otherwise the replicas do
+not resolve the earlier noise (typical of wide layers under large noise): ``i_xl`` is NaN,
+``i_xl_method`` is "unresolved", and the bracket is all that is known. Where the bracket itself is
+narrower than ``pin_tol`` the estimate is not computed: it is *pinned* to the bracket (``i_xl`` its
+midpoint, ``i_xl_lo`` / ``i_xl_hi`` its ends).
 
 All values are in nats.
 
@@ -513,106 +517,148 @@ def identification_bounds(samples, labels, references, y, *, level: float = 0.95
     return out
 
 
-def sample_propagation(samples, labels, own_means, own_var, inner_means, inner_var, inner_index, *, n_total: int,
-                       y=None, level: float = 0.95, n_bounds: int = 1, device=None) -> dict[str, Any]:
-    """Sample-propagation estimate of I(X;T) for T | X=j a mixture of Gaussians around noisy replicas.
+def _mixture_logdens(t, means, var):
+    """``log (1/R) sum_r N(t; mean_rc, diag var_rc)`` for every trial and probe c: (M, P), float64."""
+    torch = _torch()
+    r_rep, n_p, d = means.shape
+    flat_v = var if isinstance(var, float) else var.reshape(-1, d)
+    lg = _log_gauss(t, means.reshape(-1, d), flat_v).reshape(t.shape[0], r_rep, n_p)
+    return torch.logsumexp(lg, dim=1) - math.log(r_rep)
 
-    With X uniform on ``n_total`` = N inputs and, given X = j, ``T ~ (1/R) sum_r N(mu_jr, diag v_jr)``
-    in the limit of many replicas r, the estimate is the trial mean of
-    ``log p(t | i) - log p(t)``, ``p(t) = (1/N) [p(t | i) + w sum_{j in S, j != i} p(t | j)]`` with
-    ``w = (N - 1) / |S \\ {i}|`` (S: the inner inputs, all N or a uniform subset).
+
+def _local_gaussian_logdens(t, means, var, chunk: int = 256):
+    """``log N(t; mean_c, D_c + U_c U_c^T)`` per trial and probe c: (M, P), float64.
+
+    One Gaussian per probe: the replicas' mean, their covariance ``U_c U_c^T`` (rank <= R - 1) plus
+    ``D_c``, the replicas' mean read-out variance (diagonal); Woodbury identity, O(M P d R).
+    """
+    torch = _torch()
+    r_rep, n_p, d = means.shape
+    mu = means.mean(dim=0)  # (P, d)
+    u = (means - mu.unsqueeze(0)).permute(1, 2, 0) / math.sqrt(r_rep)  # (P, d, R)
+    dv = (torch.full_like(mu, var) if isinstance(var, float) else var.mean(dim=0)).clamp_min(_VAR_FLOOR)
+    inv = 1.0 / dv
+    ud = u * inv.unsqueeze(2)  # D^-1 U: (P, d, R)
+    a = torch.eye(r_rep, dtype=torch.float64, device=t.device) + u.transpose(1, 2) @ ud  # (P, R, R)
+    chol = torch.linalg.cholesky(a)
+    logdet = torch.log(dv).sum(dim=1) + 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(dim=1)
+    quad_d = -2.0 * _log_gauss(t, mu, dv) - torch.log(dv).sum(dim=1)  # (t - mu)^T D^-1 (t - mu): (M, P)
+    out = torch.empty((t.shape[0], n_p), dtype=torch.float64, device=t.device)
+    bt = ud.transpose(1, 2)  # U^T D^-1: (P, R, d)
+    off = (bt @ mu.unsqueeze(2)).squeeze(2)  # (P, R)
+    for s in range(0, t.shape[0], chunk):
+        tc = t[s:s + chunk]
+        w = torch.einsum("prd,md->prm", bt, tc) - off.unsqueeze(2)  # (P, R, m)
+        z = torch.linalg.solve_triangular(chol, w, upper=False)
+        corr = (z * z).sum(dim=1).T  # (m, P)
+        out[s:s + chunk] = -0.5 * (quad_d[s:s + chunk] - corr + logdet.unsqueeze(0))
+    return out
+
+
+def sample_propagation(samples, labels, means, var, probe_index, *, n_total: int, inner=None,
+                       posterior: str = "mixture", y=None, level: float = 0.95, n_bounds: int = 1,
+                       device=None) -> dict[str, Any]:
+    """Sample-propagation estimate of I(X;T), T | X=j ~ Gaussian read-out around noisy replicas of probe j.
+
+    With X uniform on ``n_total`` = N inputs, each trial's ``log p(t | i) - log p(t)`` is averaged,
+    ``p(t) = (1/N) [p(t | i) + w sum_{j in S, j != i} p(t | j)]``, ``w = (N - 1) / |S - {i}|``
+    (S: the inner probes, all N or a uniform subset), and ``p(t | j)`` from the replicas of j:
+
+    * ``posterior="mixture"``: ``(1/R) sum_r N(t; mu_jr, diag v_jr)`` (Goldfeld et al., 2019);
+    * ``posterior="gaussian"``: one Gaussian with the replicas' mean and covariance plus their mean
+      read-out variance (moment matching).
+
+    For trials independent of the replicas, the expectation is at most I(X;T) (with all N probes
+    inner it is the Barber-Agakov bound of that posterior); for trials drawn from the replicas'
+    own mixture it is at least I(X;T) (the mixture then *is* the law, given the replicas).
 
     Parameters
     ----------
     samples : array-like of shape (M, d)
-        Trial draws of T, independent of the replicas.
+        Trial draws of T.
     labels : array-like of shape (M,), int
-        X of each trial (a probe index in [0, N)).
-    own_means, own_var : array-like of shape (R, M, d); float or same shape
-        Replica means (and diagonal variances, or one isotropic variance) of each trial's own input.
-    inner_means, inner_var : array-like of shape (R, n_s, d); float or same shape
-        Replica means (variances) of the inner inputs.
-    inner_index : array-like of shape (n_s,), int
-        Probe index of each inner input (distinct).
+        X of each trial, a probe index in [0, N); every one must be in ``probe_index``.
+    means : array-like of shape (R, P, d)
+        Read-out means of R noisy replicas of each of the P probes in ``probe_index``.
+    var : float or array-like of shape (R, P, d)
+        Read-out variance: isotropic, or diagonal per replica.
+    probe_index : array-like of shape (P,), int
+        Distinct probe indices of the columns of ``means``.
     n_total : int
         N.
+    inner : array-like of shape (P,), bool, or None
+        Which of the P probes form S (None: all).
+    posterior : {"mixture", "gaussian"}, default="mixture"
     y : array-like of shape (N,) or None
-        Probe labels; with an exact mixture (S = all N) the result also holds the Barber-Agakov
-        bounds of the mixture posterior on X and on Y.
+        Probe labels; with all N probes inner the result also holds the Barber-Agakov bounds
+        ``bound_x`` and ``bound_y`` (nats) of the posterior, at level ``1 - (1 - level) / n_bounds``.
     level : float, default=0.95
-        Level of the interval (normal) and of the bounds (shared by ``n_bounds``).
+        Level of the (normal) interval of the value and of the bounds.
     n_bounds : int, default=1
     device : str or None
 
     Returns
     -------
     dict
-        ``value``, ``se``, ``ci_low``, ``ci_high`` (nats), ``n_trials``, ``n_replicas``,
-        ``n_inner``, ``exact_mixture``; with ``y`` and an exact mixture also ``sp_x`` and ``sp_y``.
+        ``value``, ``se``, ``ci_low``, ``ci_high`` (nats), ``n_trials``, ``n_replicas``, ``n_inner``,
+        ``exact_mixture``, and with ``y`` and an exact mixture ``bound_x``, ``bound_y``.
     """
     from scipy.stats import norm
 
     torch = _torch()
     t = _as64(samples, device)
+    mu = _as64(means, t.device)
     lab = np.asarray(labels, dtype=np.int64)
-    om = _as64(own_means, t.device)
-    im = _as64(inner_means, t.device)
-    r_rep, m, d = om.shape
-    n_s = im.shape[1]
-    if t.shape != (m, d) or im.shape[0] != r_rep or im.shape[2] != d or lab.shape != (m,):
-        raise ValueError(f"sample_propagation needs samples (M, d), own_means (R, M, d) and inner_means (R, n_s, d). "
-                         f"Got {tuple(t.shape)}, {tuple(om.shape)} and {tuple(im.shape)}.")
+    idx = np.asarray(probe_index, dtype=np.int64)
+    if mu.ndim != 3 or t.ndim != 2 or mu.shape[2] != t.shape[1] or mu.shape[1] != len(idx) or lab.shape != (len(t),):
+        raise ValueError(f"sample_propagation needs samples (M, d), labels (M,), means (R, P, d) and probe_index (P,). "
+                         f"Got {tuple(t.shape)}, {lab.shape}, {tuple(mu.shape)} and {idx.shape}.")
+    if posterior not in ("mixture", "gaussian"):
+        raise ValueError(f"The 'posterior' argument of sample_propagation must be 'mixture' or 'gaussian'. "
+                         f"Got {posterior!r}.")
+    r_rep, n_p, d = mu.shape
+    m = len(lab)
     n = int(n_total)
-    ov = _check_var(om.reshape(-1, d), own_var if isinstance(own_var, float) else _as64(own_var).reshape(-1, d),
-                    "sample_propagation")
-    iv = _check_var(im.reshape(-1, d), inner_var if isinstance(inner_var, float) else _as64(inner_var).reshape(-1, d),
-                    "sample_propagation")
-    inner_index = np.asarray(inner_index, dtype=np.int64)
-    log_r = math.log(r_rep)
-    # own: log p(t_m | i_m), replicas of the trial's own input
-    own = []
-    for rr in range(r_rep):
-        mean = om[rr]
-        var = ov if isinstance(ov, float) else ov.reshape(r_rep, m, d)[rr]
-        if isinstance(var, float):
-            q = ((t - mean) ** 2).sum(dim=1) / var + d * math.log(var)
-        else:
-            q = ((t - mean) ** 2 / var).sum(dim=1) + torch.log(var).sum(dim=1)
-        own.append(-0.5 * torch.nan_to_num(q, nan=math.inf))
-    log_own = torch.logsumexp(torch.stack(own), dim=0) - log_r
-    # inner: log p(t_m | j) for j in S
-    flat_m = im.reshape(-1, d)
-    flat_v = iv if isinstance(iv, float) else iv
-    lg = _log_gauss(t, flat_m, flat_v).reshape(m, r_rep, n_s)
-    log_in = torch.logsumexp(lg, dim=1) - log_r  # (M, n_s)
-    pos = {int(j): c for c, j in enumerate(inner_index)}
-    self_col = torch.as_tensor([pos.get(int(i), -1) for i in lab], device=t.device)
-    mask = torch.zeros_like(log_in, dtype=torch.bool)
-    has = self_col >= 0
-    mask[torch.arange(m, device=t.device)[has], self_col[has]] = True
-    others = torch.where(mask, torch.full_like(log_in, -math.inf), log_in).logsumexp(dim=1)
-    n_others = torch.full((m,), float(n_s), dtype=torch.float64, device=t.device) - has.to(torch.float64)
+    pos = {int(j): c for c, j in enumerate(idx)}
+    if len(pos) != n_p or any(int(i) not in pos for i in lab):
+        raise ValueError("sample_propagation needs distinct probe_index values that include every trial's label.")
+    v = _check_var(mu.reshape(-1, d), var if isinstance(var, float) else _as64(var, t.device).reshape(-1, d),
+                   "sample_propagation")
+    v3 = v if isinstance(v, float) else v.reshape(r_rep, n_p, d)
+    inner_mask = torch.ones(n_p, dtype=torch.bool, device=t.device) if inner is None else \
+        torch.as_tensor(np.asarray(inner, dtype=bool), device=t.device)
+    if posterior == "mixture":
+        logd = _mixture_logdens(t, mu, v3)
+    else:
+        logd = _local_gaussian_logdens(t, mu, v3)
+    own_col = torch.as_tensor([pos[int(i)] for i in lab], device=t.device)
+    rows = torch.arange(m, device=t.device)
+    own = logd[rows, own_col]
+    mask = inner_mask.unsqueeze(0).expand(m, n_p).clone()
+    mask[rows, own_col] = False
+    others = torch.where(mask, logd, torch.full_like(logd, -math.inf)).logsumexp(dim=1)
+    n_others = mask.sum(dim=1).to(torch.float64)
     w = (n - 1) / n_others.clamp_min(1.0)
-    log_p = torch.logaddexp(log_own, others + torch.log(w)) - math.log(n)
-    terms = (log_own - log_p).cpu().numpy()
+    log_p = torch.logaddexp(own, others + torch.log(w)) - math.log(n)
+    terms = (own - log_p).cpu().numpy()
     value = float(terms.mean())
     se = float(terms.std(ddof=1) / math.sqrt(m)) if m > 1 else math.nan
     z = float(norm.ppf(0.5 + level / 2.0))
-    exact = n_s == n and bool(has.all())
+    exact = n_p == n and bool(inner_mask.all())
     out: dict[str, Any] = {"value": value, "se": se, "ci_low": value - z * se, "ci_high": value + z * se,
-                           "n_trials": m, "n_replicas": r_rep, "n_inner": n_s, "exact_mixture": exact}
+                           "n_trials": m, "n_replicas": r_rep, "n_inner": int(inner_mask.sum()),
+                           "exact_mixture": exact}
     if exact and y is not None:
         delta = (1.0 - level) / n_bounds
-        post = torch.softmax(log_in, dim=1)  # q(j | t) over all N inputs
-        out["sp_x"], _ = _ba_lower(post[torch.arange(m, device=t.device), self_col], math.log(n), n, delta)
+        post = torch.softmax(logd, dim=1)  # q(j | t) over all N probes
+        out["bound_x"], _ = _ba_lower(post[rows, own_col], math.log(n), n, delta)
         yy = np.asarray(y, dtype=np.int64)
         classes, codes = np.unique(yy, return_inverse=True)
-        counts = np.bincount(codes)
-        h_y = float(-(counts / n * np.log(counts / n)).sum())
-        col_y = torch.as_tensor(codes[inner_index], device=t.device)
+        h_y = _h_counts(np.bincount(codes))
+        col_y = torch.as_tensor(codes[idx], device=t.device)
         true_y = torch.as_tensor(codes[lab], device=t.device).unsqueeze(1)
         q_y = (post * (col_y.unsqueeze(0) == true_y).to(post.dtype)).sum(dim=1)
-        out["sp_y"], _ = _ba_lower(q_y, h_y, len(classes), delta)
+        out["bound_y"], _ = _ba_lower(q_y, h_y, len(classes), delta)
     return out
 
 
@@ -689,10 +735,11 @@ def _readout_channel(active, readout, notes) -> tuple[str | None, float]:
     return kind, check_float(sigma, "readout sigma", "xl_brackets", low=0.0, low_open=True)
 
 
-def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population) -> dict[str, Any]:
+def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population, pin_tol=0.1) -> dict[str, Any]:
     nan = math.nan
     return {
         "layer": name, "n_probes": n, "ln_n": ln_n, "h_y": h_y, "n_classes": n_classes, "level": level,
+        "pin_tol": pin_tol,
         "xl_lower": nan, "xl_upper": nan, "ly_lower_ident": nan, "ly_upper": nan,
         "i_xl": nan, "i_xl_lo": nan, "i_xl_hi": nan, "i_xl_se": nan, "i_xl_method": "none",
         "saturated": False, "in_bracket": None, "xl_lower_by": "", "xl_upper_by": "", "ly_lower_by": "",
@@ -955,7 +1002,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
             li_of = {nm: li for li, nm in enumerate(names)}
             for li, nm in enumerate(names):
                 t0 = time.perf_counter()
-                row = _empty_row(nm, n, ln_n, h_y, n_classes, level, notes, variable, population)
+                row = _empty_row(nm, n, ln_n, h_y, n_classes, level, notes, variable, population, pin_tol)
                 if nm in before:
                     row["notes"].append(f"layer {nm} runs before the first active noise layer ({first}): it is a "
                                         "deterministic function of the input, so I(X;L) is not defined; no number "
@@ -1002,7 +1049,6 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                 est_idx = idx[:m_est]
                 inner = np.arange(n) if n <= n_inner else np.sort(rng.choice(n, size=n_inner, replace=False))
                 probes = np.union1d(inner, est_idx)
-                pos = {int(j): c for c, j in enumerate(probes)}
                 reps: dict[str, list[Any]] = {nm: [] for nm in wide}
                 xp = xs[torch.as_tensor(probes, device=mdev)]
                 for r in range(n_replicas):
@@ -1011,23 +1057,16 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     for nm in wide:
                         reps[nm].append(got[nm])
                 t_replicas = time.perf_counter() - t0
-                inner_rows = np.asarray([pos[int(j)] for j in inner])
-                own_rows = np.asarray([pos[int(j)] for j in est_idx])
+                inner_mask = np.isin(probes, inner)
                 for nm in wide:
                     t1 = time.perf_counter()
                     stack = _as64(np.stack(reps[nm]), cdev)  # (R, |P|, d)
                     mean, var = _read_out(stack.reshape(-1, stack.shape[2]), kind, sigma, cdev)
                     mean = mean.reshape(stack.shape)
                     var3 = var if isinstance(var, float) else var.reshape(stack.shape)
-                    sel_in = torch.as_tensor(inner_rows, device=cdev)
-                    sel_own = torch.as_tensor(own_rows, device=cdev)
-                    own_m = mean[:, sel_own]
-                    own_v = var3 if isinstance(var3, float) else var3[:, sel_own]
-                    in_m = mean[:, sel_in]
-                    in_v = var3 if isinstance(var3, float) else var3[:, sel_in]
                     row = results[nm]
-                    est = _estimate(samples[nm][:m_est], est_idx, own_m, own_v, in_m, in_v, inner, n=n, y=y,
-                                    level=level, lower=row["xl_lower"],
+                    est = _estimate(samples[nm][:m_est], est_idx, mean, var3, probes, inner_mask, n=n, y=y,
+                                    level=level, lower=row["xl_lower"], upper=row["xl_upper"],
                                     gen=torch.Generator(device=cdev).manual_seed(child_seed(seed, 5, li_of[nm],
                                                                                              bits=63)), device=cdev)
                     if est["exact"]:
@@ -1051,52 +1090,44 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
     return rows
 
 
-#: The estimate is *unresolved* when its fresh-draw side falls this far (nats) below the lower bound.
-UNRESOLVED_TOL = 0.5
+#: The estimate is given only when its two sides, clipped to the bracket, are within this many nats.
+RESOLVE_TOL = 1.0
 
 
-def _estimate(samples, labels, own_m, own_v, in_m, in_v, inner, *, n, y, level, lower, gen, device) -> dict:
-    """The two sample-propagation variants and the moment-matched one for one layer (module notes).
+def _estimate(samples, labels, means, var, probes, inner_mask, *, n, y, level, lower, upper, gen, device) -> dict:
+    """The sides of the estimate of one layer (module notes): moment-matched, plug-in, then fresh draws.
 
-    The moment-matched posterior (one Gaussian per probe) is computed first; when even its value is
-    more than ``UNRESOLVED_TOL`` below ``lower``, the replicas cannot resolve the earlier noise and
-    the costlier mixture variants are skipped (``resolved`` False).
+    The fresh-draw mixture is skipped when the moment-matched side already brings the two sides within
+    ``RESOLVE_TOL`` (it could only narrow them further).
     """
     torch = _torch()
-    r_rep, m = own_m.shape[0], own_m.shape[1]
-    out: dict[str, Any] = {"exact": len(inner) == n, "bounds": {}, "fresh": None, "plugin": None, "mm": None}
+    r_rep = means.shape[0]
+    m = len(labels)
+    common = dict(n_total=n, inner=inner_mask, level=level, device=device)
+    out: dict[str, Any] = {"exact": bool(np.all(inner_mask)) and len(probes) == n, "bounds": {}, "fresh": None,
+                           "plugin": None, "mm": None}
     if r_rep > 1:
-        mm_m = in_m.mean(dim=0, keepdim=True)
-        rv = in_v if isinstance(in_v, float) else in_v.mean(dim=0, keepdim=True)
-        mm_v = (rv + in_m.var(dim=0, unbiased=False, keepdim=True)).clamp_min(_VAR_FLOOR)
-        om_m = own_m.mean(dim=0, keepdim=True)
-        ov = own_v if isinstance(own_v, float) else own_v.mean(dim=0, keepdim=True)
-        om_v = (ov + own_m.var(dim=0, unbiased=False, keepdim=True)).clamp_min(_VAR_FLOOR)
-        mm = sample_propagation(samples, labels, om_m, om_v, mm_m, mm_v, inner, n_total=n, y=y, level=level,
-                                n_bounds=_N_LOWER, device=device)
+        mm = sample_propagation(samples, labels, means, var, probes, posterior="gaussian", y=y, n_bounds=_N_LOWER,
+                                **common)
         out["mm"] = mm
-        if "sp_x" in mm:
-            out["bounds"].update(mm_x=mm["sp_x"], mm_y=mm["sp_y"])
-        if mm["value"] < lower - UNRESOLVED_TOL:
-            out["resolved"] = False
-            return out
-    # fresh draws (the identification trials): E[value] <= I(X;Lt)
-    fresh = sample_propagation(samples, labels, own_m, own_v, in_m, in_v, inner, n_total=n, y=y, level=level,
-                               n_bounds=_N_LOWER, device=device)
-    out["fresh"] = fresh
-    if "sp_x" in fresh:
-        out["bounds"].update(sp_x=fresh["sp_x"], sp_y=fresh["sp_y"])
+        if "bound_x" in mm:
+            out["bounds"].update(mm_x=mm["bound_x"], mm_y=mm["bound_y"])
     # draws from the replicas' own mixture (Goldfeld et al.'s plug-in): E[value] >= I(X;Lt)
-    pick = torch.randint(0, r_rep, (m,), generator=gen, device=own_m.device)
-    rows_m = torch.arange(m, device=own_m.device)
-    centre = own_m[pick, rows_m]
-    sd = math.sqrt(own_v) if isinstance(own_v, float) else own_v[pick, rows_m].sqrt()
-    draw = centre + sd * torch.randn(centre.shape, generator=gen, device=own_m.device, dtype=torch.float64)
-    out["plugin"] = sample_propagation(draw, labels, own_m, own_v, in_m, in_v, inner, n_total=n, level=level,
-                                       device=device)
-    low = max([v for v in (fresh, out["mm"]) if v is not None], key=lambda r: r["value"])
-    out["low"] = low
-    out["resolved"] = low["value"] >= lower - UNRESOLVED_TOL
+    pos = {int(j): c for c, j in enumerate(probes)}
+    cols = torch.as_tensor([pos[int(i)] for i in labels], device=means.device)
+    pick = torch.randint(0, r_rep, (m,), generator=gen, device=means.device)
+    centre = means[pick, cols]
+    sd = math.sqrt(var) if isinstance(var, float) else var[pick, cols].sqrt()
+    draw = centre + sd * torch.randn(centre.shape, generator=gen, device=means.device, dtype=torch.float64)
+    out["plugin"] = plug = sample_propagation(draw, labels, means, var, probes, **common)
+    top = min(upper, plug["value"])
+    if out["mm"] is None or top - max(lower, out["mm"]["value"]) > RESOLVE_TOL:
+        # fresh draws (the identification trials): E[value] <= I(X;Lt)
+        fresh = sample_propagation(samples, labels, means, var, probes, y=y, n_bounds=_N_LOWER, **common)
+        out["fresh"] = fresh
+        if "bound_x" in fresh:
+            out["bounds"].update(sp_x=fresh["bound_x"], sp_y=fresh["bound_y"])
+    out["low"] = max([v for v in (out["fresh"], out["mm"]) if v is not None], key=lambda r: r["value"])
     return out
 
 
@@ -1105,30 +1136,30 @@ def _place_estimate(row: dict[str, Any], est: dict) -> None:
     def val(key):
         return math.nan if est.get(key) is None else est[key]["value"]
 
-    first = est["fresh"] or est["mm"]
-    row["estimate"] = {"fresh": val("fresh"), "plugin": val("plugin"), "moment_matched": val("mm"),
-                       "fresh_se": math.nan if est["fresh"] is None else est["fresh"]["se"],
-                       "plugin_se": math.nan if est["plugin"] is None else est["plugin"]["se"],
-                       "resolved": bool(est["resolved"]),
-                       **{k: first[k] for k in ("n_trials", "n_replicas", "n_inner", "exact_mixture")}}
     lo_b, up_b = row["xl_lower"], row["xl_upper"]
-    if not est["resolved"]:
-        low = max(v for v in (val("fresh"), val("mm")) if math.isfinite(v))
-        row.update(i_xl=math.nan, i_xl_lo=lo_b, i_xl_hi=up_b, i_xl_se=math.nan, i_xl_method="unresolved",
-                   in_bracket=None)
-        row["notes"].append(f"no estimate: the replicas do not resolve the earlier noise (the fresh-draw side, "
-                            f"{low:.4g} nats, is more than {UNRESOLVED_TOL} below the lower bound {lo_b:.4g}); the "
-                            "bracket is all that is known. More n_replicas may help")
-        return
     low, plug = est["low"], est["plugin"]
     a = max(lo_b, low["value"])
     b = min(up_b, plug["value"])
+    # the estimate must narrow the bracket (by at least pin_tol), or it only restates it
+    resolved = b - a <= RESOLVE_TOL and b - a <= (up_b - lo_b) - row["pin_tol"]
+    row["estimate"] = {"fresh": val("fresh"), "plugin": val("plugin"), "moment_matched": val("mm"),
+                       "fresh_se": math.nan if est["fresh"] is None else est["fresh"]["se"],
+                       "plugin_se": plug["se"], "low_side": a, "high_side": b, "resolved": bool(resolved),
+                       **{k: plug[k] for k in ("n_trials", "n_replicas", "n_inner", "exact_mixture")}}
+    if not resolved:
+        row.update(i_xl=math.nan, i_xl_lo=lo_b, i_xl_hi=up_b, i_xl_se=math.nan, i_xl_method="unresolved",
+                   in_bracket=None)
+        row["notes"].append(f"no estimate: its two sides, {a:.4g} (fresh draws or moment-matched, at least the lower "
+                            f"bound) and {b:.4g} nats (plug-in, at most the upper bound), are more than {RESOLVE_TOL} "
+                            "apart or do not narrow the bracket: the replicas do not resolve the earlier noise; the "
+                            "bracket is all that is known (more n_replicas may help)")
+        return
     row.update(i_xl=0.5 * (a + b), i_xl_lo=min(max(lo_b, low["ci_low"]), up_b),
                i_xl_hi=max(min(up_b, plug["ci_high"]), lo_b), i_xl_se=0.5 * math.hypot(low["se"], plug["se"]),
                i_xl_method="sample-propagation")
     row["in_bracket"] = bool(lo_b - 1e-9 <= row["i_xl"] <= up_b + 1e-9)
     if low["value"] < lo_b:
-        row["notes"].append(f"the fresh-draw side of the estimate ({low['value']:.4g} nats) is below the lower bound "
+        row["notes"].append(f"the low side of the estimate ({low['value']:.4g} nats) is below the lower bound "
                             f"{lo_b:.4g}; the bound is used in its place")
     if plug["value"] > up_b:
         row["notes"].append(f"the plug-in side of the estimate ({plug['value']:.4g} nats) is above the upper bound "
