@@ -17,7 +17,11 @@ Parts (``--part``):
   MLP per layer (:class:`ibscope.ib.decoders.LinearProbes`, :class:`~ibscope.ib.decoders.MLPProbes`),
   and the head's Barber-Agakov value, on probe rows the network trained on or not;
 * ``split``: the digits probe split: the y-axis values on the train split (in-sample), on the
-  360-image test split, and on a 720-image held-out part of a 60/40 re-split (an ``npz:`` dataset).
+  360-image test split, and on a 720-image held-out part of a 60/40 re-split (an ``npz:`` dataset);
+* ``epochs``: the brackets during training (a :class:`ibscope.ib.Callback` calling
+  :func:`~ibscope.ib.brackets.xl_brackets` at log-spaced epochs), and a check that training with
+  that callback gives exactly the losses and accuracies of training without it;
+* ``seeds``: test accuracy of the candidate defaults over three seeds.
 
 Trained run folders are kept in ``--out`` and reused. Usage::
 
@@ -25,6 +29,8 @@ Trained run folders are kept in ``--out`` and reused. Usage::
     python benchmarks/bench_noise.py --out runs/noise --part noise --datasets mnist --data-dir ../shared/data/mnist
     python benchmarks/bench_noise.py --out runs/noise --part decoders --datasets digits,mnist --data-dir ...
     python benchmarks/bench_noise.py --out runs/noise --part split
+    python benchmarks/bench_noise.py --out runs/noise --part epochs --epoch-runs rel1e-3,norm0.3
+    python benchmarks/bench_noise.py --out runs/noise --part seeds --epoch-runs rel1e-3,rel0.1,add0.1,norm0.3
 """
 
 from __future__ import annotations
@@ -276,19 +282,91 @@ def part_split(args, out: Path) -> list[dict]:
     return rows
 
 
+def part_epochs(args, out: Path) -> list[dict]:
+    """Brackets during training (a run_ib callback), and a check that the analysis leaves training unchanged."""
+    import torch
+
+    from ibscope.data import normalize, probe_set
+    from ibscope.ib import Callback, IBConfig, run_ib
+    from ibscope.ib.brackets import xl_brackets
+
+    probe = probe_set("digits", "train")
+    px, py = torch.as_tensor(normalize(probe.images, "digits")), probe.labels
+    when = {1, 2, 3, 5, 8, 13, 20, 30, 40}
+    rows: list[dict] = []
+
+    class Brackets(Callback):
+        def __init__(self, name):
+            self.name = name
+            self.cache: dict = {}
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            if epoch not in when:
+                return None
+            t0 = time.perf_counter()
+            res = xl_brackets(trainer.model, px, py, cache=self.cache, random_state=epoch)
+            rows.append({"trained": self.name, "epoch": epoch, "time_s": time.perf_counter() - t0,
+                         "layers": {k: {kk: v[kk] for kk in ("xl_lower", "xl_upper", "i_xl", "i_xl_method",
+                                                              "ly_lower_ident", "saturated")} for k, v in res.items()}})
+            print(json.dumps(rows[-1], default=float), flush=True)
+            return None
+
+    for name in args.epoch_runs:
+        plain = train(out, "digits", name, DIGITS_RUNS[name], epochs=args.epochs_digits, data_dir=None)
+        folder = out / f"digits-{name}-epochs-s0"
+        if not (folder / "summary.json").exists():
+            cfg = IBConfig(dataset="digits", epochs=args.epochs_digits, seed=0, threads=1, plots=False, ci=0.0,
+                           schedule="log", **DIGITS_RUNS[name])
+            run_ib(cfg, out=folder, callbacks=[Brackets(name)])
+        a = (plain / "metrics.csv").read_text().splitlines()
+        b = (folder / "metrics.csv").read_text().splitlines()
+        cols = a[0].split(",")
+        keep = [cols.index(c) for c in ("train_loss", "train_acc", "test_loss", "test_acc")]
+        same = all([x.split(",")[i] for i in keep] == [y.split(",")[i] for i in keep] for x, y in zip(a[1:], b[1:]))
+        print(f"{name}: training with the bracket callback gives the same losses and accuracies as without it, "
+              f"every epoch: {same}")
+    print("\n| trained with | epoch | " + " | ".join(f"L{i} lower / estimate" for i in range(1, 6)) + " | time |")
+    print("|---|---|" + "---|" * 5 + "---|")
+    for r in rows:
+        cells = []
+        for v in r["layers"].values():
+            est = "pinned" if v["i_xl_method"] == "pinned" else ("-" if not math.isfinite(v["i_xl"])
+                                                                  else f"{v['i_xl']:.2f}")
+            cells.append(f"{v['xl_lower']:.2f} / {est}")
+        print(f"| {r['trained']} | {r['epoch']} | " + " | ".join(cells) + f" | {r['time_s']:.1f} s |")
+    return rows
+
+
+def part_seeds(args, out: Path) -> list[dict]:
+    """Test accuracy of the candidate defaults over three seeds (digits, 40 epochs)."""
+    rows = []
+    for name in args.epoch_runs:
+        accs = []
+        for seed in (0, 1, 2):
+            folder = train(out, "digits", name, DIGITS_RUNS[name], epochs=args.epochs_digits, data_dir=None, seed=seed)
+            summary = json.loads((folder / "summary.json").read_text())
+            accs.append(float(summary["final_metrics"]["test_acc"]))
+        rows.append({"trained": name, "test_acc": accs})
+        print(f"| {name} | " + " | ".join(f"{100 * a:.1f} %" for a in accs)
+              + f" | {100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} % |", flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="folder for the trained runs and the JSON results")
-    ap.add_argument("--part", default="noise", choices=("noise", "decoders", "split", "train"))
+    ap.add_argument("--part", default="noise", choices=("noise", "decoders", "split", "epochs", "seeds", "train"))
     ap.add_argument("--datasets", default="digits", help="comma-separated: digits,mnist")
     ap.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
     ap.add_argument("--epochs-digits", type=int, default=40)
     ap.add_argument("--epochs-mnist", type=int, default=3)
     ap.add_argument("--runs", default=None, help="only these configurations (comma-separated names)")
     ap.add_argument("--decoder-runs", default="rel1e-3", help="configurations of the decoders/split parts")
+    ap.add_argument("--epoch-runs", default="rel1e-3,norm0.3", help="configurations of the epochs/seeds parts")
     args = ap.parse_args(argv)
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     args.decoder_runs = [d.strip() for d in args.decoder_runs.split(",") if d.strip()]
+    args.epoch_runs = [d.strip() for d in args.epoch_runs.split(",") if d.strip()]
     if args.runs:
         keep = {r.strip() for r in args.runs.split(",")}
         for table in (DIGITS_RUNS, MNIST_RUNS):
@@ -311,7 +389,9 @@ def main(argv=None) -> int:
             for name, f in runs.items():
                 train(out, ds, name, f, epochs=epochs, data_dir=args.data_dir)
         return 0
-    rows = {"noise": part_noise, "decoders": part_decoders, "split": part_split}[args.part](args, out)
+    parts = {"noise": part_noise, "decoders": part_decoders, "split": part_split, "epochs": part_epochs,
+             "seeds": part_seeds}
+    rows = parts[args.part](args, out)
     (out / f"{args.part}-{'-'.join(args.datasets)}.json").write_text(json.dumps(rows, indent=1, default=float))
     return 0
 
