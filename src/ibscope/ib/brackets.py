@@ -122,6 +122,8 @@ _FLOOR = 0.01
 _TAU_EXPONENTS = tuple(range(-4, 15, 2))
 #: Variance floor of the relative channel at exact zeros (a point mass, numerically).
 _VAR_FLOOR = 1e-200
+#: ``input_bounds="auto"`` computes the first noisy variable's pairwise bounds up to this many N^2 d terms on CPU.
+_INPUT_AUTO_MAX = 2e10
 #: A lower bound within this many nats of ln N marks a layer as saturated.
 SATURATION_TOL = 0.1
 
@@ -752,7 +754,7 @@ def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population
 def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n_replicas: int = 8,
                 n_inner: int = 2000, n_estimate: int = 256, references: dict | None = None, readout="auto",
                 force_noise: bool = False, level: float = 0.95, pin_tol: float = 0.1, top_k: int = 256,
-                cache: dict | None = None, random_state: int = 0, batch_size: int = 2048,
+                input_bounds="auto", cache: dict | None = None, random_state: int = 0, batch_size: int = 2048,
                 device=None) -> dict[str, dict[str, Any]]:
     """Brackets on I(X;L) and I(L;Y), and an estimate of I(X;L), for every analysed layer (module notes).
 
@@ -794,6 +796,9 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         Brackets narrower than this (nats) pin the estimate instead of computing it.
     top_k : int, default=256
         Nearest references of the kernel posterior.
+    input_bounds : bool or "auto", default="auto"
+        Compute the bounds on the first noisy variable (O(N^2 d) for an input of d values; "auto":
+        when N^2 d <= 2e10 or on CUDA).
     cache : dict or None
         A dict kept by the caller between calls: the first-noisy-variable bounds (which depend only
         on the probe set and the first noise layer) are stored there and reused.
@@ -837,6 +842,8 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
     top_k = check_int(top_k, "top_k", owner, low=1)
     seed = check_int(random_state, "random_state", owner, low=0)
     batch_size = check_int(batch_size, "batch_size", owner, low=1)
+    if input_bounds not in (True, False, "auto"):
+        raise ValueError(f"The 'input_bounds' argument of {owner} must be True, False or 'auto'. Got {input_bounds!r}.")
     names = list(ActivationRecorder(model, layers).layers)  # unknown names: the message lists valid ones
     mdev = _model_device(model)
     xs = probe_x if torch.is_tensor(probe_x) else torch.as_tensor(np.asarray(probe_x, dtype=np.float32))
@@ -951,7 +958,16 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
             # -- reference pass (noise off) and the first noisy variable's bounds
             need_refs = [nm for nm in names if references is None or nm not in references]
             key = None
-            if input_law_known:
+            d_in = int(np.prod(flat.shape[1:]))
+            if input_bounds == "auto":
+                want_input = n * n * d_in <= _INPUT_AUTO_MAX or cdev.type == "cuda"
+                if not want_input:
+                    notes.append(f"the Kolchinsky-Tracey bound on the first noisy variable was skipped (N^2 d = "
+                                 f"{n * n * d_in:.2g} pairwise terms on the CPU); pass input_bounds=True (with a cache, "
+                                 "it is computed once) to tighten the upper bound where the input noise is large")
+            else:
+                want_input = bool(input_bounds)
+            if input_law_known and want_input:
                 key = ("xl_brackets.input", first, first_layer.kind, float(first_sigma), n,
                        hashlib.sha1(np.ascontiguousarray(flat).tobytes()).hexdigest())
             need_input = key is not None and (cache is None or key not in cache)
