@@ -380,3 +380,17 @@ def test_gate_refuses_noise_sign_flips_and_single_seeds():
     assert trend_gate(up)["verdict"] == "no claim"  # no second estimator / code dimension
     with pytest.raises(ValueError, match="'values' argument of trend_gate"):
         trend_gate(np.ones(5))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    """The distance computations on the GPU give the bounds of the CPU (same trials: the passes run on the model's
+    device, CPU here; only the arithmetic moves). Tolerance: float32 distances for decoding, float64 elsewhere."""
+    x, y = _digits_like(80)
+    model = PaperConvNet(noise_sigma=0.2, noise_kind="additive", in_shape=(1, 8, 8))
+    cpu = xl_brackets(model, x, y, n_trials=300, n_estimate=100, n_replicas=4)
+    gpu = xl_brackets(model, x, y, n_trials=300, n_estimate=100, n_replicas=4, device="cuda")
+    for k in cpu:
+        assert gpu[k]["xl_lower"] == pytest.approx(cpu[k]["xl_lower"], abs=1e-3)
+        assert gpu[k]["xl_upper"] == pytest.approx(cpu[k]["xl_upper"], abs=1e-6)
+        assert gpu[k]["errors_x"] == cpu[k]["errors_x"]

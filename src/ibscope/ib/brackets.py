@@ -963,8 +963,8 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                 want_input = n * n * d_in <= _INPUT_AUTO_MAX or cdev.type == "cuda"
                 if not want_input:
                     notes.append(f"the Kolchinsky-Tracey bound on the first noisy variable was skipped (N^2 d = "
-                                 f"{n * n * d_in:.2g} pairwise terms on the CPU); pass input_bounds=True (with a cache, "
-                                 "it is computed once) to tighten the upper bound where the input noise is large")
+                                 f"{n * n * d_in:.2g} pairwise terms on the CPU); pass input_bounds=True (with a"
+                                 " cache, it is computed once) to tighten the upper bound where the input noise is big")
             else:
                 want_input = bool(input_bounds)
             if input_law_known and want_input:
