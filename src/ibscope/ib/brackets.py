@@ -984,7 +984,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                         raise ValueError(f"The 'references' of {owner} for layer {nm!r} must have shape (N={n}, d). "
                                          f"Got {arr.shape}.")
                     refs[nm] = arr
-            input_bounds: dict[str, float] = {}
+            t1_bounds: dict[str, float] = {}
             if key is not None:
                 if need_input:
                     u = torch.cat(u_parts).reshape(n, -1)
@@ -993,13 +993,13 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     iso = first_layer.kind != "relative"
                     iso_var = float(first_sigma) ** 2
                     lo_kt, up_kt = kt_bounds(mean, iso_var if iso else std.to(cdev) ** 2, lower=iso, device=cdev)
-                    input_bounds = {"kt_input": up_kt, "kt_input_lower": lo_kt}
+                    t1_bounds = {"kt_input": up_kt, "kt_input_lower": lo_kt}
                     if iso:
-                        input_bounds["gaussian_channel_input"] = gaussian_channel_bound(mean, iso_var)
+                        t1_bounds["gaussian_channel_input"] = gaussian_channel_bound(mean, iso_var)
                     if cache is not None:
-                        cache[key] = dict(input_bounds)
+                        cache[key] = dict(t1_bounds)
                 else:
-                    input_bounds = dict(cache[key])  # type: ignore[index]
+                    t1_bounds = dict(cache[key])  # type: ignore[index]
             _set_sigma(all_noise, 0.0)
             for layer, s0, _a in saved:
                 layer.sigma = s0
@@ -1040,17 +1040,17 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                 upper = {"ln_n": ln_n}
                 if len(counts) < n:
                     upper["distinct_images"] = h_distinct
-                if input_bounds:
+                if t1_bounds:
                     if cut[nm]:
-                        upper.update({k: v for k, v in input_bounds.items() if k != "kt_input_lower"})
+                        upper.update({k: v for k, v in t1_bounds.items() if k != "kt_input_lower"})
                     else:
                         row["notes"].append(f"the first noisy variable ({first}) does not separate layer {nm} from the "
                                             "input (checked on a probe batch), so its bounds are not carried here")
                 row.update(lower_bounds=lower, upper_bounds=upper, errors_x=ident["errors_x"],
                            errors_y=ident["errors_y"], n_trials=n_trials, pe_x_upper=ident["pe_x_upper"],
                            pe_y_upper=ident["pe_y_upper"])
-                if input_bounds and "kt_input_lower" in input_bounds:
-                    row["kt_input_lower"] = input_bounds["kt_input_lower"]
+                if t1_bounds and "kt_input_lower" in t1_bounds:
+                    row["kt_input_lower"] = t1_bounds["kt_input_lower"]
                 row["time_s"] = time.perf_counter() - t0
                 _finish_bracket(row, pin_tol)
                 results[nm] = row
