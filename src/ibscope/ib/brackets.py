@@ -25,8 +25,10 @@ variable is L itself (then only the identification bounds and the upper bounds a
   read-out draw). Each is a statistical bound; the largest of the six candidates below holds with
   probability >= ``level`` (each is computed at ``delta = (1 - level) / 8``, a union bound):
 
-  - ``fano_x``: nearest noise-free reference (Euclidean distance between the draw and the
-    read-out mean of every probe's noise-free activation), Fano's inequality
+  - ``fano_x``: nearest noise-free reference (the distance between the draw and the read-out
+    mean of every probe's noise-free activation, Mahalanobis for the pooled spread of
+    ``n_calibration`` separate draws around their references: a covariance shrunk towards its
+    diagonal up to 512 dimensions, per-coordinate variances beyond), Fano's inequality
     ``I >= ln N - h(Pe) - Pe ln(N - 1)`` with the one-sided Clopper-Pearson upper limit of Pe;
   - ``fano_y``: the label of that decoded probe, Fano with K classes and H(Y);
   - ``ba_x`` / ``ba_y``: Barber-Agakov ``I >= H - E[-log q]`` with a Gaussian-kernel posterior over
@@ -106,6 +108,7 @@ __all__ = [
     "kt_bounds",
     "gaussian_channel_bound",
     "identification_bounds",
+    "whitener",
     "sample_propagation",
     "xl_brackets",
     "trend_gate",
@@ -429,8 +432,45 @@ def _ba_lower(q_true, entropy: float, n_values: int, delta: float) -> tuple[floa
     return max(0.0, entropy - bernstein_mean_upper(loss, top, delta)), float(loss.mean())
 
 
+def whitener(residuals, *, max_full: int = 512):
+    """A whitening map for the spread of draws around their decoding centres.
+
+    Parameters
+    ----------
+    residuals : array-like of shape (n, d)
+        Draws minus their centres (from passes independent of the trials it will decode).
+    max_full : int, default=512
+        Up to this dimension a full covariance is used, shrunk towards its diagonal with weight
+        ``d / (n + d)`` (more samples per dimension, less shrinkage); beyond it only the
+        per-coordinate variances.
+
+    Returns
+    -------
+    torch.Tensor of shape (d, d) or (d,), float64
+        ``W`` with ``z = x @ W`` (full) or ``z = x * W`` (diagonal) whitening the spread.
+    """
+    torch = _torch()
+    r = _as64(residuals)
+    d = r.shape[1]
+    if d <= max_full and r.shape[0] >= 2:
+        x = r.cpu().numpy()
+        cov = x.T @ x / x.shape[0]
+        shrink = d / (x.shape[0] + d)
+        cov = (1.0 - shrink) * cov + shrink * np.diag(np.diag(cov))
+        lam, vec = np.linalg.eigh(cov)
+        lam = np.clip(lam, max(float(lam.max()) * 1e-12, 1e-300), None)
+        return torch.as_tensor((vec / np.sqrt(lam)) @ vec.T, device=r.device)
+    var = (r * r).mean(dim=0)
+    floor = max(float(var.mean()) * 1e-12, 1e-300)
+    return 1.0 / var.clamp_min(floor).sqrt()
+
+
+def _whiten(x, w):
+    return x @ w if w.ndim == 2 else x * w
+
+
 def identification_bounds(samples, labels, references, y, *, level: float = 0.95, n_bounds: int = 1,
-                          top_k: int = 256, device=None) -> dict[str, Any]:
+                          top_k: int = 256, metric=None, device=None) -> dict[str, Any]:
     """Lower bounds on I(X;T) and I(T;Y) by decoding X from draws of T (see the module notes).
 
     Parameters
@@ -451,6 +491,9 @@ def identification_bounds(samples, labels, references, y, *, level: float = 0.95
         Number of bounds the level is shared by (6 in :func:`xl_brackets`).
     top_k : int, default=256
         References kept per trial for the kernel posterior.
+    metric : torch.Tensor of shape (d, d) or (d,), or None
+        A whitening map (:func:`whitener`) fixed independently of the trials: decoding and the
+        kernel then use the Mahalanobis distance it defines (None: Euclidean).
     device : str or None
 
     Returns
@@ -458,6 +501,13 @@ def identification_bounds(samples, labels, references, y, *, level: float = 0.95
     dict
         ``fano_x``, ``fano_y``, ``ba_x``, ``ba_y`` (nats), ``errors_x``, ``errors_y``, ``n_trials``,
         ``pe_x_upper``, ``pe_y_upper``, ``tau2_x``, ``tau2_y``, ``h_y``, ``n_classes``.
+
+    Notes
+    -----
+    The decoder of X is the nearest reference in the chosen distance; the decoder of Y is that
+    reference's label. The kernel posterior is ``q(i | t) ~ exp(-d(t, r_i)^2 / (2 tau^2))`` over the
+    ``top_k`` nearest references, for every ``tau`` of a fixed grid (the union bound covers the
+    choice of the best).
     """
     torch = _torch()
     t = _as64(samples, device)
@@ -480,6 +530,9 @@ def identification_bounds(samples, labels, references, y, *, level: float = 0.95
     delta = (1.0 - level) / n_bounds
     cp_level = 1.0 - delta  # the Clopper-Pearson limits take the same share
 
+    if metric is not None:
+        w = _as64(metric, t.device)
+        t, r = _whiten(t, w), _whiten(r, w)
     d2 = _sqdist(t.float() if t.device.type == "cpu" else t, r.float() if t.device.type == "cpu" else r)
     d2 = d2.to(torch.float64)
     k = min(int(top_k), n)
@@ -754,8 +807,8 @@ def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population
 def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n_replicas: int = 8,
                 n_inner: int = 2000, n_estimate: int = 256, references: dict | None = None, readout="auto",
                 force_noise: bool = False, level: float = 0.95, pin_tol: float = 0.1, top_k: int = 256,
-                input_bounds="auto", cache: dict | None = None, random_state: int = 0, batch_size: int = 2048,
-                device=None) -> dict[str, dict[str, Any]]:
+                n_calibration: int = 256, input_bounds="auto", cache: dict | None = None, random_state: int = 0,
+                batch_size: int = 2048, device=None) -> dict[str, dict[str, Any]]:
     """Brackets on I(X;L) and I(L;Y), and an estimate of I(X;L), for every analysed layer (module notes).
 
     Call it once per analysed epoch. The model's train/eval mode, its noise layers' settings and
@@ -796,6 +849,9 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         Brackets narrower than this (nats) pin the estimate instead of computing it.
     top_k : int, default=256
         Nearest references of the kernel posterior.
+    n_calibration : int, default=256
+        Extra noisy draws (probes drawn uniformly) whose spread around the references fixes the
+        decoders' Mahalanobis metric (:func:`whitener`); 0 decodes in the Euclidean distance.
     input_bounds : bool or "auto", default="auto"
         Compute the bounds on the first noisy variable (O(N^2 d) for an input of d values; "auto":
         when N^2 d <= 2e10 or on CUDA).
@@ -840,6 +896,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
     level = check_float(level, "level", owner, low=0.0, high=1.0, low_open=True, high_open=True)
     pin_tol = check_float(pin_tol, "pin_tol", owner, low=0.0)
     top_k = check_int(top_k, "top_k", owner, low=1)
+    n_calibration = check_int(n_calibration, "n_calibration", owner, low=0)
     seed = check_int(random_state, "random_state", owner, low=0)
     batch_size = check_int(batch_size, "batch_size", owner, low=1)
     if input_bounds not in (True, False, "auto"):
@@ -1011,6 +1068,11 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
             idx = rng.integers(0, n, size=n_trials)
             reseed_noise(model, child_seed(seed, 2, bits=63))
             trial = _forward_layers(model, xs[torch.as_tensor(idx, device=mdev)], names, batch_size=batch_size)
+            # calibration draws (independent of the trials) fix the decoders' metric
+            cal_idx = np.random.default_rng(child_seed(seed, 6)).integers(0, n, size=n_calibration)
+            if n_calibration:
+                reseed_noise(model, child_seed(seed, 7, bits=63))
+                cal = _forward_layers(model, xs[torch.as_tensor(cal_idx, device=mdev)], names, batch_size=batch_size)
             t_trials = time.perf_counter() - t0
 
             results: dict[str, dict[str, Any]] = {}
@@ -1033,8 +1095,17 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     noise = torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
                     lt = mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
                 samples[nm] = lt
+                metric = None
+                if n_calibration >= 2:
+                    lc = _as64(cal[nm], cdev)
+                    if kind is not None:
+                        mean, var = _read_out(lc, kind, sigma, cdev)
+                        g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 8, li, bits=63))
+                        noise = torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
+                        lc = mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
+                    metric = whitener(lc - ref_mean[torch.as_tensor(cal_idx, device=cdev)])
                 ident = identification_bounds(lt, idx, ref_mean, y, level=level, n_bounds=_N_LOWER, top_k=top_k,
-                                              device=cdev)
+                                              metric=metric, device=cdev)
                 lower = {"fano_x": ident["fano_x"], "ba_x": ident["ba_x"], "fano_y": ident["fano_y"],
                          "ba_y": ident["ba_y"]}
                 upper = {"ln_n": ln_n}
