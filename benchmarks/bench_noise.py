@@ -60,7 +60,9 @@ DIGITS_RUNS = {
 }
 MNIST_RUNS = {
     "rel1e-3": {"noise": 1e-3, "noise_kind": "relative"},
+    "rel0.1": {"noise": 0.1, "noise_kind": "relative"},
     "rel0.3": {"noise": 0.3, "noise_kind": "relative"},
+    "norm0.3": {"noise": 0.3, "noise_kind": "normalized"},
     "add0.3": {"noise": 0.3, "noise_kind": "additive"},
     "norm0.5": {"noise": 0.5, "noise_kind": "normalized"},
 }
