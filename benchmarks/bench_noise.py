@@ -270,8 +270,8 @@ def part_split(args, out: Path) -> list[dict]:
         if name not in DIGITS_RUNS:
             continue
         std = train(out, "digits", name, DIGITS_RUNS[name], epochs=args.epochs_digits, data_dir=None)
-        resplit = train(out, f"npz:{path.resolve()}", name, {**DIGITS_RUNS[name], "epochs": args.epochs_digits},
-                        epochs=args.epochs_digits, data_dir=None)
+        resplit = train(out, f"npz:{path.resolve()}", name, DIGITS_RUNS[name], epochs=args.epochs_digits,
+                        data_dir=None)
         for folder, split, what in ((std, "train", "1437 train images (trained on)"),
                                     (std, "test", "360 test images (held out)"),
                                     (resplit, "test", "720 held-out images of a 60/40 re-split")):
