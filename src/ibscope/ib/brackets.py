@@ -28,7 +28,8 @@ variable is L itself (then only the identification bounds and the upper bounds a
   - ``fano_x``: nearest noise-free reference (the distance between the draw and the read-out
     mean of every probe's noise-free activation, Mahalanobis for the pooled spread of
     ``n_calibration`` separate draws around their references: a covariance shrunk towards its
-    diagonal up to 512 dimensions, per-coordinate variances beyond), Fano's inequality
+    diagonal up to 512 dimensions, per-coordinate variances beyond; Euclidean where that decodes
+    the separate draws better), Fano's inequality
     ``I >= ln N - h(Pe) - Pe ln(N - 1)`` with the one-sided Clopper-Pearson upper limit of Pe;
   - ``fano_y``: the label of that decoded probe, Fano with K classes and H(Y);
   - ``ba_x`` / ``ba_y``: Barber-Agakov ``I >= H - E[-log q]`` with a Gaussian-kernel posterior over
@@ -469,6 +470,15 @@ def _whiten(x, w):
     return x @ w if w.ndim == 2 else x * w
 
 
+def _nearest_errors(samples, references, labels, metric) -> int:
+    """Nearest-reference decoding errors of ``samples`` (true probe indices ``labels``) in a metric."""
+    if metric is not None:
+        samples, references = _whiten(samples, metric), _whiten(references, metric)
+    cpu = samples.device.type == "cpu"
+    d2 = _sqdist(samples.float() if cpu else samples, references.float() if cpu else references)
+    return int((d2.argmin(dim=1) != labels).sum())
+
+
 def identification_bounds(samples, labels, references, y, *, level: float = 0.95, n_bounds: int = 1,
                           top_k: int = 256, metric=None, device=None) -> dict[str, Any]:
     """Lower bounds on I(X;T) and I(T;Y) by decoding X from draws of T (see the module notes).
@@ -874,7 +884,8 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         ``in_bracket`` (the estimate inside [xl_lower, xl_upper]; None without an estimate),
         ``xl_lower_by`` / ``xl_upper_by`` / ``ly_lower_by`` (which bound attains each side),
         ``lower_bounds`` and ``upper_bounds`` (every candidate, nats), ``errors_x``, ``errors_y``,
-        ``n_trials``, ``pe_x_upper``, ``pe_y_upper``, ``n_probes``, ``ln_n``, ``h_y``,
+        ``n_trials``, ``pe_x_upper``, ``pe_y_upper``, ``decoder_metric`` ("euclidean" or
+        "mahalanobis"), ``n_probes``, ``ln_n``, ``h_y``,
         ``n_classes``, ``level``, ``variable`` and ``population`` (text), ``time_s`` (this layer's
         own computations) and ``time_shared_s`` (the passes shared by all layers), ``notes`` (list of
         str). Without active noise every number is NaN and the notes say why.
@@ -1103,7 +1114,12 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                         g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 8, li, bits=63))
                         noise = torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
                         lc = mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
-                    metric = whitener(lc - ref_mean[torch.as_tensor(cal_idx, device=cdev)])
+                    cal_t = torch.as_tensor(cal_idx, device=cdev)
+                    metric = whitener(lc - ref_mean[cal_t])
+                    # keep the Mahalanobis metric only where it decodes the calibration draws at least as well
+                    if _nearest_errors(lc, ref_mean, cal_t, metric) > _nearest_errors(lc, ref_mean, cal_t, None):
+                        metric = None
+                row["decoder_metric"] = "euclidean" if metric is None else "mahalanobis"
                 ident = identification_bounds(lt, idx, ref_mean, y, level=level, n_bounds=_N_LOWER, top_k=top_k,
                                               metric=metric, device=cdev)
                 lower = {"fano_x": ident["fano_x"], "ba_x": ident["ba_x"], "fano_y": ident["fano_y"],
