@@ -817,8 +817,8 @@ def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population
 def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n_replicas: int = 8,
                 n_inner: int = 2000, n_estimate: int = 256, references: dict | None = None, readout="auto",
                 force_noise: bool = False, level: float = 0.95, pin_tol: float = 0.1, top_k: int = 256,
-                n_calibration: int = 256, input_bounds="auto", cache: dict | None = None, random_state: int = 0,
-                batch_size: int = 2048, device=None) -> dict[str, dict[str, Any]]:
+                n_calibration: int = 256, estimate: bool = True, input_bounds="auto", cache: dict | None = None,
+                random_state: int = 0, batch_size: int = 2048, device=None) -> dict[str, dict[str, Any]]:
     """Brackets on I(X;L) and I(L;Y), and an estimate of I(X;L), for every analysed layer (module notes).
 
     Call it once per analysed epoch. The model's train/eval mode, its noise layers' settings and
@@ -862,6 +862,9 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
     n_calibration : int, default=256
         Extra noisy draws (probes drawn uniformly) whose spread around the references fixes the
         decoders' Mahalanobis metric (:func:`whitener`); 0 decodes in the Euclidean distance.
+    estimate : bool, default=True
+        Compute the estimate for layers whose bracket is wider than ``pin_tol`` (False: brackets
+        only, ``i_xl_method`` "none" there; the replica passes are the costliest part).
     input_bounds : bool or "auto", default="auto"
         Compute the bounds on the first noisy variable (O(N^2 d) for an input of d values; "auto":
         when N^2 d <= 2e10 or on CUDA).
@@ -1144,7 +1147,7 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
 
             # -- the estimate, for layers whose bracket is wide
             t0 = time.perf_counter()
-            wide = [nm for nm in names if nm in samples and kind is not None
+            wide = [nm for nm in names if estimate and nm in samples and kind is not None
                     and results[nm]["xl_upper"] - results[nm]["xl_lower"] > pin_tol]
             t_replicas = 0.0
             if wide:
