@@ -10,9 +10,10 @@ Part 1 (``--part validate``) compares the estimate of I(X;L~) with ground truth:
   relative noise: the density of L~ given x is a one-dimensional integral over the input noise,
   computed on a grid (quadrature), and I(X;L~) by Monte Carlo over those densities.
 
-For each case it prints the truth, the two sample-propagation variants (fresh draws, biased low;
-the replicas' own mixture, Goldfeld et al.'s plug-in, biased high), their midpoint (the reported
-``i_xl``) and interval, and the bracket [xl_lower, xl_upper], for 4, 16 and 64 replicas.
+For each case it prints the truth, the sides of the estimate (fresh draws and the moment-matched
+posterior, biased low; the replicas' own mixture, Goldfeld et al.'s plug-in, biased high; "-" where
+a side was not needed), the reported ``i_xl`` with its interval, and the bracket
+[xl_lower, xl_upper], for 4, 16 and 64 replicas.
 
 Part 2 (``--part cost``) times :func:`~ibscope.ib.brackets.xl_brackets` on the 10 000 MNIST test
 images with the paper's conv net, beside one training epoch of the same net measured in the same
@@ -140,9 +141,9 @@ def part_validate(args) -> None:
         truth = {"2": quadrature_mi(x1.astype(np.float64), kind, sigma)}
         cases.append((f"1-D tanh net, {kind} {sigma:g}", net1d(kind, sigma), torch.as_tensor(x1[:, None]), y1, ["2"],
                       truth, 40))
-    print("| case | layer | ln N | truth (se) | R | fresh (biased low) | plug-in (biased high) | estimate i_xl "
-          "[interval] | error | bracket [xl_lower, xl_upper] | contains truth |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | layer | ln N | truth (se) | R | fresh | moment-matched | plug-in | estimate i_xl [interval] | "
+          "error | bracket [xl_lower, xl_upper] | contains truth |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, net, xs, ys, layers, truth, n_pts in cases:
         for reps in (4, 16, 64):
             t0 = time.perf_counter()
@@ -152,10 +153,16 @@ def part_validate(args) -> None:
                 r, (tv, tse) = res[k], truth[k]
                 e = r["estimate"]
                 inside = r["xl_lower"] <= tv <= r["xl_upper"]
-                print(f"| {name} | {k} | {math.log(n_pts):.3f} | {tv:.3f} ({tse:.3f}) | {reps} | {e['fresh']:.3f} | "
-                      f"{e['plugin']:.3f} | {r['i_xl']:.3f} [{r['i_xl_lo']:.3f}, {r['i_xl_hi']:.3f}] | "
-                      f"{r['i_xl'] - tv:+.3f} | [{r['xl_lower']:.3f} ({r['xl_lower_by']}), {r['xl_upper']:.3f} "
-                      f"({r['xl_upper_by']})] | {'yes' if inside else 'NO'} |")
+                def num(v):
+                    return "-" if not math.isfinite(v) else f"{v:.3f}"
+
+                est = "unresolved" if r["i_xl_method"] == "unresolved" else \
+                    f"{r['i_xl']:.3f} [{r['i_xl_lo']:.3f}, {r['i_xl_hi']:.3f}]"
+                err = "-" if not math.isfinite(r["i_xl"]) else f"{r['i_xl'] - tv:+.3f}"
+                print(f"| {name} | {k} | {math.log(n_pts):.3f} | {tv:.3f} ({tse:.3f}) | {reps} | {num(e['fresh'])} | "
+                      f"{num(e['moment_matched'])} | {num(e['plugin'])} | {est} | {err} | "
+                      f"[{r['xl_lower']:.3f} ({r['xl_lower_by']}), {r['xl_upper']:.3f} ({r['xl_upper_by']})] | "
+                      f"{'yes' if inside else 'NO'} |")
             print(f"<!-- {name}, R={reps}: {dt:.1f} s -->")
 
 
