@@ -889,9 +889,13 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         ``lower_bounds`` and ``upper_bounds`` (every candidate, nats), ``errors_x``, ``errors_y``,
         ``n_trials``, ``pe_x_upper``, ``pe_y_upper``, ``decoder_metric`` ("euclidean" or
         "mahalanobis"), ``n_probes``, ``ln_n``, ``h_y``,
-        ``n_classes``, ``level``, ``variable`` and ``population`` (text), ``time_s`` (this layer's
-        own computations) and ``time_shared_s`` (the passes shared by all layers), ``notes`` (list of
-        str). Without active noise every number is NaN and the notes say why.
+        ``n_classes``, ``level``, ``pin_tol``, ``variable`` and ``population`` (text), ``time_s``
+        (this layer's own computations, s) and ``time_shared_s`` (the passes shared by all layers,
+        s), ``notes`` (list of str); where the estimate ran, ``estimate`` (its sides ``fresh``,
+        ``moment_matched``, ``plugin`` with ``fresh_se``, ``plugin_se``, the clipped ``low_side`` and
+        ``high_side``, ``resolved``, ``n_trials``, ``n_replicas``, ``n_inner``, ``exact_mixture``);
+        where the first noisy variable's bounds ran, ``kt_input_lower`` (its Kolchinsky-Tracey lower
+        bound, nats). Without active noise every number is NaN and the notes say why.
 
     Raises
     ------
