@@ -115,7 +115,7 @@ def test_noise_validation():
                        match=r"'sigma' parameter of GaussianNoise must be a float in the range \[0.0, inf\]"):
         GaussianNoise(-0.1)
     with pytest.raises(ValueError,
-                       match=r"'kind' parameter of GaussianNoise must be one of \['additive', 'relative'\]"):
+                       match=r"'kind' parameter of GaussianNoise must be one of \['additive', 'normalized', 'relative'\]"):
         GaussianNoise(0.1, kind="uniform")
     with pytest.raises(TypeError, match="'seed' parameter of GaussianNoise must be a non-negative int"):
         GaussianNoise(0.1, seed=1.5)

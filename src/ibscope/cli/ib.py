@@ -101,7 +101,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="training batch (default: 128 for digits, 1024 for MNIST)")
     p.add_argument("--eval-batch-size", type=int, help="probe/test batch (default 2048)")
     p.add_argument("--noise", type=float, help="noise sigma at every conv/linear input (default 1e-3)")
-    p.add_argument("--noise-kind", help="relative (default) or additive")
+    p.add_argument("--noise-kind", help="relative (default), additive or normalized")
     p.add_argument("--dropout", type=float, help="dropout before the conv layers (default: model's)")
     p.add_argument("--compress", help="layer compressor, e.g. pca:4 (default), ae:4, none")
     p.add_argument("--compress-x", help="X compressor, e.g. pca:4 (default), conv-ae:4, none")

@@ -104,7 +104,8 @@ FIELDS = {
     "batch_size": Param(_INT, Interval(1), nullable=True, allowed="an int >= 1"),
     "eval_batch_size": Param(_INT, Interval(1), allowed="an int >= 1"),
     "noise": Param(_REAL, Interval(0), allowed="a float >= 0"),
-    "noise_kind": Param(_STR, Options(("relative", "additive")), allowed="'relative' or 'additive'"),
+    "noise_kind": Param(_STR, Options(("relative", "additive", "normalized")),
+                        allowed="'relative', 'additive' or 'normalized'"),
     "noise_in_eval": Param(_BOOL),
     "dropout": Param(_REAL, Interval(0, 1, closed="left"), nullable=True, allowed="a float in [0, 1)"),
     "hidden": Param((list, tuple)),
@@ -169,8 +170,10 @@ class IBConfig:
         Batch of the evaluation and probe passes.
     noise : float, default=1e-3
         Noise scale sigma at the input of every conv and linear layer (0: deterministic net).
-    noise_kind : {"relative", "additive"}, default="relative"
-        Relative noise ``x * (1 + sigma * eps)`` (the paper) or additive ``x + sigma * eps``.
+    noise_kind : {"relative", "additive", "normalized"}, default="relative"
+        Relative noise ``x * (1 + sigma * eps)`` (the paper), additive ``x + sigma * eps``, or
+        additive noise on the per-sample standardised input (``"normalized"``, see
+        :class:`~ibscope.nets.GaussianNoise`).
     noise_in_eval : bool, default=True
         Keep the noise on in the probe and test passes (the paper's setting).
     dropout : float or None

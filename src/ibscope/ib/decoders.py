@@ -13,8 +13,18 @@ without bias, with standard error sd / sqrt(n). The decoders here:
   the probe activations of the fit epoch and kept, like the layer compressors);
   each row's cross-entropy comes from the probe fitted on the other fold
   (``n_folds``-fold cross-fitting with a fixed, seeded fold assignment);
+* **a small MLP probe** (:class:`MLPProbes`: one hidden ReLU layer, Adam with
+  weight decay, early stopping and temperature scaling on a calibration part of
+  the training fold), cross-fitted in the same way; a nonlinear decoder family
+  helps only when calibrated, because the bound charges every overconfident
+  mistake in full;
 * **the network's own head**: its log-probabilities on the probe pass (the
   Barber-Agakov bound of :mod:`ibscope.ib.bounds`).
+
+Each of these bounds is *usable information* for its decoder family V (the
+V-information of Xu et al., ICLR 2020): what that family can extract from the
+layer, a lower bound of I(L;Y). The rows it is evaluated on must be rows the
+network never trained on, or the head's bound is an in-sample number.
 
 In a noisy network X -> L1 -> ... -> Ln a decoder of a later layer L_j,
 composed with the network's own (noisy) path from L_i to L_j, is a decoder of
@@ -31,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LinearProbes", "decoder_bounds"]
+__all__ = ["LinearProbes", "MLPProbes", "decoder_bounds"]
 
 
 def _fit_softmax(x, y, n_classes: int, l2: float, max_iter: int):
@@ -126,6 +136,124 @@ class LinearProbes:
         y = np.asarray(labels, dtype=np.int64)
         z = self.features(name, acts, refit=refit)
         return _cross_entropies(z, y, self._folds(len(y)), int(y.max()) + 1, float(self.l2), int(self.max_iter))
+
+
+def _fit_mlp(x, y, n_classes: int, *, hidden: int, epochs: int, lr: float, weight_decay: float, calib, gen):
+    """An MLP fitted on ``x[~calib]`` with early stopping and a temperature fitted on ``x[calib]``.
+
+    Returns ``(model, temperature)``; full-batch Adam, float64, seeded by ``gen``.
+    """
+    import torch
+
+    from .._torch import init_weights_
+
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, n_classes)).to(torch.float64)
+    init_weights_(net, gen)
+    fit, cal = ~calib, calib
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    best, best_state = math.inf, None
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x[fit]), y[fit])
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            val = float(torch.nn.functional.cross_entropy(net(x[cal]), y[cal]))
+        if val < best:
+            best, best_state = val, [p.detach().clone() for p in net.parameters()]
+    if best_state is not None:
+        with torch.no_grad():
+            for p, b in zip(net.parameters(), best_state):
+                p.copy_(b)
+    with torch.no_grad():
+        logits = net(x[cal])
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    t_opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        t_opt.zero_grad()
+        val = torch.nn.functional.cross_entropy(logits / log_t.exp(), y[cal])
+        val.backward()
+        return val
+
+    t_opt.step(closure)
+    return net, float(log_t.detach().exp())
+
+
+class MLPProbes(LinearProbes):
+    """Cross-fitted, calibrated one-hidden-layer MLP probes of the layers (see the module notes).
+
+    Each fold's decoder is fitted on the other folds: a ``calib_fraction`` of those rows is held
+    back, the MLP (``hidden`` ReLU units, full-batch Adam, ``weight_decay``) is trained for at most
+    ``epochs`` steps on the rest, keeping the step with the lowest cross-entropy on the held-back
+    rows, and a temperature ``T`` (logits / T) is fitted on them (temperature scaling, Guo et al.
+    2017). The held-out fold's cross-entropies come from that calibrated decoder. The features are
+    those of :class:`LinearProbes` (standardised, or ``max_dim`` whitened principal components).
+
+    Parameters
+    ----------
+    hidden : int, default=64
+        Hidden units.
+    max_dim : int, default=128
+    n_folds : int, default=2
+    calib_fraction : float, default=0.25
+        Share of each training fold used for early stopping and the temperature.
+    epochs : int, default=300
+        Maximum full-batch Adam steps.
+    lr : float, default=1e-2
+    weight_decay : float, default=1e-3
+    random_state : int, default=0
+        Seed of the folds, the calibration split, the PCA bases and the weights.
+
+    Attributes
+    ----------
+    bases_ : dict
+        As in :class:`LinearProbes`.
+    temperatures_ : dict of str to list of float
+        The fitted temperature of each fold's decoder, per layer (last call).
+    """
+
+    def __init__(self, *, hidden: int = 64, max_dim: int = 128, n_folds: int = 2, calib_fraction: float = 0.25,
+                 epochs: int = 300, lr: float = 1e-2, weight_decay: float = 1e-3, random_state: int = 0) -> None:
+        super().__init__(max_dim=max_dim, n_folds=n_folds, l2=0.0, max_iter=0, random_state=random_state)
+        self.hidden = hidden
+        self.calib_fraction = calib_fraction
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.temperatures_: dict[str, list[float]] = {}
+
+    def cross_entropies(self, name: str, acts: np.ndarray, labels: np.ndarray, *, refit: bool = False) -> np.ndarray:
+        """Held-out cross-entropy (nats) of every probe row under the layer's calibrated MLP probe."""
+        import torch
+
+        from .._random import child_seed
+
+        y = np.asarray(labels, dtype=np.int64)
+        z = torch.as_tensor(self.features(name, acts, refit=refit), dtype=torch.float64)
+        yt = torch.as_tensor(y)
+        folds = self._folds(len(y))
+        n_classes = int(y.max()) + 1
+        out = torch.empty(len(y), dtype=torch.float64)
+        temps = []
+        for f in np.unique(folds):
+            test = folds == f
+            train_idx = np.flatnonzero(~test)
+            rng = np.random.default_rng(child_seed(self.random_state, int(f), 1))
+            calib = np.zeros(len(train_idx), dtype=bool)
+            calib[rng.permutation(len(train_idx))[:max(1, int(round(self.calib_fraction * len(train_idx))))]] = True
+            gen = torch.Generator().manual_seed(child_seed(self.random_state, int(f), 2))
+            net, temp = _fit_mlp(z[train_idx], yt[train_idx], n_classes, hidden=int(self.hidden),
+                                 epochs=int(self.epochs), lr=float(self.lr), weight_decay=float(self.weight_decay),
+                                 calib=torch.as_tensor(calib), gen=gen)
+            temps.append(temp)
+            with torch.no_grad():
+                logits = net(z[torch.as_tensor(test)]) / temp
+            out[torch.as_tensor(test)] = torch.nn.functional.cross_entropy(logits, yt[torch.as_tensor(test)],
+                                                                          reduction="none")
+        self.temperatures_[name] = temps
+        return out.numpy()
 
 
 def decoder_bounds(h_y: float, own: dict[str, np.ndarray], head: np.ndarray | None, order: list[str],

@@ -15,10 +15,12 @@ from .noise import (
     derive_seed,
     get_noise_rng_state,
     insert_noise,
+    noise_channel,
     noise_layers,
     reseed_noise,
     set_noise,
     set_noise_rng_state,
+    standardize_rows,
 )
 from .resnet import ResidualBlock, ResNetSmall
 from .user import (
@@ -41,6 +43,8 @@ __all__ = [
     "derive_seed",
     "insert_noise",
     "noise_layers",
+    "noise_channel",
+    "standardize_rows",
     "set_noise",
     "reseed_noise",
     "get_noise_rng_state",

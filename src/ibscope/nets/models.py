@@ -65,7 +65,7 @@ class PaperConvNet(_LayeredNet):
     ----------
     noise_sigma : float, default=1e-3
         Scale of the noise at the input of every conv and linear layer (0 disables it).
-    noise_kind : {"relative", "additive"}, default="relative"
+    noise_kind : {"relative", "additive", "normalized"}, default="relative"
         Noise model; the paper uses relative noise ``x * (1 + sigma * eps)``.
     dropout : float, default=0.1
         Dropout probability before the three conv layers (on in training only).
@@ -213,7 +213,7 @@ class MLP(_LayeredNet):
         Number of output classes.
     noise_sigma : float, default=1e-3
         Scale of the noise at the input of every linear layer (0 disables it).
-    noise_kind : {"relative", "additive"}, default="relative"
+    noise_kind : {"relative", "additive", "normalized"}, default="relative"
         Noise model.
     random_state : int, default=0
         Seed of the weight initialisation; noise layer i gets ``derive_seed(random_state, i)``.

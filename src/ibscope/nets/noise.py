@@ -6,7 +6,8 @@ finite, weight-dependent I(X; L) (Goldfeld et al., 2019). The paper (Butakov et 
 uses *relative* noise, ``x * (1 + sigma * eps)``, with sigma = 1e-3, on in training and in the
 probe passes; Goldfeld et al. use *additive* noise, ``x + sigma * eps``. Both are available here,
 with the sigma, the kind, the placement and whether noise stays on in ``eval()`` as explicit
-settings.
+settings. A third, opt-in kind, ``"normalized"``, standardises each sample before adding
+additive noise, so that a network cannot escape the noise by scaling its activations up.
 
 Every noise layer owns its random generator(s), seeded from an explicit ``seed``; the global torch
 seed is neither read nor changed.
@@ -25,7 +26,58 @@ from .._random import child_seed
 from .._validation import check_choice, check_float
 
 #: Accepted values of ``kind``.
-NOISE_KINDS = ("relative", "additive")
+NOISE_KINDS = ("relative", "additive", "normalized")
+
+#: ``eps`` of the per-sample standardisation of ``kind="normalized"`` (added to the variance).
+NORMALIZE_EPS = 1e-5
+
+
+def standardize_rows(x: torch.Tensor, eps: float = NORMALIZE_EPS) -> torch.Tensor:
+    """Standardise every sample of ``x`` over all its non-batch dimensions (mean 0, variance 1).
+
+    ``(x - mean) / sqrt(var + eps)`` per sample (biased variance), i.e. a layer norm without
+    learned scale or shift. Input of shape (n, ...); output of the same shape.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"standardize_rows needs a batch of shape (n, ...) with n >= 1 features per sample; "
+                         f"got shape {tuple(x.shape)}.")
+    return torch.nn.functional.layer_norm(x, tuple(x.shape[1:]), eps=eps)
+
+
+def noise_channel(x: torch.Tensor, kind: str, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Gaussian law of a noise layer's output given its input: ``(mean, std)``.
+
+    Given the input ``x``, the output of a :class:`GaussianNoise` layer is Gaussian with
+    independent coordinates, mean ``mean`` and standard deviation ``std`` (elementwise):
+
+    ============  ==========================  ======================
+    kind          mean                        std
+    ============  ==========================  ======================
+    "additive"    ``x``                       ``sigma``
+    "relative"    ``x``                       ``sigma * |x|``
+    "normalized"  ``standardize_rows(x)``     ``sigma``
+    ============  ==========================  ======================
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, ...)
+    kind : {"relative", "additive", "normalized"}
+    sigma : float
+        Noise scale, >= 0.
+
+    Returns
+    -------
+    mean, std : torch.Tensor
+        Both of the shape of ``x`` (``std`` broadcast to it).
+    """
+    check_choice(kind, "kind", "noise_channel", NOISE_KINDS)
+    sigma = check_float(sigma, "sigma", "noise_channel", low=0.0)
+    if kind == "normalized":
+        mean = standardize_rows(x)
+        return mean, torch.full_like(mean, sigma)
+    if kind == "relative":
+        return x, sigma * x.abs()
+    return x, torch.full_like(x, sigma)
 
 
 def _check_seed(seed, owner: str, name: str = "random_state") -> int:
@@ -69,13 +121,20 @@ class GaussianNoise(nn.Module):
     ``kind="relative"``: ``y = x * (1 + sigma * eps)``, so the noise std is ``sigma * |x|``
     (a noise-to-signal ratio; the paper's "AGN").
     ``kind="additive"``: ``y = x + sigma * eps``, noise std ``sigma`` in the units of ``x``.
+    ``kind="normalized"``: ``y = standardize_rows(x) + sigma * eps``: every sample is first
+    standardised over its features (mean 0, variance 1; :func:`standardize_rows`), then additive
+    noise of std ``sigma`` is added, so the signal-to-noise ratio cannot grow with the scale of
+    ``x``. The standardisation is part of the layer: it also applies when the noise is off
+    (``sigma == 0`` or in ``eval()`` without ``active_in_eval``).
     Here ``eps ~ N(0, I)`` is drawn afresh on every forward pass, elementwise.
+    :meth:`channel` gives the Gaussian law of the output given the input.
 
     Parameters
     ----------
     sigma : float, default=1e-3
-        Noise scale, >= 0. ``sigma == 0`` turns the layer into the identity.
-    kind : {"relative", "additive"}, default="relative"
+        Noise scale, >= 0. ``sigma == 0`` turns the layer into the identity (into the
+        standardisation for ``kind="normalized"``).
+    kind : {"relative", "additive", "normalized"}, default="relative"
         Noise model, see above.
     active_in_eval : bool, default=True
         Keep the noise on after ``model.eval()``. True follows the paper: the probe passes on
@@ -147,7 +206,18 @@ class GaussianNoise(nn.Module):
         """Whether a forward pass in the current mode adds noise."""
         return self.sigma > 0 and (self.training or self.active_in_eval)
 
+    def channel(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` of this layer's Gaussian output given the input ``x`` (see :func:`noise_channel`)."""
+        return noise_channel(x, self.kind, self.sigma)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "normalized":
+            if not torch.is_floating_point(x):
+                raise TypeError(
+                    f"{type(self).__name__} needs a floating-point input; got dtype {x.dtype}. "
+                    "Cast the input to float first."
+                )
+            x = standardize_rows(x)
         if not self.is_active:
             return x
         if not torch.is_floating_point(x):
@@ -229,7 +299,7 @@ def insert_noise(
         ``nn.Sequential(noise, child)``.
     sigma : float, default=1e-3
         Noise scale (see :class:`GaussianNoise`).
-    kind : {"relative", "additive"}, default="relative"
+    kind : {"relative", "additive", "normalized"}, default="relative"
         Noise model.
     before : type, tuple of types, str or list of str, default=(nn.Conv2d, nn.Linear)
         Which layers get noise at their input: every module that is an instance of the given

@@ -88,7 +88,7 @@ class ResNetSmall(_LayeredNet):
     ----------
     noise_sigma : float, default=1e-3
         Noise scale at the input of every conv and linear layer (0 disables it).
-    noise_kind : {"relative", "additive"}, default="relative"
+    noise_kind : {"relative", "additive", "normalized"}, default="relative"
         Noise model (see :class:`~ibscope.nets.GaussianNoise`).
     dropout : float, default=0.0
         Dropout probability at the input of the stem and of every block (training only;
