@@ -276,8 +276,9 @@ def decoder_bounds(h_y: float, own: dict[str, np.ndarray], head: np.ndarray | No
     Returns
     -------
     dict
-        Per layer: ``value``, ``own`` (its own probe's bound), ``se``, ``ci_low``,
-        ``ci_high`` (None without ``level``) and ``decoder`` (``"linear(L3)"`` or ``"head"``).
+        Per layer: ``value`` (the best bound), ``se``, ``ci_low``, ``ci_high`` (None without ``level``),
+        ``decoder`` (``"linear(L3)"`` or ``"head"``), and the layer's own probe's ``own``, ``own_se``,
+        ``own_ci_low``, ``own_ci_high``.
     """
     from scipy.stats import norm
 
@@ -293,6 +294,8 @@ def decoder_bounds(h_y: float, own: dict[str, np.ndarray], head: np.ndarray | No
         own_value, own_se = bound(own[name])
         candidates.append((f"linear({name})", own_value, own_se))
         decoder, value, se = max(candidates, key=lambda c: c[1])
-        out[name] = {"value": value, "own": own_value, "se": se, "decoder": decoder,
-                     "ci_low": None if z is None else value - z * se, "ci_high": None if z is None else value + z * se}
+        out[name] = {"value": value, "own": own_value, "se": se, "own_se": own_se, "decoder": decoder,
+                     "ci_low": None if z is None else value - z * se, "ci_high": None if z is None else value + z * se,
+                     "own_ci_low": None if z is None else own_value - z * own_se,
+                     "own_ci_high": None if z is None else own_value + z * own_se}
     return out

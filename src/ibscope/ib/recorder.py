@@ -30,6 +30,7 @@ Each row also carries sanity flags (:mod:`ibscope.ib.flags`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from .._random import child_seed
 from .._result import UNIT_FACTORS, check_units
 from .._validation import to_numpy
 from ..compress import CompressedEstimator, compressor_from_bytes, is_fitted
-from ..compress.wrapper import DPI_NOTE, Coded, clone_compressor, code_dim
+from ..compress.wrapper import DPI_NOTE, DPI_NOTE_SHORT, Coded, clone_compressor, code_dim
 from ..estimators import registry
 from ..runs import atomic_write_json
 from ..runs.schema import INFO
@@ -66,8 +67,11 @@ REFIT_MODES = ("first", "every")
 LABEL_SIDES = ("decoder", "codes")
 
 #: ``MIResult.to_row`` column maps of the two estimates in a row
-_XL_COLUMNS = {"value": "i_xl", "ci_low": "i_xl_lo", "ci_high": "i_xl_hi", "raw_value": "i_xl_raw",
-               "estimator": "estimator"}
+_XL_COLUMNS = {"value": "i_xl_code", "ci_low": "i_xl_code_lo", "ci_high": "i_xl_code_hi",
+               "raw_value": "i_xl_code_raw", "estimator": "estimator"}
+#: the compression notes every code estimate carries (said once, in the run's documentation, not per row)
+DPI_NOTES = (DPI_NOTE, DPI_NOTE_SHORT)
+
 _LY_COLUMNS = {"value": "i_ly", "ci_low": "i_ly_lo", "ci_high": "i_ly_hi", "raw_value": "i_ly_raw",
                "estimator": "estimator_y"}
 
@@ -182,6 +186,15 @@ class IBRecorder(Callback):
     schedule : collection of int or None, default=None
         Epochs to analyse when the hook is called; None analyses at every call.
         :func:`~ibscope.ib.run_ib` passes the run's schedule.
+    brackets : bool, default=True
+        Every analysed epoch, also compute the provable brackets on I(X;L) and I(L;Y) and the estimate
+        of I(X;L) itself (:func:`ibscope.ib.brackets.xl_brackets`): the columns ``xl_lower``,
+        ``xl_upper``, ``ly_lower``, ``ly_upper``, ``i_xl`` (with ``i_xl_method``). Off, those cells
+        are empty and ``i_xl_code`` (the paper's code MI) is the only I(X;L) column.
+    bracket_trials : int, default=1000
+        Identification trials of the brackets' lower bounds (more: tighter bounds, more time).
+    xl_estimate : bool, default=True
+        Also compute the sample-propagation estimate of I(X;L) (replica passes; off: brackets only).
     backend, epochs
         Deprecated names of ``knn_backend`` and ``schedule`` (a ``DeprecationWarning``; removed in a later
         release).
@@ -224,6 +237,7 @@ class IBRecorder(Callback):
                  units: str = "nats", refit: str = "first", batch_size: int = 2048, knn_backend: str | None = "auto",
                  device: str | None = None, random_state: int = 0, schedule: Iterable[int] | None = None,
                  label_side: str = "decoder", progress: bool | Callable[[dict], None] | None = None,
+                 brackets: bool = True, bracket_trials: int = 1000, xl_estimate: bool = True,
                  backend: str | None = None, epochs: Iterable[int] | None = None) -> None:
         from .._validation import as_labels, check_choice, check_int
 
@@ -271,6 +285,10 @@ class IBRecorder(Callback):
             raise TypeError(f"The 'progress' argument of {owner} must be a bool, a callable taking one dict, or None. "
                             f"Got {type(progress).__name__} instead.")
         self.progress = progress
+        self.brackets = bool(brackets)
+        self.bracket_trials = check_int(bracket_trials, "bracket_trials", owner, low=10)
+        self.xl_estimate = bool(xl_estimate)
+        self._bracket_cache: dict[str, Any] = {}
         # validate estimator names now (a lookup), not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
         _make_estimator(self.estimator_y, y_discrete=True, k=self.k)
@@ -518,6 +536,7 @@ class IBRecorder(Callback):
         if self.label_side == "decoder":
             self._emit("decoders", epoch=int(epoch))
         decoded, decode_time = self._decode(names, acts, bounds) if self.label_side == "decoder" else ({}, {})
+        brackets = self._brackets(model, names, acts, epoch)
         rows = []
         for li, name in enumerate(names):
             self._emit("estimates", layer=name, index=li, total=len(names), epoch=int(epoch))
@@ -535,25 +554,31 @@ class IBRecorder(Callback):
             if coded.info is None:
                 coded = Coded(layer.astype(np.float64), None)
             r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(x_coded, coded)
-            warns = [f"I(X;L): {w}" for w in r_xl.warnings if w != DPI_NOTE]
+            warns = [f"I(X;L) code MI: {w}" for w in r_xl.warnings if w not in DPI_NOTES]
+            best = None
             if self.label_side == "decoder":
                 d = decoded[name]
-                ly = {"i_ly": max(d["value"], 0.0) * factor, "i_ly_lo": _times(d["ci_low"], factor),
-                      "i_ly_hi": _times(d["ci_high"], factor), "i_ly_raw": d["value"] * factor,
-                      "i_ly_own": d["own"] * factor, "ly_decoder": d["decoder"], "estimator_y": "decoder"}
-                if d["value"] < 0:
-                    warns.append(f"I(L;Y): the best decoder's bound {d['value']:.4g} nats is negative (no decoder "
-                                 "beats the label frequencies); the value was clipped to 0.")
+                ly = {"i_ly": max(d["own"], 0.0) * factor, "i_ly_lo": _times(d["own_ci_low"], factor),
+                      "i_ly_hi": _times(d["own_ci_high"], factor), "i_ly_raw": d["own"] * factor,
+                      "i_ly_best": d["value"] * factor, "ly_decoder": "linear probe", "ly_best_by": d["decoder"],
+                      "estimator_y": "decoder"}
+                best = d["value"] if d["ci_low"] is None else d["ci_low"]
+                if d["own"] < 0:
+                    warns.append(f"I(L;Y): the layer's decoder bound {d['own']:.4g} nats is negative (the linear "
+                                 "probe does not beat the label frequencies); the value was clipped to 0.")
             else:
                 est_ly = _make_estimator(self.estimator_y, y_discrete=True,
                                          random_state=child_seed(self.random_state, epoch, li + 1, 2), **common)
                 r_ly = CompressedEstimator(est_ly, comp, refit="never").estimate_coded(coded, Coded(acts.y))
-                ly = {**r_ly.to_row(_LY_COLUMNS), "i_ly_own": None, "ly_decoder": "codes"}
-                warns += [f"I(L;Y): {w}" for w in r_ly.warnings if w != DPI_NOTE]
+                ly = {**r_ly.to_row(_LY_COLUMNS), "i_ly_best": None, "ly_decoder": "codes", "ly_best_by": None}
+                warns += [f"I(L;Y): {w}" for w in r_ly.warnings if w not in DPI_NOTES]
+            xl, notes = self._bracket_cells(brackets, name, best, factor)
+            warns += notes
             rows.append({
                 "epoch": int(epoch),
                 "layer": name,
                 "layer_index": li,
+                **xl,
                 **r_xl.to_row(_XL_COLUMNS),
                 **ly,
                 "h_y": self.h_y_,
@@ -574,11 +599,59 @@ class IBRecorder(Callback):
                 "time_s": time.perf_counter() - t0 + decode_time.get(name, 0.0),
                 "warnings": " | ".join([*dict.fromkeys(warns), *bound_note]),
             })
-        flag_rows(rows, self.h_y_)
+        flag_rows(rows, self.h_y_, ln_n=math.log(len(self.probe_y)) * factor)
         self.history.extend(rows)
         self.last_analysis_s = time.perf_counter() - t_start
         self._emit("done", epoch=int(epoch))
         return rows
+
+    def _brackets(self, model, names: list[str], acts, epoch: int) -> dict[str, dict[str, Any]]:
+        """Per layer, the provable brackets on I(X;L) and I(L;Y) and the estimate of I(X;L)
+        (:func:`ibscope.ib.brackets.xl_brackets`, nats); empty when ``brackets`` is off.
+
+        The probe pass of this epoch gives the decoding references (its noise is independent of the
+        identification trials). ``exp(L5)``, a bijection of L5, shares L5's values.
+        """
+        if not self.brackets:
+            return {}
+        from .brackets import xl_brackets
+
+        self._emit("brackets", epoch=int(epoch))
+        modules = [n for n in names if n in acts.layers and not n.startswith("exp(")]
+        refs = {n: np.asarray(acts.layers[n], dtype=np.float64) for n in modules}
+        out = xl_brackets(model, self.probe_x, self.probe_y, modules, n_trials=self.bracket_trials,
+                          estimate=self.xl_estimate, references=refs, cache=self._bracket_cache,
+                          random_state=child_seed(self.random_state, epoch, 0, 7), batch_size=self.batch_size,
+                          device=self.device)
+        for n in names:
+            if n.startswith("exp(") and n[4:-1] in out:
+                out[n] = out[n[4:-1]]
+        return out
+
+    def _bracket_cells(self, brackets: dict, name: str, decoder_lower: float | None,
+                       factor: float) -> tuple[dict[str, Any], list[str]]:
+        """The ``info.csv`` cells of one layer's brackets and estimate (in ``units``), and their notes."""
+        b = brackets.get(name)
+        if b is None:
+            cells = {"i_xl": None, "i_xl_lo": None, "i_xl_hi": None, "i_xl_raw": None, "i_xl_method": "off",
+                     "xl_lower": None, "xl_upper": None, "xl_bounds_by": None, "ly_lower": None,
+                     "ly_upper": self.h_y_}
+            if decoder_lower is not None:
+                cells["ly_lower"] = max(decoder_lower, 0.0) * factor
+            return cells, []
+        raw = b["i_xl"]
+        lower_y = [v for v in (b.get("ly_lower_ident"), decoder_lower) if v is not None and math.isfinite(v)]
+        cells = {
+            "i_xl": None if not math.isfinite(raw) else max(raw, 0.0) * factor,
+            "i_xl_lo": _times(_finite(b["i_xl_lo"]), factor), "i_xl_hi": _times(_finite(b["i_xl_hi"]), factor),
+            "i_xl_raw": None if not math.isfinite(raw) else raw * factor, "i_xl_method": b["i_xl_method"],
+            "xl_lower": _times(_finite(b["xl_lower"]), factor), "xl_upper": _times(_finite(b["xl_upper"]), factor),
+            "xl_bounds_by": f"{b.get('xl_lower_by') or '-'} / {b.get('xl_upper_by') or '-'}",
+            "ly_lower": max(max(lower_y), 0.0) * factor if lower_y else None,
+            "ly_upper": _times(_finite(b["ly_upper"]), factor),
+        }
+        notes = [f"brackets: {n}" for n in b.get("notes", [])]
+        return cells, notes
 
     def reanalyse(self, model, epoch: int) -> list[dict]:
         """Analyse ``model`` again for ``epoch`` (rows lost after its checkpoint), with the noise streams the
@@ -720,6 +793,11 @@ def _deprecated(owner: str, old: str, new: str) -> None:
 
     warnings.warn(f"The '{old}' parameter of {owner} is deprecated and will be removed in a later release; use "
                   f"'{new}'.", DeprecationWarning, stacklevel=3)
+
+
+def _finite(value):
+    """A float, or None when it is missing or not finite."""
+    return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
 def _times(value, factor: float):

@@ -197,6 +197,8 @@ def load_run_config(out) -> dict:
         # folders written before the decoder label side existed estimated I(L;Y) on the layer codes
         record["config"].setdefault("label_side", "codes")
         record["config"] = _renamed_keys(record["config"], warn=False)  # "backend" is now "knn_backend"
+        if int(record.get("format_version", 1)) < 3:  # before the brackets: a resumed run continues without them
+            record["config"].setdefault("brackets", False)
     return record
 
 
@@ -248,7 +250,8 @@ def _build(cfg: IBConfig, out: Path, device: str, seeds: dict[str, int], schedul
         ci=cfg.ci, n_subsamples=cfg.n_subsamples, units=cfg.units, refit=cast(str, cfg.refit),
         batch_size=cfg.eval_batch_size, knn_backend=cfg.knn_backend,
         device=device if device.startswith("cuda") else None, random_state=seeds["analysis"], schedule=schedule,
-        label_side=cast(str, cfg.label_side), progress=progress,
+        label_side=cast(str, cfg.label_side), progress=progress, brackets=cfg.brackets,
+        bracket_trials=cfg.bracket_trials, xl_estimate=cfg.xl_estimate,
     ).check()  # settings that cannot work on this probe set fail now, before any file
     trainer = Trainer(model, optimizer, train_loader, test_loader, device=device, out=out, config=cfg)
     return _Parts(trainer=trainer, recorder=recorder, probe=probe, network=network)

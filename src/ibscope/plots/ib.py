@@ -36,7 +36,37 @@ import numpy as np
 
 from ._common import new_axes, save_figure
 
-_QUANTITY = {"i_xl": "I(X;L)", "i_ly": "I(L;Y)"}
+_QUANTITY = {"i_xl": "I(X;L), estimate", "xl_lower": "I(X;L), proven lower bound",
+             "i_xl_code": "code MI I(E_X(X);E_L(L))", "i_ly": "I(L;Y)"}
+
+#: What the x-axis of a plane shows: the estimate of I(X;L) in its bracket, or the paper's code MI.
+X_QUANTITIES = ("auto", "estimate", "code")
+
+
+def _x_quantity(info, x: str) -> str:
+    if x not in X_QUANTITIES:
+        raise ValueError(f"The 'x' argument must be one of {X_QUANTITIES}. Got {x!r}.")
+    if x == "auto":
+        has = "xl_lower" in info and np.isfinite(info["xl_lower"].to_numpy(float)).any()
+        return "estimate" if has else "code"
+    return x
+
+
+def _x_label(info, x: str, units: str) -> str:
+    if x == "code":
+        return f"code MI I(E_X(X); E_L(L)) [{units}] (not I(X;L))"
+    n = int(info["n"].dropna().iloc[0]) if "n" in info and info["n"].notna().any() else None
+    return f"I(X;L) [{units}], X uniform on {n if n else 'N'} probes: bracket, estimate (o: lower bound)"
+
+
+def _y_label(info, units: str) -> str:
+    kind = str(info["ly_decoder"].dropna().iloc[0]) if "ly_decoder" in info and info["ly_decoder"].notna().any() \
+        else ""
+    if kind == "linear probe":
+        return f"I(L;Y) [{units}] >= usable info, held-out linear probe"
+    if kind == "codes":
+        return f"I(L;Y) [{units}], estimate on the layer code"
+    return f"I(L;Y) [{units}]"
 _SMOOTH = (None, "savgol", "paper")
 
 
@@ -79,9 +109,10 @@ def read_info(run_dir):
     FileNotFoundError
         If the folder has no ``info.csv``.
     """
+    from ..runs.ibrun import upgrade_info
     from ..runs.schema import INFO
 
-    return INFO.read_frame(_results_file(run_dir, INFO.filename))
+    return upgrade_info(INFO.read_frame(_results_file(run_dir, INFO.filename)))
 
 
 def read_metrics(run_dir):
@@ -192,7 +223,7 @@ def _err(df, col, lo, hi):
 
 
 def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smooth=None, cmap="viridis",
-                           colorbar=True, title=None, vmin=None, vmax=None):
+                           colorbar=True, title=None, vmin=None, vmax=None, x="auto"):
     """Draw one layer's information plane: x = I(X;L), y = I(L;Y), coloured by epoch.
 
     Parameters
@@ -217,6 +248,13 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
         Axes title (default: the layer name).
     vmin, vmax : float or None
         Epoch range of the colour map (default: this layer's epochs).
+    x : {"auto", "estimate", "code"}, default="auto"
+        The x-axis: ``"estimate"``, I(X;L) of the noisy network with X uniform on the probe set --
+        its provable bracket [``xl_lower``, ``xl_upper``] as a light bar, the estimate ``i_xl``
+        as a filled point where the noise resolves it, else the lower bound as an open point;
+        ``"code"``, the paper's MI of the X and layer codes (``i_xl_code``, a statistic of the
+        codes, not I(X;L)); ``"auto"``, the estimate when the rows have brackets. On the
+        y-axis, ``i_ly`` with its bracket [``ly_lower``, ``ly_upper``] as a light bar.
 
     Returns
     -------
@@ -227,31 +265,64 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
     _check_smooth(smooth)
     info = _frame(info, "info")
     ax = new_axes(ax)
+    xq = _x_quantity(info, x)
     cx, cy = _value_cols(values)
+    if xq == "code":
+        cx = cx.replace("i_xl", "i_xl_code")
     df = info[info["layer"].astype(str) == str(layer)].sort_values("epoch")
     if df.empty:
         raise ValueError(f"No rows for layer {layer!r}. Layers in the data: {_layers(info)}.")
     units = _units(info)
-    x, y, ep = df[cx].to_numpy(float), df[cy].to_numpy(float), df["epoch"].to_numpy(float)
+    xv, y, ep = df[cx].to_numpy(float) if cx in df else np.full(len(df), np.nan), df[cy].to_numpy(float), \
+        df["epoch"].to_numpy(float)
     norm = Normalize(vmin=ep.min() if vmin is None else vmin, vmax=ep.max() if vmax is None else vmax)
+    resolved = np.isfinite(xv)
+    if xq == "estimate":
+        lower, upper = df["xl_lower"].to_numpy(float), df["xl_upper"].to_numpy(float)
+        ax.hlines(y, lower, upper, colors="0.85", lw=2.5, zorder=0)
+        if "ly_lower" in df:
+            ax.vlines(np.where(resolved, xv, lower), df["ly_lower"].to_numpy(float), df["ly_upper"].to_numpy(float),
+                      colors="0.85", lw=2.5, zorder=0)
+        x = np.where(resolved, xv, lower)
+        lo_col, hi_col = "i_xl_lo", "i_xl_hi"
+        if np.isfinite(upper).any():
+            ln_n = float(np.nanmax(upper))
+            ax.axvline(ln_n, color="0.4", ls=":", lw=0.9, zorder=0)
+            ax.text(ln_n, 0.02, " ln N", transform=ax.get_xaxis_transform(), color="0.4", fontsize="x-small")
+    else:
+        x, lo_col, hi_col = xv, "i_xl_code_lo", "i_xl_code_hi"
+        resolved = np.ones(len(df), dtype=bool)
     if ci:
-        xerr, yerr = _err(df, cx, "i_xl_lo", "i_xl_hi"), _err(df, cy, "i_ly_lo", "i_ly_hi")
+        xerr = _err(df.assign(_x=x), "_x", lo_col, hi_col) if resolved.any() else None
+        if xerr is not None:
+            xerr[:, ~resolved] = 0.0
+        yerr = _err(df, cy, "i_ly_lo", "i_ly_hi")
         if xerr is not None or yerr is not None:
-            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.75", elinewidth=0.8, zorder=1)
-    sc = ax.scatter(x, y, c=ep, cmap=cmap, norm=norm, s=22, zorder=2, edgecolors="none")
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8, zorder=1)
+    sc = ax.scatter(x[resolved], y[resolved], c=ep[resolved], cmap=cmap, norm=norm, s=22, zorder=2,
+                    edgecolors="none")
+    if (~resolved).any():
+        ax.scatter(x[~resolved], y[~resolved], facecolors="none", edgecolors=_cmap_colors(cmap, norm, ep[~resolved]),
+                   s=22, zorder=2, linewidths=1.0)
     if smooth is not None and len(df) >= 5:
         ax.plot(smooth_series(x, smooth), smooth_series(y, smooth), color="k", lw=1.2, zorder=3,
                 label=f"smoothed ({smooth})")
     _last_bound(ax, df)
     if "h_y" in df and np.isfinite(df["h_y"]).any():
         _ceiling(ax, float(df["h_y"].dropna().iloc[0]))
-    ax.set_xlabel(f"I(X;L) [{units}]")
-    ax.set_ylabel(f"I(L;Y) [{units}]")
+    ax.set_xlabel(_x_label(info, xq, units), fontsize="small")
+    ax.set_ylabel(_y_label(info, units), fontsize="small")
     ax.set_title(str(layer) if title is None else title)
     if colorbar:
         cb = ax.figure.colorbar(sc, ax=ax)
         cb.set_label("epoch")
     return ax
+
+
+def _cmap_colors(cmap, norm, values):
+    import matplotlib
+
+    return matplotlib.colormaps[cmap](norm(values))
 
 
 def _bounds_by_epoch(df):
@@ -320,7 +391,7 @@ def _runs_text(n: int, what: str = "runs") -> str:
 
 
 def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=True, smooth=None, cmap="viridis",
-                            ncols=None):
+                            ncols=None, x="auto"):
     """One information plane per layer, sharing the epoch colour scale (the paper's Fig. 5).
 
     Parameters
@@ -330,7 +401,7 @@ def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=Tr
         Layers to draw (default: all, in network order).
     axes : sequence of Axes or None
         One axes per layer; None makes a new figure.
-    values, ci, smooth, cmap
+    values, ci, smooth, cmap, x
         As in :func:`plot_information_plane`.
     ncols : int or None
         Panels per row of a new figure (default: up to 5).
@@ -362,7 +433,7 @@ def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=Tr
     vmin, vmax = float(info["epoch"].min()), float(info["epoch"].max())
     for ax, name in zip(axes, names):
         plot_information_plane(info, name, ax=ax, values=values, ci=ci, smooth=smooth, cmap=cmap, vmin=vmin,
-                               vmax=vmax)
+                               vmax=vmax, x=x)
     return axes[0].figure
 
 
@@ -404,15 +475,21 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
     """
     _check_smooth(smooth)
     if quantity not in _QUANTITY:
-        raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
+        raise ValueError(f"The 'quantity' argument must be one of {sorted(_QUANTITY)}. Got {quantity!r}.")
     info = _frame(info, "info")
     ax = new_axes(ax, layout="constrained")
-    col = _value_cols(values)[0 if quantity == "i_xl" else 1]
+    col = {"i_xl": _value_cols(values)[0], "i_ly": _value_cols(values)[1], "xl_lower": "xl_lower",
+           "i_xl_code": _value_cols(values)[0].replace("i_xl", "i_xl_code")}[quantity]
     units = _units(info)
     for name in _layers(info, layers):
         df = info[info["layer"].astype(str) == name].sort_values("epoch")
+        if col not in df:
+            continue
         ep, v = df["epoch"].to_numpy(float), df[col].to_numpy(float)
         (line,) = ax.plot(ep, v, marker="o", ms=2.5, lw=0.8 if smooth else 1.2, label=name)
+        if quantity in ("xl_lower", "i_xl") and "xl_upper" in df:  # the bracket, lightly
+            ax.fill_between(ep, df["xl_lower"].to_numpy(float), df["xl_upper"].to_numpy(float),
+                            color=line.get_color(), alpha=0.08, lw=0)
         if ci and f"{quantity}_lo" in df:
             lo, hi = df[f"{quantity}_lo"].to_numpy(float), df[f"{quantity}_hi"].to_numpy(float)
             if np.isfinite(lo).any():
@@ -554,9 +631,16 @@ def bands_from_table(table, *, values="raw"):
         As :func:`aggregate_runs` returns them.
     """
     cx, cy = _value_cols(values)
+    if "xl_lower_mean" in table and np.isfinite(table["xl_lower_mean"].to_numpy(float)).any():
+        cx, quantity = "xl_lower", "lower bound on I(X;L)"  # proven; the estimate is often unresolved
+    else:
+        cx, quantity = cx.replace("i_xl", "i_xl_code"), "code MI (not I(X;L))"
+        if f"{cx}_mean" not in table:  # a table written before the code MI had its own column
+            cx = _value_cols(values)[0]
     agg = table[["epoch", "layer", "layer_index"]].copy()
     for name, col in (("i_xl", cx), ("i_ly", cy)):
         agg[f"{name}_mean"], agg[f"{name}_std"] = table[f"{col}_mean"], table[f"{col}_std"]
+    agg["x_quantity"] = quantity
     agg["h_y"] = table["h_y_mean"] if "h_y_mean" in table else np.nan
     agg["n_runs"] = table["n_seeds"]
     agg["units"] = table["units"] if "units" in table else "nats"
@@ -624,7 +708,7 @@ def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
     matplotlib.axes.Axes
         The y label says how many runs the bands are over ("1 run" for a single one, which has no band).
     """
-    if quantity not in _QUANTITY:
+    if quantity not in ("i_xl", "i_ly"):
         raise ValueError(f"The 'quantity' argument must be 'i_xl' or 'i_ly'. Got {quantity!r}.")
     ax = new_axes(ax, layout="constrained")
     units = _units(agg)
@@ -640,7 +724,9 @@ def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
         _ceiling(ax, h_y)
     ax.set_xlabel("epoch")
     spread = f"mean ± std, {n} runs" if n != 1 else "1 run"
-    ax.set_ylabel(f"{_QUANTITY[quantity]} [{units}] ({spread})")
+    what = str(agg["x_quantity"].iloc[0]) if quantity == "i_xl" and "x_quantity" in agg and len(agg) \
+        else _QUANTITY[quantity]
+    ax.set_ylabel(f"{what} [{units}] ({spread})", fontsize="small")
     if legend:
         _legend_outside(ax)
     return ax
@@ -658,8 +744,9 @@ def _plane_bands(agg, layer, ax, vmin, vmax, cmap="viridis"):
     h_y = _h_y_of(df)
     if h_y is not None:
         _ceiling(ax, h_y)
-    ax.set_xlabel(f"I(X;L) [{units}]")
-    ax.set_ylabel(f"I(L;Y) [{units}]")
+    what = str(df["x_quantity"].iloc[0]) if "x_quantity" in df and len(df) else "I(X;L)"
+    ax.set_xlabel(f"{what} [{units}]", fontsize="small")
+    ax.set_ylabel(f"I(L;Y) [{units}]", fontsize="small")
     n = int(df["n_runs"].max()) if "n_runs" in df and len(df) else 0
     ax.set_title(f"{layer} (mean ± std)" if n > 1 else str(layer))
     ax.figure.colorbar(sc, ax=ax).set_label("epoch")
@@ -707,13 +794,20 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 
-    fig = plot_information_planes(info, smooth=smooth, values=values)
-    fig.suptitle("Information plane per layer")
+    x = _x_quantity(info, "auto")
+    fig = plot_information_planes(info, smooth=smooth, values=values, x=x)
+    fig.suptitle("Information plane per layer" + (": I(X;L) of the noisy network in its proven bracket (grey), "
+                                                  "X uniform on the probe set" if x == "estimate" else
+                                                  ": MI of the codes, a statistic of their geometry"))
     written += save_figure(fig, folder, "info_plane", formats)
+    if x == "estimate" and "i_xl_code" in info and np.isfinite(info["i_xl_code"].to_numpy(float)).any():
+        fig = plot_information_planes(info, smooth=smooth, values=values, x="code")
+        fig.suptitle("The paper's plane: MI of the X code and the layer code (not I(X;L))")
+        written += save_figure(fig, folder, "code_plane", formats)
 
     fig = Figure(figsize=(7.5, 8.0), layout="constrained")
     a1, a2, a3 = fig.subplots(3, 1, sharex=True)
-    plot_mi_vs_epoch(info, "i_xl", ax=a1, smooth=smooth, values=values)
+    plot_mi_vs_epoch(info, "xl_lower" if x == "estimate" else "i_xl_code", ax=a1, smooth=smooth, values=values)
     plot_mi_vs_epoch(info, "i_ly", ax=a2, smooth=smooth, values=values, legend=False)
     if len(metrics) >= 2:
         plot_loss_change(metrics, ax=a3, smooth=smooth)

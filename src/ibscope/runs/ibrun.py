@@ -34,12 +34,14 @@ from .lifecycle import IB_RUN, FolderKind
 from .record import utc_now
 from .schema import INFO, METRICS, Schema, cell, epoch_of, number, parse_flags
 
-__all__ = ["RunArtefact", "run_summary", "count_flags", "FORMAT", "FORMAT_VERSION", "CONFIG_FILE", "INFO_FILE",
-           "METRICS_FILE", "SUMMARY_FILE", "CHECKPOINT", "COMPRESSORS", "FIGURES", "BOUND_COLUMNS"]
+__all__ = ["RunArtefact", "run_summary", "count_flags", "upgrade_info", "FORMAT", "FORMAT_VERSION", "CONFIG_FILE",
+           "INFO_FILE", "METRICS_FILE", "SUMMARY_FILE", "CHECKPOINT", "COMPRESSORS", "FIGURES", "BOUND_COLUMNS"]
 
 FORMAT = IB_RUN.format
-#: 2: one format for every writer (``writer`` names it), the analysis settings under ``analysis``.
-FORMAT_VERSION = 2
+#: 2: one format for every writer (``writer`` names it), the analysis settings under ``analysis``;
+#: 3: ``i_xl`` is the estimate of I(X;L) itself, within the brackets ``xl_lower``/``xl_upper``, and the
+#: paper's code MI moved to ``i_xl_code`` (folders of versions 1-2 are read with their ``i_xl`` as ``i_xl_code``).
+FORMAT_VERSION = 3
 CONFIG_FILE = "config.json"
 METRICS_FILE = METRICS.filename
 INFO_FILE = INFO.filename
@@ -132,6 +134,15 @@ def run_summary(info_rows: list[dict[str, Any]], metrics_rows: list[dict[str, An
         "finished": utc_now(),
         "time_s_last_call": float(time_s),
     }
+
+
+def upgrade_info(info: Any) -> Any:
+    """An ``info.csv`` frame in the columns of this version: in folders of formats 1-2 the only I(X;L)
+    column, ``i_xl``, was the code MI; it is renamed ``i_xl_code`` (and its interval likewise)."""
+    if "i_xl" in info and "i_xl_code" not in info:
+        info = info.rename(columns={c: c.replace("i_xl", "i_xl_code", 1) for c in
+                                    ("i_xl", "i_xl_lo", "i_xl_hi", "i_xl_raw") if c in info})
+    return info
 
 
 class RunArtefact:
@@ -251,7 +262,8 @@ class RunArtefact:
 
     def frames(self) -> tuple[Any, Any]:
         """``(info, metrics)`` as data frames (empty frames with the schema's columns when a file is missing)."""
-        info = INFO.read_frame(self.path / INFO_FILE) if (self.path / INFO_FILE).is_file() else INFO.frame()
+        info = upgrade_info(INFO.read_frame(self.path / INFO_FILE)) if (self.path / INFO_FILE).is_file() \
+            else INFO.frame()
         metrics = METRICS.read_frame(self.path / METRICS_FILE) if (self.path / METRICS_FILE).is_file() \
             else METRICS.frame()
         return info, metrics

@@ -223,16 +223,39 @@ INFO = Schema("info.csv", [
     Column("epoch", "int", "analysed epoch (1-based)"),
     Column("layer", "str", "layer name (a module name of the model)"),
     Column("layer_index", "int", "position of the layer, input side first"),
-    Column("i_xl", "float", "I(X;L) estimate, clipped at 0", summary=True),
-    Column("i_xl_lo", "float", "lower end of the I(X;L) interval (raw scale)", summary=True),
-    Column("i_xl_hi", "float", "upper end of the I(X;L) interval (raw scale)", summary=True),
-    Column("i_xl_raw", "float", "I(X;L) before clipping", summary=True),
-    Column("i_ly", "float", "I(L;Y) estimate, clipped at 0", summary=True),
+    Column("i_xl", "float", "estimate of I(X;L) itself (X uniform on the probe set, the network's own noise), "
+                            "clipped at 0; NaN where the noise does not resolve it (the bracket is then all that "
+                            "is known)", summary=True),
+    Column("i_xl_lo", "float", "lower end of the I(X;L) estimate's interval", summary=True),
+    Column("i_xl_hi", "float", "upper end of the I(X;L) estimate's interval", summary=True),
+    Column("i_xl_raw", "float", "the I(X;L) estimate before clipping", summary=True),
+    Column("i_xl_method", "str", "how i_xl was obtained: 'sample-propagation', 'pinned' (bracket narrower than "
+                                 "0.1 nats), 'unresolved' or 'none'"),
+    Column("xl_lower", "float", "provable lower bound on I(X;L) (identification: Fano or Barber-Agakov, jointly "
+                                "at 95 %)", summary=True),
+    Column("xl_upper", "float", "upper bound on I(X;L) (ln N, the distinct probes' entropy, Kolchinsky-Tracey and "
+                                "Gaussian-channel bounds on the first noisy variable)", summary=True),
+    Column("xl_bounds_by", "str", "which bounds attain xl_lower and xl_upper"),
+    Column("i_xl_code", "float", "the paper's compressed estimate: MI of the X code and the layer code "
+                                 "I(E_X(X); E_L(L)), clipped at 0 (a statistic of the codes, not I(X;L))",
+           summary=True),
+    Column("i_xl_code_lo", "float", "lower end of the code MI's interval", summary=True),
+    Column("i_xl_code_hi", "float", "upper end of the code MI's interval", summary=True),
+    Column("i_xl_code_raw", "float", "the code MI before clipping", summary=True),
+    Column("i_ly", "float", "I(L;Y): usable information of the layer for its own held-out decoder "
+                            "(ly_decoder), clipped at 0; with label_side='codes' the paper's estimate on the code",
+           summary=True),
     Column("i_ly_lo", "float", "lower end of the I(L;Y) interval", summary=True),
     Column("i_ly_hi", "float", "upper end of the I(L;Y) interval", summary=True),
     Column("i_ly_raw", "float", "I(L;Y) before clipping", summary=True),
-    Column("i_ly_own", "float", "the layer's own decoder bound on I(L;Y) (label_side='decoder')"),
-    Column("ly_decoder", "str", "which decoder gave i_ly ('L3', 'head', or 'codes')"),
+    Column("ly_lower", "float", "lower bound on I(L;Y): the best of the decoders' lower confidence limits and the "
+                                "identification bound carried to Y", summary=True),
+    Column("ly_upper", "float", "upper bound on I(L;Y): min(H(Y), xl_upper)", summary=True),
+    Column("i_ly_best", "float", "the best held-out decoder bound over this layer's probe, later layers' probes and "
+                                 "the network's head (a check)"),
+    Column("ly_decoder", "str", "decoder family of i_ly ('linear probe', or 'codes'); the best decoder in "
+                                "ly_best_by"),
+    Column("ly_best_by", "str", "which decoder gave i_ly_best ('linear(L3)' or 'head')"),
     Column("h_y", "float", "plug-in entropy of the probe labels H(Y), the ceiling of I(L;Y)", summary=True),
     Column("bound", "float", "largest lower bound on I(L;Y) from the network's own prediction", summary=True),
     Column("bound_ba", "float", "Barber-Agakov bound H(Y) - NLL of the network's head"),
