@@ -260,7 +260,7 @@ def test_saturated_network_is_pinned_and_state_is_restored():
 
 
 def test_training_after_the_analysis_is_unchanged():
-    x, y = _digits_like(64)
+    x, y = _digits_like(32)
 
     def train_steps(analyse: bool):
         torch.manual_seed(0)
@@ -273,7 +273,7 @@ def test_training_after_the_analysis_is_unchanged():
             loss.backward()
             opt.step()
             if analyse and step == 1:
-                xl_brackets(model, x, y, n_trials=50, n_estimate=20, n_replicas=2, random_state=5)
+                xl_brackets(model, x, y, n_trials=40, n_estimate=16, n_replicas=2, n_calibration=16, random_state=5)
         return [p.detach().clone() for p in model.parameters()]
 
     for a, b in zip(train_steps(False), train_steps(True)):
@@ -365,6 +365,18 @@ def test_normalized_noise_standardises_then_adds_noise_and_matches_its_channel()
     assert torch.equal(rel(x), x + (0.1 * eps) * x)
     m, sd = noise_channel(x, "relative", 0.1)
     assert torch.equal(m, x) and torch.allclose(sd, 0.1 * x.abs())
+
+
+def test_normalized_kind_is_opt_in():
+    from ibscope.ib import IBConfig
+
+    assert IBConfig().noise_kind == "relative" and IBConfig.paper().noise_kind == "relative"
+    assert IBConfig(noise_kind="normalized").noise_kind == "normalized"
+    with pytest.raises(ValueError, match="'relative', 'additive' or 'normalized'"):
+        IBConfig(noise_kind="laplace")
+    net = PaperConvNet(noise_sigma=0.3, noise_kind="normalized", in_shape=(1, 8, 8))
+    assert {layer.kind for _, layer in net.noise_layers()} == {"normalized"}
+    assert {layer.kind for _, layer in PaperConvNet().noise_layers()} == {"relative"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
