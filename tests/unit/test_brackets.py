@@ -367,10 +367,11 @@ def test_normalized_noise_standardises_then_adds_noise_and_matches_its_channel()
     assert torch.equal(m, x) and torch.allclose(sd, 0.1 * x.abs())
 
 
-def test_normalized_kind_is_opt_in():
+def test_normalized_noise_is_the_run_default_and_the_paper_preset_keeps_its_own():
     from ibscope.ib import IBConfig
 
-    assert IBConfig().noise_kind == "relative" and IBConfig.paper().noise_kind == "relative"
+    assert IBConfig().resolved().noise_kind == "normalized" and IBConfig().resolved().noise == 0.3
+    assert IBConfig.paper().resolved().noise_kind == "relative" and IBConfig.paper().resolved().noise == 1e-3
     assert IBConfig(noise_kind="normalized").noise_kind == "normalized"
     with pytest.raises(ValueError, match="'relative', 'additive' or 'normalized'"):
         IBConfig(noise_kind="laplace")

@@ -54,18 +54,17 @@ def _x_quantity(info, x: str) -> str:
 
 def _x_label(info, x: str, units: str) -> str:
     if x == "code":
-        return f"code MI I(E_X(X); E_L(L)) [{units}] (not I(X;L))"
-    n = int(info["n"].dropna().iloc[0]) if "n" in info and info["n"].notna().any() else None
-    return f"I(X;L) [{units}], X uniform on {n if n else 'N'} probes: bracket, estimate (o: lower bound)"
+        return f"code MI [{units}] (not I(X;L))"
+    return f"I(X;L) [{units}]: bound o, bracket, est. x"
 
 
 def _y_label(info, units: str) -> str:
     kind = str(info["ly_decoder"].dropna().iloc[0]) if "ly_decoder" in info and info["ly_decoder"].notna().any() \
         else ""
     if kind == "linear probe":
-        return f"I(L;Y) [{units}] >= usable info, held-out linear probe"
+        return f"I(L;Y) [{units}] >= linear probe"
     if kind == "codes":
-        return f"I(L;Y) [{units}], estimate on the layer code"
+        return f"I(L;Y) [{units}], on the code"
     return f"I(L;Y) [{units}]"
 _SMOOTH = (None, "savgol", "paper")
 
@@ -276,34 +275,30 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
     xv, y, ep = df[cx].to_numpy(float) if cx in df else np.full(len(df), np.nan), df[cy].to_numpy(float), \
         df["epoch"].to_numpy(float)
     norm = Normalize(vmin=ep.min() if vmin is None else vmin, vmax=ep.max() if vmax is None else vmax)
-    resolved = np.isfinite(xv)
-    if xq == "estimate":
-        lower, upper = df["xl_lower"].to_numpy(float), df["xl_upper"].to_numpy(float)
-        ax.hlines(y, lower, upper, colors="0.85", lw=2.5, zorder=0)
+    if xq == "estimate":  # x = the proven lower bound, in its bracket; the estimate (where resolved) as a cross
+        x = df["xl_lower"].to_numpy(float)
+        upper = df["xl_upper"].to_numpy(float)
+        ax.hlines(y, x, upper, colors="0.85", lw=2.5, zorder=0)
         if "ly_lower" in df:
-            ax.vlines(np.where(resolved, xv, lower), df["ly_lower"].to_numpy(float), df["ly_upper"].to_numpy(float),
-                      colors="0.85", lw=2.5, zorder=0)
-        x = np.where(resolved, xv, lower)
-        lo_col, hi_col = "i_xl_lo", "i_xl_hi"
+            ax.vlines(x, df["ly_lower"].to_numpy(float), df["ly_upper"].to_numpy(float), colors="0.85", lw=2.5,
+                      zorder=0)
+        resolved = np.isfinite(xv)
+        if resolved.any():
+            ax.scatter(xv[resolved], y[resolved], marker="x", s=18, linewidths=0.9, zorder=2,
+                       c=_cmap_colors(cmap, norm, ep[resolved]))
         if np.isfinite(upper).any():
             ln_n = float(np.nanmax(upper))
             ax.axvline(ln_n, color="0.4", ls=":", lw=0.9, zorder=0)
             ax.text(ln_n, 0.02, " ln N", transform=ax.get_xaxis_transform(), color="0.4", fontsize="x-small")
+        xerr = None
     else:
-        x, lo_col, hi_col = xv, "i_xl_code_lo", "i_xl_code_hi"
-        resolved = np.ones(len(df), dtype=bool)
+        x = xv
+        xerr = _err(df, cx, "i_xl_code_lo", "i_xl_code_hi")
     if ci:
-        xerr = _err(df.assign(_x=x), "_x", lo_col, hi_col) if resolved.any() else None
-        if xerr is not None:
-            xerr[:, ~resolved] = 0.0
         yerr = _err(df, cy, "i_ly_lo", "i_ly_hi")
         if xerr is not None or yerr is not None:
             ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8, zorder=1)
-    sc = ax.scatter(x[resolved], y[resolved], c=ep[resolved], cmap=cmap, norm=norm, s=22, zorder=2,
-                    edgecolors="none")
-    if (~resolved).any():
-        ax.scatter(x[~resolved], y[~resolved], facecolors="none", edgecolors=_cmap_colors(cmap, norm, ep[~resolved]),
-                   s=22, zorder=2, linewidths=1.0)
+    sc = ax.scatter(x, y, c=ep, cmap=cmap, norm=norm, s=22, zorder=2, edgecolors="none")
     if smooth is not None and len(df) >= 5:
         ax.plot(smooth_series(x, smooth), smooth_series(y, smooth), color="k", lw=1.2, zorder=3,
                 label=f"smoothed ({smooth})")
@@ -796,9 +791,12 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
 
     x = _x_quantity(info, "auto")
     fig = plot_information_planes(info, smooth=smooth, values=values, x=x)
-    fig.suptitle("Information plane per layer" + (": I(X;L) of the noisy network in its proven bracket (grey), "
-                                                  "X uniform on the probe set" if x == "estimate" else
-                                                  ": MI of the codes, a statistic of their geometry"))
+    n = int(info["n"].dropna().iloc[0]) if "n" in info and info["n"].notna().any() else "N"
+    fig.suptitle("Information plane per layer" + (
+        f". x: I(X;L) of the noisy network, X uniform on the {n} probes: proven lower bound (o) in its bracket (grey "
+        "bar), estimate (x) where the noise resolves it. y: usable information of a held-out linear probe, a "
+        "lower bound on I(L;Y), in its bracket" if x == "estimate" else
+        ": MI of the codes, a statistic of their geometry"), fontsize="small")
     written += save_figure(fig, folder, "info_plane", formats)
     if x == "estimate" and "i_xl_code" in info and np.isfinite(info["i_xl_code"].to_numpy(float)).any():
         fig = plot_information_planes(info, smooth=smooth, values=values, x="code")
