@@ -195,6 +195,10 @@ class IBRecorder(Callback):
         Identification trials of the brackets' lower bounds (more: tighter bounds, more time).
     xl_estimate : bool, default=True
         Also compute the sample-propagation estimate of I(X;L) (replica passes; off: brackets only).
+    code_checks : bool, default=True
+        Also estimate the code MI with KSG and on the codes' first two components (columns
+        ``i_xl_code_ksg``, ``i_xl_code_2d``, no intervals): the second estimator and second code
+        dimension a study's phase gate needs.
     backend, epochs
         Deprecated names of ``knn_backend`` and ``schedule`` (a ``DeprecationWarning``; removed in a later
         release).
@@ -238,7 +242,7 @@ class IBRecorder(Callback):
                  device: str | None = None, random_state: int = 0, schedule: Iterable[int] | None = None,
                  label_side: str = "decoder", progress: bool | Callable[[dict], None] | None = None,
                  brackets: bool = True, bracket_trials: int = 1000, xl_estimate: bool = True,
-                 backend: str | None = None, epochs: Iterable[int] | None = None) -> None:
+                 code_checks: bool = True, backend: str | None = None, epochs: Iterable[int] | None = None) -> None:
         from .._validation import as_labels, check_choice, check_int
 
         owner = "IBRecorder"
@@ -288,6 +292,7 @@ class IBRecorder(Callback):
         self.brackets = bool(brackets)
         self.bracket_trials = check_int(bracket_trials, "bracket_trials", owner, low=10)
         self.xl_estimate = bool(xl_estimate)
+        self.code_checks = bool(code_checks)
         self._bracket_cache: dict[str, Any] = {}
         # validate estimator names now (a lookup), not after an epoch of training
         _make_estimator(self.estimator, y_discrete=False, k=self.k)
@@ -554,6 +559,7 @@ class IBRecorder(Callback):
             if coded.info is None:
                 coded = Coded(layer.astype(np.float64), None)
             r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(x_coded, coded)
+            checks = self._code_checks(x_coded.codes, coded.codes, epoch, li, factor)
             warns = [f"I(X;L) code MI: {w}" for w in r_xl.warnings if w not in DPI_NOTES]
             best = None
             if self.label_side == "decoder":
@@ -580,6 +586,7 @@ class IBRecorder(Callback):
                 "layer_index": li,
                 **xl,
                 **r_xl.to_row(_XL_COLUMNS),
+                **checks,
                 **ly,
                 "h_y": self.h_y_,
                 **bound_cells,
@@ -604,6 +611,29 @@ class IBRecorder(Callback):
         self.last_analysis_s = time.perf_counter() - t_start
         self._emit("done", epoch=int(epoch))
         return rows
+
+    def _code_checks(self, x_codes, l_codes, epoch: int, index: int, factor: float) -> dict[str, Any]:
+        """The code MI by a second estimator (KSG) and of a second code dimension (the first two components),
+        without intervals: what a study's phase gate compares (raw values, in ``units``)."""
+        import warnings
+
+        out: dict[str, Any] = {"i_xl_code_ksg": None, "i_xl_code_2d": None}
+        if not self.code_checks:
+            return out
+        x, z = np.asarray(x_codes, dtype=np.float64), np.asarray(l_codes, dtype=np.float64)
+        seed = child_seed(self.random_state, epoch, index + 1, 3)
+        common = dict(k=self.k, ci=None, units="nats", backend=self.knn_backend, device=self.device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the row's own estimate carries the warnings
+            try:
+                ksg = _make_estimator("ksg", y_discrete=False, random_state=seed, **common)
+                out["i_xl_code_ksg"] = ksg.estimate(x, z).raw_value * factor
+                if x.shape[1] > 2 or z.shape[1] > 2:
+                    est = _make_estimator(self.estimator, y_discrete=False, random_state=seed, **common)
+                    out["i_xl_code_2d"] = est.estimate(x[:, :2], z[:, :2]).raw_value * factor
+            except (ValueError, ArithmeticError):  # too few rows or a degenerate code: no check value
+                pass
+        return out
 
     def _brackets(self, model, names: list[str], acts, epoch: int) -> dict[str, dict[str, Any]]:
         """Per layer, the provable brackets on I(X;L) and I(L;Y) and the estimate of I(X;L)

@@ -850,8 +850,11 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw", label=N
     return plot_bands(agg, magg, out=out, formats=formats, label=label)
 
 
-def plot_bands(agg, magg, *, out, formats=("png", "pdf"), label=None) -> list[Path]:
+def plot_bands(agg, magg, *, out, formats=("png", "pdf"), label=None, notes=None) -> list[Path]:
     """Draw the figures of :func:`plot_ib_runs` from band frames (:func:`aggregate_runs`, :func:`bands_from_table`).
+
+    ``notes`` (a dict of layer name to text, e.g. a study's phase verdicts) is printed under each
+    layer's plane.
 
     Returns
     -------
@@ -870,6 +873,9 @@ def plot_bands(agg, magg, *, out, formats=("png", "pdf"), label=None) -> list[Pa
     vmin, vmax = float(agg["epoch"].min()), float(agg["epoch"].max())
     for ax, name in zip(fig.axes, names):
         _plane_bands(agg, name, ax, vmin, vmax)
+        if notes and notes.get(name):
+            ax.text(0.02, 0.02, notes[name], transform=ax.transAxes, fontsize="x-small", va="bottom", ha="left",
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.85})
     fig.suptitle(f"{prefix}Information plane, {_runs_text(n_runs)}")
     written += save_figure(fig, folder, "seeds_info_plane", formats)
 

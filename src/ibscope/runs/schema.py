@@ -242,6 +242,10 @@ INFO = Schema("info.csv", [
     Column("i_xl_code_lo", "float", "lower end of the code MI's interval", summary=True),
     Column("i_xl_code_hi", "float", "upper end of the code MI's interval", summary=True),
     Column("i_xl_code_raw", "float", "the code MI before clipping", summary=True),
+    Column("i_xl_code_ksg", "float", "the code MI by a second estimator (KSG on the same codes, raw): for the phase "
+                                     "gate of studies", summary=True),
+    Column("i_xl_code_2d", "float", "the code MI of the codes' first two components (the same estimator, raw): a "
+                                    "second code dimension for the phase gate", summary=True),
     Column("i_ly", "float", "I(L;Y): usable information of the layer for its own held-out decoder "
                             "(ly_decoder), clipped at 0; with label_side='codes' the paper's estimate on the code",
            summary=True),

@@ -357,8 +357,9 @@ def run_study(config: IBConfig | dict | None = None, *, out, seeds=None, grid=No
 
             table, drawn = pd.read_csv(out / SUMMARY_FILE), []
         else:
-            table, mtable = write_summary(out, record)
-            drawn = draw(out, table, mtable, study_points, tuple(formats)) if figures and table is not None else []
+            table, mtable, phases = write_summary(out, record)
+            drawn = draw(out, table, mtable, study_points, tuple(formats), phases) \
+                if figures and table is not None else []
     results = []
     for r in runs:
         res = outcomes.get(r.name)

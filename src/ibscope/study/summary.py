@@ -16,7 +16,19 @@ from .folder import FIGURES_DIR, RUNS_DIR, STUDY_FILE, SUMMARY_FILE, read_study_
 from .grid import Point, check_grid, points
 
 __all__ = ["summarize_study", "StudyData", "load_study", "plot_study", "SUMMARY_VALUES", "SUMMARY_METRICS",
-           "write_summary", "draw"]
+           "write_summary", "draw", "phase_table", "PHASES_FILE", "GATED"]
+
+#: The phase verdicts of a study (one row per point, layer and quantity).
+PHASES_FILE = "phases.csv"
+
+#: The plotted quantities the phase gate judges: column, kind ("xl" or "ly"), the same quantity under a second
+#: estimator and under a second code dimension. A proven lower bound needs no second estimator (it is not an
+#: estimate), so its own column stands for both; I(L;Y) is read by decoders, which have no code dimension.
+GATED = (
+    ("xl_lower", "xl", "xl_lower", "xl_lower"),
+    ("i_xl_code", "xl", "i_xl_code_ksg", "i_xl_code_2d"),
+    ("i_ly", "ly", "i_ly_best", "i_ly_best"),
+)
 
 #: ``info.csv`` columns averaged over seeds in ``summary.csv`` (``<col>_mean``, ``<col>_std``).
 SUMMARY_VALUES = INFO.summarised
@@ -177,10 +189,81 @@ def load_study(study_dir) -> StudyData:
     if summary_path.is_file():
         summary = pd.read_csv(summary_path)
     else:
-        table, _ = _tables(path, record)
+        table, _, _ = _tables(path, record)
         summary = table if table is not None else pd.DataFrame()
     return StudyData(path=path, record=record, runs=runs, info=info, metrics=metrics, summary=summary)
 
+
+
+def phase_table(info) -> Any:
+    """The phase gate (:func:`ibscope.infobounds.trend_gate`) per grid point, layer and plotted quantity.
+
+    Parameters
+    ----------
+    info : pandas.DataFrame
+        ``info.csv`` rows of a study's finished runs with ``point`` and ``seed``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``point``, ``layer``, ``quantity``, ``n_seeds``, ``change`` (mean over seeds of the change from
+        the early to the late third of the epochs), ``spread`` (its seed spread), ``sign_primary``,
+        ``sign_second_estimator``, ``sign_second_dim``, ``verdict`` ("increase", "decrease", "no
+        claim"), ``phase`` ("fitting", "compression" or empty) and ``reasons``. A fall of a lower
+        bound (``xl_lower``) is never called compression: the bound falling does not prove that
+        I(X;L) does.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ..infobounds import trend_gate
+
+    rows: list[dict[str, Any]] = []
+    if not len(info):
+        return pd.DataFrame(rows)
+    for point, pdf in info.groupby("point", sort=False):
+        for layer, ldf in pdf.groupby("layer", sort=False):
+            epochs = np.sort(ldf["epoch"].unique())
+            for col, kind, second, dim in GATED:
+                if col not in ldf or not np.isfinite(pd.to_numeric(ldf[col], errors="coerce")).any():
+                    continue
+
+                g = trend_gate(_per_seed(ldf, col, epochs), epochs=epochs,
+                               second_estimator=_per_seed(ldf, second, epochs),
+                               second_dim=_per_seed(ldf, dim, epochs), quantity=kind)
+                phase = g["phase"]
+                reasons = list(g["reasons"])
+                if col == "xl_lower" and g["verdict"] == "decrease":
+                    phase = None
+                    reasons.append("a falling lower bound does not show that I(X;L) falls")
+                signs = g["signs"]
+                rows.append({"point": point, "layer": layer, "quantity": col, "n_seeds": g["n_seeds"],
+                             "change": g["change"], "spread": g["spread"], "sign_primary": signs.get("primary"),
+                             "sign_second_estimator": signs.get("second_estimator"),
+                             "sign_second_dim": signs.get("second_dim"), "verdict": g["verdict"],
+                             "phase": phase or "", "reasons": "; ".join(reasons)})
+    return pd.DataFrame(rows)
+
+
+def _per_seed(rows, column: str, epochs):
+    """A column as an array of shape (n_seeds, n_epochs) (None when the rows lack it)."""
+    if column not in rows:
+        return None
+    table = rows.pivot_table(index="seed", columns="epoch", values=column, aggfunc="first")
+    return table.reindex(columns=epochs).to_numpy(float)
+
+
+def _phase_notes(phases, point: str) -> dict[str, str]:
+    """Per layer, the verdicts of one point as a few short lines for its figure."""
+    notes: dict[str, str] = {}
+    if phases is None or not len(phases):
+        return notes
+    names = {"xl_lower": "I(X;L) bound", "i_xl_code": "code MI", "i_ly": "I(L;Y)"}
+    for _, r in phases[phases["point"] == point].iterrows():
+        text = r["phase"] or ("no claim" if r["verdict"] == "no claim" else f"{r['verdict']}, no phase")
+        notes[r["layer"]] = (notes.get(r["layer"], "") + ("\n" if r["layer"] in notes else "")
+                             + f"{names.get(r['quantity'], r['quantity'])}: {text}")
+    return notes
 
 
 def _tables(out: Path, record: dict):
@@ -190,21 +273,23 @@ def _tables(out: Path, record: dict):
 
     _, info, metrics = _frames(out, record, runs_only={"finished"})
     if not len(info):
-        return None, None
+        return None, None, None
     table = summarize_study(info, metrics, grid_keys=list(record["grid"]))
     return table, seed_metrics(metrics, by=["point"], metric_values=("train_loss", "train_acc", "test_loss",
-                                                                        "test_acc"))
+                                                                        "test_acc")), phase_table(info)
 
 
 def write_summary(out: Path, record: dict):
-    """Write ``summary.csv`` over the finished runs; return ``(table, metrics table)`` (None when none finished)."""
-    table, mtable = _tables(out, record)
+    """Write ``summary.csv`` and ``phases.csv`` over the finished runs; return ``(table, metrics table,
+    phases)`` (Nones when none finished)."""
+    table, mtable, phases = _tables(out, record)
     if table is not None:
         atomic_write_text(out / SUMMARY_FILE, table.to_csv(index=False))
-    return table, mtable
+        atomic_write_text(out / PHASES_FILE, phases.to_csv(index=False))
+    return table, mtable, phases
 
 
-def draw(out: Path, table, mtable, study_points: list[Point], formats) -> list:
+def draw(out: Path, table, mtable, study_points: list[Point], formats, phases=None) -> list:
     """The mean +- std figures of every point into ``out/figures/<point>/``, from the summary tables."""
     from ..plots.ib import bands_from_table, plot_bands
 
@@ -220,7 +305,7 @@ def draw(out: Path, table, mtable, study_points: list[Point], formats) -> list:
             magg = mtable[mtable["point"] == p.name].drop(columns="point").rename(columns={"n_seeds": "n_runs"})
             written += plot_bands(agg, magg.sort_values("epoch").reset_index(drop=True),
                                   out=out / FIGURES_DIR / p.name, formats=formats,
-                                  label=p.label if p.values else None)
+                                  label=p.label if p.values else None, notes=_phase_notes(phases, p.name))
         except Exception as exc:  # the results are on disk; a plotting problem must not hide them
             warnings.warn(f"Drawing the figures of {p.name} in {out} failed ({type(exc).__name__}: {exc}); the "
                           "results are intact.", RuntimeWarning, stacklevel=3)
@@ -249,5 +334,5 @@ def plot_study(out, *, formats=("png", "pdf")) -> list:
     out = Path(out)
     record = read_study_record(out)
     config = IBConfig.from_dict(record["config"], source=str(out / STUDY_FILE))
-    table, mtable = _tables(out, record)
-    return draw(out, table, mtable, points(config, check_grid(record["grid"])), formats)
+    table, mtable, phases = _tables(out, record)
+    return draw(out, table, mtable, points(config, check_grid(record["grid"])), formats, phases)
