@@ -74,7 +74,8 @@ def probe():
 def finished_run(tmp_path_factory):
     """A completed 3-epoch run (shared by the file and plot tests)."""
     out = tmp_path_factory.mktemp("ib") / "run"
-    res = run_ib(_tiny(epochs=3), out=out)
+    # the paper's noise: the MLP learns in 3 epochs (under the default normalized noise it needs more)
+    res = run_ib(_tiny(epochs=3, noise=1e-3, noise_kind="relative"), out=out)
     return out, res
 
 
@@ -168,9 +169,30 @@ def test_sanity_flags():
     ]
     flag_rows(rows, h_y)
     assert rows[0]["flags"] == "ly_above_hy"
-    assert rows[1]["flags"] == "xl_negative"
-    assert rows[2]["flags"] == "dpi_xl"
+    assert rows[1]["flags"] == "xl_below_ly;xl_negative"  # I(X;L) <= 0 below I(L;Y) ~ 2.3: impossible
+    assert rows[2]["flags"] == "xl_below_ly;dpi_xl"
     assert rows[3]["flags"] == "ly_negative"  # overlapping CIs: no DPI flag
+
+
+def test_bracket_flags():
+    """Every row that contradicts its own bracket, the layer order or ln N is flagged; a saturated one too."""
+    ln_n = math.log(360)
+    common = dict(xl_upper=ln_n, ly_lower=0.5, ly_upper=math.log(10), h_y=math.log(10))
+    rows = [
+        # an estimate outside its bracket; the code MI above what any X;L can carry (ln N)
+        dict(common, xl_lower=3.0, i_xl_raw=2.5, i_xl_lo=2.4, i_xl_hi=2.6, i_xl_code_raw=6.5, i_xl_code_lo=6.2,
+             i_xl_code_hi=6.8, i_ly_raw=1.0, i_ly_lo=0.9, i_ly_hi=1.1),
+        # no estimate (unresolved): nothing wrong with a lower bound below I(L;Y); a saturated layer
+        dict(common, xl_lower=ln_n - 0.05, i_xl_raw=None, i_xl_code_raw=1.0, i_xl_code_lo=0.9, i_xl_code_hi=1.1,
+             i_ly_raw=1.0, i_ly_lo=0.9, i_ly_hi=1.1),
+        # the code MI below I(L;Y) beyond both intervals, I(L;Y) above its bracket
+        dict(common, xl_lower=1.0, xl_upper=1.5, ly_upper=1.5, i_xl_raw=None, i_xl_code_raw=0.5, i_xl_code_lo=0.4,
+             i_xl_code_hi=0.6, i_ly_raw=1.8, i_ly_lo=1.7, i_ly_hi=1.9),
+    ]
+    flag_rows(rows, ln_n=ln_n)
+    assert rows[0]["flags"] == "xl_outside;code_above_bracket"
+    assert rows[1]["flags"] == "saturated;dpi_code" or rows[1]["flags"] == "saturated"
+    assert set(rows[2]["flags"].split(";")) >= {"code_below_ly", "ly_above_bracket", "xl_below_ly"}
 
 
 def test_ib_recorder_in_a_users_loop(probe):
@@ -194,7 +216,7 @@ def test_ib_recorder_in_a_users_loop(probe):
         else:
             assert all(rec.layer_compressors_[k] is comps[k] for k in comps)
         for r in rows:
-            assert math.isfinite(r["i_xl_raw"]) and math.isfinite(r["i_ly_raw"])
+            assert math.isfinite(r["i_xl_code_raw"]) and math.isfinite(r["i_ly_raw"])
             assert r["h_y"] == pytest.approx(rec.h_y_)
     every = IBRecorder(x, y, compress="pca:3", ci=None, refit="every", layers=["L2"], random_state=0)
     every.on_epoch_end(model, 1)
@@ -263,11 +285,12 @@ def test_run_folder_files_and_columns(finished_run):
     assert [(int(r["epoch"]), r["layer"]) for r in info] == [(e, n) for e in (1, 2, 3) for n in _LAYERS]
     r = info[-1]
     assert r["units"] == "nats" and int(r["n"]) == 200 and int(r["k"]) == 5 and r["refit"] == "first"
-    assert float(r["i_xl_lo"]) <= float(r["i_xl_raw"]) <= float(r["i_xl_hi"])
+    assert float(r["i_xl_code_lo"]) <= float(r["i_xl_code_raw"]) <= float(r["i_xl_code_hi"])
+    assert float(r["xl_lower"]) <= float(r["xl_upper"]) == pytest.approx(math.log(200))
     record = json.loads((out / "config.json").read_text())
     assert record["config"]["seed"] == 0 and record["config"]["lr"] == 1e-3 and record["device"] == "cpu"
     assert record["versions"]["torch"] and record["versions"]["numpy"]
-    assert record["probe"] == {"split": "train", "n": 200}
+    assert record["probe"] == {"split": "test", "n": 200}
     assert res.epochs_run == [1, 2, 3] and "test accuracy" in res.summary()
 
 
@@ -436,7 +459,9 @@ def test_plot_functions_return_axes_with_units(finished_run):
 
     out, _ = finished_run
     ax = plots.plot_information_plane(out, "L2", smooth="savgol")
-    assert ax.get_xlabel() == "I(X;L) [nats]" and ax.get_ylabel() == "I(L;Y) [nats]"
+    assert ax.get_xlabel().startswith("I(X;L) [nats]") and ax.get_ylabel().startswith("I(L;Y) [nats]")
+    ax = plots.plot_information_plane(out, "L2", x="code")
+    assert ax.get_xlabel() == "code MI [nats] (not I(X;L))"
     ax = plots.plot_mi_vs_epoch(out, "i_ly")
     assert ax.get_ylabel() == "I(L;Y) [nats]" and ax.get_xlabel() == "epoch"
     assert "nats" in plots.plot_loss_change(out).get_ylabel()
@@ -448,10 +473,10 @@ def test_plot_functions_return_axes_with_units(finished_run):
 def test_run_draws_figures(tmp_path):
     out = tmp_path / "run"
     res = run_ib(_tiny(epochs=2, plots=True), out=out)
-    for stem in ("info_plane", "mi_vs_epoch", "loss"):
+    for stem in ("info_plane", "code_plane", "mi_vs_epoch", "loss"):
         for fmt in ("png", "pdf"):
             assert (out / "figures" / f"{stem}.{fmt}").stat().st_size > 1000
-    assert len(res.figures) == 6
+    assert len(res.figures) == 8
 
 
 def test_cli_plot_and_aggregation_over_runs(finished_run, tmp_path, capsys):
@@ -462,19 +487,19 @@ def test_cli_plot_and_aggregation_over_runs(finished_run, tmp_path, capsys):
     out, _ = finished_run
     assert main(["plot", str(out), "--format", "png", "--smooth", "savgol"]) == 0
     assert (out / "figures" / "info_plane.png").is_file() and not (out / "figures" / "info_plane.pdf").exists()
-    # a second "seed": the same run with I(X;L) shifted by 1 nat -> mean + 0.5, std sqrt(0.5)
+    # a second "seed": the same run with the lower bound on I(X;L) shifted by 1 nat -> mean + 0.5, std sqrt(0.5)
     other = tmp_path / "s1"
     shutil.copytree(out, other)
     rows = _read(other / "info.csv")
     for r in rows:
-        r["i_xl_raw"] = repr(float(r["i_xl_raw"]) + 1.0)
+        r["xl_lower"] = repr(float(r["xl_lower"]) + 1.0)
     with open(other / "info.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(INFO_COLUMNS), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     agg, magg = aggregate_runs([out, other])
     base = _read(out / "info.csv")
-    assert agg["i_xl_mean"].to_numpy() == pytest.approx([float(r["i_xl_raw"]) + 0.5 for r in base])
+    assert agg["i_xl_mean"].to_numpy() == pytest.approx([float(r["xl_lower"]) + 0.5 for r in base])
     assert agg["i_xl_std"].to_numpy() == pytest.approx(np.full(len(base), math.sqrt(0.5)))
     assert (agg["n_runs"] == 2).all() and (magg["train_loss_std"] == 0).all()
     files = plot_ib_runs([out, other], out=tmp_path / "agg", formats=("png",))

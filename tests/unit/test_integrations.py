@@ -24,7 +24,8 @@ from ibscope.ib import INFO_COLUMNS, IBConfig, run_ib
 from ibscope.nets import MLP
 
 _LAYERS = ("L1", "L2", "L3")
-_QUANTITIES = {"i_xl": "i_xl", "i_xl_lo": "i_xl_low", "i_xl_hi": "i_xl_high",
+_QUANTITIES = {"i_xl_code": "i_xl_code", "i_xl_code_lo": "i_xl_code_low", "i_xl_code_hi": "i_xl_code_high",
+               "xl_lower": "xl_lower", "xl_upper": "xl_upper",
                "i_ly": "i_ly", "i_ly_lo": "i_ly_low", "i_ly_hi": "i_ly_high"}
 
 
@@ -102,7 +103,7 @@ def test_cli_tensorboard_flag(tmp_path, capsys):
     tb2 = tmp_path / "tb2"
     assert main([*args[:-2], "--resume", "--epochs", "3", "--tensorboard", str(tb2)]) == 0
     acc2 = _events(tb2)
-    assert [e.step for e in acc2.Scalars("ib/L3/i_xl")] == [3]
+    assert [e.step for e in acc2.Scalars("ib/L3/i_xl_code")] == [3]
     assert [int(r["epoch"]) for r in _read(run / "info.csv")] == [e for e in (1, 2, 3) for _ in _LAYERS]
 
 
@@ -223,11 +224,11 @@ def test_lightning_run_folder_rows(lightning_fits):
     assert [(int(r["epoch"]), r["layer"]) for r in rows] == [(e, n) for e in (1, 2) for n in _LAYERS]
     h_y = math.log(10)
     for r in rows:
-        for col in ("i_xl", "i_ly", "i_xl_raw", "i_ly_raw", "h_y"):
+        for col in ("i_xl_code", "i_ly", "i_xl_code_raw", "i_ly_raw", "h_y", "xl_lower", "xl_upper"):
             assert math.isfinite(float(r[col])), (col, r)
-        assert float(r["i_xl"]) >= 0 and float(r["i_ly"]) >= 0
+        assert float(r["i_xl_code"]) >= 0 and float(r["i_ly"]) >= 0 and float(r["xl_lower"]) <= float(r["xl_upper"])
         assert float(r["i_ly"]) <= h_y + 0.05 and float(r["h_y"]) <= h_y + 1e-9
-        assert float(r["i_xl_lo"]) <= float(r["i_xl_raw"]) <= float(r["i_xl_hi"])
+        assert float(r["i_xl_code_lo"]) <= float(r["i_xl_code_raw"]) <= float(r["i_xl_code_hi"])
         assert int(r["n"]) == 200 and r["fit_epoch"] == "1" and r["ci_level"] == "0.9"
     # the callback's rows are the recorder's, written as they came
     assert [r["layer"] for r in cb.rows_] == [r["layer"] for r in rows]
@@ -252,7 +253,7 @@ def test_lightning_run_folder_rows(lightning_fits):
     from ibscope.plots import plot_ib_run
 
     figures = plot_ib_run(out, formats=("png",))
-    assert {f.name for f in figures} == {"info_plane.png", "mi_vs_epoch.png", "loss.png"}
+    assert {f.name for f in figures} == {"info_plane.png", "code_plane.png", "mi_vs_epoch.png", "loss.png"}
 
 
 def test_lightning_logs_every_layer_to_the_csv_logger(lightning_fits):
@@ -264,7 +265,7 @@ def test_lightning_logs_every_layer_to_the_csv_logger(lightning_fits):
             key = f"ib/{r['layer']}/{name}"
             values = [float(m[key]) for m in logged if m.get(key) not in (None, "")]
             assert float(r[column]) in values, key
-    ib_rows = [m for m in logged if m.get("ib/L1/i_xl")]
+    ib_rows = [m for m in logged if m.get("ib/L1/i_xl_code")]
     assert [int(m["step"]) for m in ib_rows] == [1, 2]  # step = the 1-based epoch, as TensorBoardCallback logs
 
 
@@ -276,8 +277,8 @@ def test_lightning_fits_reproduce_and_reach_tensorboard(lightning_fits):
     acc = _events(next((root / "tb").rglob("events.out.tfevents.*")).parent)
     rows = _read(root / "b" / "info.csv")
     for r in rows:
-        values = [e.value for e in acc.Scalars(f"ib/{r['layer']}/i_xl_high")]
-        assert any(v == pytest.approx(float(r["i_xl_hi"]), rel=1e-6) for v in values)
+        values = [e.value for e in acc.Scalars(f"ib/{r['layer']}/i_xl_code_high")]
+        assert any(v == pytest.approx(float(r["i_xl_code_hi"]), rel=1e-6) for v in values)
     assert len(acc.Images("ib/information_plane")) == 2
 
 
@@ -285,7 +286,7 @@ def test_lightning_layer_names_relative_to_the_lightning_module(digits):
     L = _lightning()
     cb, _ = _fit(L, digits, logger=False, epochs=1, module=None, layers=["model.L2"], ci=None)
     assert [r["layer"] for r in cb.rows_] == ["model.L2"]
-    assert cb.rows_[0]["i_xl_lo"] is None and math.isfinite(cb.rows_[0]["i_xl_raw"])
+    assert cb.rows_[0]["i_xl_code_lo"] is None and math.isfinite(cb.rows_[0]["i_xl_code_raw"])
 
 
 def test_lightning_unknown_layers_fail_before_training(tmp_path, digits):

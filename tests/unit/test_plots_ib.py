@@ -81,7 +81,7 @@ def test_information_planes_return_a_figure_with_one_panel_per_layer():
     assert isinstance(fig, Figure)
     panels = fig.axes[:len(LAYERS)]
     assert [ax.get_title() for ax in panels] == list(LAYERS)
-    assert all(ax.get_xlabel() == "I(X;L) [nats]" for ax in panels)
+    assert all(ax.get_xlabel() == "code MI [nats] (not I(X;L))" for ax in panels)  # rows without brackets
     for ax in panels:
         _assert_h_y_inside(ax)
     # drawing onto given axes returns their figure

@@ -314,7 +314,7 @@ def test_load_run_reads_every_ib_writer(tmp_path, references):
         folder = out / "runs" / "base" / "seed0" if name == "study" else out
         run = load_run(folder)
         assert run.finished and len(run.info) and len(run.metrics), name
-        assert all(math.isfinite(v) for v in run.info["i_xl_raw"]), name
+        assert all(math.isfinite(v) for v in run.info["i_xl_code_raw"]), name
         assert run.writer == ("lightning" if name == "lightning" else "ibscope ib")
 
 

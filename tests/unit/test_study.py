@@ -51,7 +51,7 @@ def study(tmp_path_factory):
 # ----------------------------------------------------------------------------------------------- layout, numbers
 def test_study_layout_and_each_run_equals_a_single_run(study):
     out, res, single = study
-    assert sorted(p.name for p in out.iterdir() if p.name != ".ibscope.lock") == ["runs", "study.json", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir() if p.name != ".ibscope.lock") == ["phases.csv", "runs", "study.json", "summary.csv"]
     record = json.loads((out / "study.json").read_text())
     assert record["format"] == "ibscope-ib-study" and record["seeds"] == [0, 1] and record["grid"] == {}
     assert record["config"]["epochs"] == 2 and record["config_resolved"]["batch_size"] == 128
@@ -85,7 +85,7 @@ def test_summary_is_the_mean_and_std_over_seeds(study):
         for col in SUMMARY_METRICS:
             assert row[f"{col}_mean"] == pytest.approx(expected_m.loc[row["epoch"], (col, "mean")])
             assert row[f"{col}_std"] == pytest.approx(expected_m.loc[row["epoch"], (col, "std")])
-    assert np.isnan(table["i_xl_lo_mean"]).all()  # ci=0: no intervals
+    assert np.isnan(table["i_xl_code_lo_mean"]).all()  # ci=0: no intervals
     pd.testing.assert_frame_equal(res.table, table, check_dtype=False)
 
 
@@ -269,7 +269,8 @@ def test_load_run_and_load_study(study, tmp_path):
     assert run.finished and run.config.seed == 1 and run.config.epochs == 2 and run.summary["completed_epochs"] == 2
     raw = pd.read_csv(out / "runs/base/seed1/info.csv")
     assert list(run.info.columns) == list(raw.columns) and len(run.info) == len(raw) == 10
-    assert run.info["i_xl"].dtype == float and run.info["i_xl"].to_numpy() == pytest.approx(raw["i_xl"].to_numpy())
+    assert run.info["i_xl_code"].dtype == float
+    assert run.info["i_xl_code"].to_numpy() == pytest.approx(raw["i_xl_code"].to_numpy())
     assert list(run.metrics["epoch"]) == [1, 2] and "test_acc" in run.metrics
     data = load_study(out)
     assert data.seeds == [0, 1] and data.grid == {} and list(data.runs["status"]) == ["finished", "finished"]

@@ -77,7 +77,7 @@ def test_user_model_file_runs_and_its_layers_obey_the_bounds(tmp_path, model_fil
     assert sorted({r["layer"] for r in rows}) == ["3", "6", "8"]
     h_y = math.log(10)
     for r in rows:
-        i_xl, i_ly = float(r["i_xl"]), float(r["i_ly"])
+        i_xl, i_ly = float(r["i_xl_code"]), float(r["i_ly"])
         assert i_xl >= -0.05 and -0.05 <= i_ly <= h_y + 0.05
     record = json.loads((out / "config.json").read_text())
     src = record["sources"]["model"]

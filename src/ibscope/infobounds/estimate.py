@@ -78,6 +78,8 @@ def _place_estimate(row: dict[str, Any], est: dict) -> None:
     row.update(i_xl=0.5 * (a + b), i_xl_lo=min(max(lo_b, low["ci_low"]), up_b),
                i_xl_hi=max(min(up_b, plug["ci_high"]), lo_b), i_xl_se=0.5 * math.hypot(low["se"], plug["se"]),
                i_xl_method="sample-propagation")
+    # crossing sides (Monte-Carlo error) can put the midpoint outside the sides' limits: the interval keeps it
+    row["i_xl_lo"], row["i_xl_hi"] = min(row["i_xl_lo"], row["i_xl"]), max(row["i_xl_hi"], row["i_xl"])
     row["in_bracket"] = bool(lo_b - 1e-9 <= row["i_xl"] <= up_b + 1e-9)
     if low["value"] < lo_b:
         row["notes"].append(f"the low side of the estimate ({low['value']:.4g} nats) is below the lower bound "

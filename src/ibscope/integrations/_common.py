@@ -20,7 +20,8 @@ __all__ = ["SCALARS", "FIGURE_TAG", "ib_scalars", "rows_frame", "information_pla
 #: ``info.csv`` column -> name of the logged scalar (``<prefix>/<layer>/<name>``).
 SCALARS = {
     "i_xl": "i_xl", "i_xl_lo": "i_xl_low", "i_xl_hi": "i_xl_high", "xl_lower": "xl_lower", "xl_upper": "xl_upper",
-    "i_xl_code": "i_xl_code", "ly_lower": "ly_lower",
+    "i_xl_code": "i_xl_code", "i_xl_code_lo": "i_xl_code_low", "i_xl_code_hi": "i_xl_code_high",
+    "ly_lower": "ly_lower",
     "i_ly": "i_ly", "i_ly_lo": "i_ly_low", "i_ly_hi": "i_ly_high",
 }
 

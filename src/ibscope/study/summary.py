@@ -227,6 +227,10 @@ def phase_table(info) -> Any:
             for col, kind, second, dim in GATED:
                 if col not in ldf or not np.isfinite(pd.to_numeric(ldf[col], errors="coerce")).any():
                     continue
+                if len(epochs) < 2:
+                    rows.append({"point": point, "layer": layer, "quantity": col, "n_seeds": int(ldf["seed"].nunique()),
+                                 "verdict": "no claim", "phase": "", "reasons": "fewer than 2 analysed epochs"})
+                    continue
 
                 g = trend_gate(_per_seed(ldf, col, epochs), epochs=epochs,
                                second_estimator=_per_seed(ldf, second, epochs),
