@@ -14,6 +14,15 @@ settings.load_profile("default")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_neighbour_kernels():
+    """Load (or, in a fresh environment, compile) the numba kernels once, before any test runs, so that
+    every test sees the compiled backend rather than the first-call route (same values, other code)."""
+    from ibscope.neighbors import warm_up
+
+    warm_up()
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="run tests marked slow")
 

@@ -9,7 +9,7 @@ So that a fresh environment's first calls do not wait for the compiler:
   known, calls that would run on the ``"numba"`` (or ``"sorted"``) backend run
   on the ``"kdtree"`` backend instead, which returns the same values bit for
   bit (:mod:`ibscope.neighbors._scipy`), and a background process
-  (``python -m ibscope.neighbors._warm``) compiles every kernel into numba's
+  (:func:`_main`) compiles every kernel into numba's
   cache;
 * that process holds a lock file while it compiles (so that concurrent
   processes start one compilation, not several) and, when it is done, writes a
@@ -41,6 +41,9 @@ import numpy as np
 
 #: environment variable; "0" turns the background compilation (and the fallback while it runs) off
 ENV_BACKGROUND = "IBSCOPE_BACKGROUND_COMPILE"
+
+#: the background process's program
+_CHILD = "import sys; from ibscope.neighbors._warm import _main; sys.exit(_main())"
 
 _LOCK = threading.Lock()
 _STATE: dict = {"loaded": False, "warm": False, "failed": False, "child": None, "paths": None}
@@ -113,7 +116,7 @@ def _start_child(cache_dir: Path) -> None:
     except OSError:
         log = subprocess.DEVNULL
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "ibscope.neighbors._warm"], env=env,
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD], env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
                                 start_new_session=True)
     except OSError:
