@@ -1,4 +1,4 @@
-"""The ``"kdtree"`` neighbour backend: scipy's ``cKDTree`` on all cores, refined to the compiled kernels' values.
+"""The ``"kdtree"`` neighbour backend: scipy's ``cKDTree`` (and scikit-learn's ``KDTree``), refined to the kernels' values.
 
 scipy finds the candidates; the values are then computed here with the same
 IEEE operations as the numba kernels (:mod:`ibscope.neighbors._numba`), so
@@ -17,13 +17,14 @@ that this backend returns *bit-identical* results, Euclidean ones included:
 * Euclidean range counts are taken at two radii, ``r (1 - margin)`` and
   ``r (1 + margin)``; a row whose two counts differ has a point within
   rounding of its radius, and only that row's points in the outer ball are
-  tested exactly. Max-norm distances involve no rounding, and cKDTree's
-  max-norm counts are exact as they are (``nextafter`` turns ``< r`` into
-  ``<= r'``).
+  tested exactly. Max-norm distances involve no rounding, and tree counts of
+  max-norm balls are exact as they are (``nextafter`` turns ``< r`` into
+  ``<= r'``); scikit-learn's ``KDTree`` counts them, about three times faster
+  than cKDTree.
 
 This makes the backend the one that serves first calls while the numba
-kernels compile (see :mod:`ibscope.neighbors._warm`). scipy is imported on
-first use only.
+kernels compile (see :mod:`ibscope.neighbors._warm`). scipy and
+scikit-learn are imported on first use only.
 """
 
 from __future__ import annotations
@@ -116,17 +117,20 @@ def count(points: np.ndarray, radii: np.ndarray, metric: str, strict: bool) -> n
     from scipy.spatial import cKDTree
 
     n = len(points)
-    tree = cKDTree(points)
     counts = np.zeros(n, dtype=np.int64)
     if metric == "chebyshev":
         # no rounding in max-norm distances: one ulp below r gives "< r" exactly
         r = np.nextafter(radii, -np.inf) if strict else radii
         valid = r >= 0
         if valid.any():
-            found = tree.query_ball_point(points[valid], r[valid], p=np.inf, workers=_n_workers(),
-                                          return_length=True)
+            # scikit-learn's KDTree counts max-norm balls exactly too (its box bounds are the same
+            # monotone max / abs operations), and about 3x faster than cKDTree's query_ball_point
+            from sklearn.neighbors import KDTree
+
+            found = KDTree(points, metric="chebyshev").query_radius(points[valid], r[valid], count_only=True)
             counts[valid] = np.asarray(found, dtype=np.int64) - 1
         return counts
+    tree = cKDTree(points)
     ok = radii > 0  # NaN and negative radii count nothing; 0 needs the exact test (duplicates)
     inner = np.zeros(n, dtype=np.int64)
     outer = np.full(n, -1, dtype=np.int64)
