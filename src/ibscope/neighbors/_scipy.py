@@ -1,4 +1,4 @@
-"""The ``"kdtree"`` neighbour backend: scipy's ``cKDTree`` (and scikit-learn's ``KDTree``), refined to the kernels' values.
+"""The ``"kdtree"`` neighbour backend: scipy's ``cKDTree`` and scikit-learn's ``KDTree``, refined to exact values.
 
 scipy finds the candidates; the values are then computed here with the same
 IEEE operations as the numba kernels (:mod:`ibscope.neighbors._numba`), so

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,14 +108,16 @@ def _our_child():
 
 
 def _start_child(cache_dir: Path) -> None:
+    """Start the background compilation (its output goes to ``ibscope-kernels.log`` in the cache folder)."""
     env = dict(os.environ)
     src_root = str(Path(__file__).resolve().parents[2])  # the folder holding the ibscope package
     env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    log: Any = subprocess.DEVNULL
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         log = open(cache_dir / "ibscope-kernels.log", "ab")  # noqa: SIM115 - handed to the child
     except OSError:
-        log = subprocess.DEVNULL
+        pass
     try:
         proc = subprocess.Popen([sys.executable, "-c", _CHILD], env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
@@ -145,15 +148,18 @@ def use_compiled() -> bool:
             _STATE["loaded"] = True
             return True
         marker, lock_file = paths
+        child = _our_child()
         if marker.exists():
+            if child is not None:
+                child.poll()  # reap it when it has exited
             _STATE["loaded"] = True
             return True
-        child = _our_child()
         if child is not None:
             if child.poll() is None:
                 return False
-            # finished without a marker (compilation failed, or the cache cannot be written): compile here
-            _STATE["failed"] = True
+            if not marker.exists():
+                # finished without a marker (compilation failed, or the cache cannot be written): compile here
+                _STATE["failed"] = True
             _STATE["loaded"] = True
             return True
         if not _lock_held(lock_file):
