@@ -138,7 +138,8 @@ def _case(name: str, version: str, src: Path, cache: Path, cmd: list, timeout: f
     r.update(case=name, version=version, cache="cold" if cold else "warm")
     if cold:
         r["background_done_s"] = _wait_for_background(src, cache, t0)
-    extra = "" if r.get("background_done_s") is None else f", background compile done after {r['background_done_s']:.1f} s"
+    extra = "" if r.get("background_done_s") is None else \
+        f", background compile done {r['background_done_s']:.1f} s after the start (or by the run's end)"
     route = "" if "compiled_route" not in r else f", compiled route: {r['compiled_route']}"
     print(f"  {name:18s} {version:6s} {r['cache']}: wall {r['wall_s']:6.1f} s, CPU {r['cpu_s']:6.1f} s, load "
           f"{r['load']:.1f}{route}{extra}", flush=True)
@@ -225,8 +226,11 @@ def main(argv=None) -> int:
             print(f"quick start {version}: info.csv identical across its runs (cold and warm): "
                   f"{all(_numbers(f) == _numbers(files[0]) for f in files)}")
         if len(infos) == 2:
-            same = _numbers(infos["before"][0]) == _numbers(infos["after"][0])
-            print(f"quick start before vs after: estimates identical: {same}")
+            a, b = _numbers(infos["before"][0]), _numbers(infos["after"][0])
+            worst = max((abs(float(u) - float(v)) for ra, rb in zip(a, b) for u, v in zip(ra[2:], rb[2:])
+                         if u not in ("", None) and v not in ("", None)), default=float("nan"))
+            print(f"quick start before vs after: same rows {[r[:2] for r in a] == [r[:2] for r in b]}, largest "
+                  f"difference of an estimate or interval end {worst:.2g} nats")
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
