@@ -20,6 +20,11 @@ Usage::
     python benchmarks/bench_ib.py --data-dir ../shared/data/mnist            # 3 epochs, defaults
     python benchmarks/bench_ib.py --data-dir ../shared/data/mnist --refit every --epochs 2
     python benchmarks/bench_ib.py --dataset digits                           # no download, small
+    python benchmarks/bench_ib.py --data-dir ../shared/data/mnist --phases  # + CPU and wall per phase
+
+``--phases`` also splits every analysis into its parts (probe pass, PCA fits,
+the decoders' bases and L-BFGS fits, the I(X;L) estimates and their
+half-sample intervals), each timed in wall and process CPU time.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-subsamples", type=int, default=10, help="half-samples per CI (run default 10)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", default=None, help="keep the run folder here instead of a temporary one")
+    ap.add_argument("--phases", action="store_true", help="time the parts of every analysis (wall and CPU)")
     args = ap.parse_args(argv)
 
     import torch
@@ -55,6 +61,7 @@ def main(argv=None) -> int:
     from ibscope.plots import read_info, read_metrics
 
     cpu = _count_cpu()
+    phases = _count_phases() if args.phases else None
 
     print("# ibscope IB analysis vs training benchmark\n")
     print(f"ibscope {ibscope.__version__}, python {platform.python_version()}, torch {torch.__version__}, "
@@ -111,6 +118,8 @@ def main(argv=None) -> int:
         ac = float(np.median([cpu["analyse"][e] for e in steady["epoch"].astype(int)]))
         tc = float(np.median([cpu["train"][e] for e in steady["epoch"].astype(int)]))
         print(f"steady state CPU (all threads): analysis {ac:.1f} s vs training epoch {tc:.1f} s: ratio {ac / tc:.2f}")
+    if phases is not None:
+        _print_phases(phases)
     print(f"first epoch (fits the layer compressors): analysis {met['analysis_s'].iloc[0]:.1f} s vs training "
           f"{met['train_s'].iloc[0]:.1f} s; test accuracy after the run {met['test_acc'].iloc[-1]:.4f}, "
           f"ROC-AUC {met['test_auc'].iloc[-1]:.4f}")
@@ -156,6 +165,75 @@ def _count_cpu() -> dict:
     timed(IBRecorder, "analyse", per_epoch("analyse"))
     timed(IBRecorder, "prepare", prepare)
     return out
+
+
+#: the parts of an analysis timed by --phases: (label, module, owner attribute or None, function name)
+PHASES = (
+    ("probe pass", "ibscope.ib.recorder", "IBRecorder", "capture"),
+    ("PCA fits (layer codes and decoder bases)", "ibscope.compress.pca", "PCACompressor", "fit"),
+    ("decoder features (basis fit + transform)", "ibscope.ib.decoders", "LinearProbes", "features"),
+    ("decoder L-BFGS fits", "ibscope.ib.decoders", None, "_fit_softmax"),
+    ("decoders in all", "ibscope.ib.decoders", "LinearProbes", "cross_entropies"),
+    ("I(X;L) estimates with intervals", "ibscope.estimators.base", "MIEstimator", "estimate"),
+    ("of which the half-sample intervals", "ibscope.estimators.base", None, "_half_sample_interval"),
+)
+
+
+def _count_phases() -> dict:
+    """Wall and CPU time of each part of every analysis (see :data:`PHASES`), by epoch."""
+    import functools
+    import importlib
+    import time
+
+    from ibscope.ib import IBRecorder
+
+    out: dict = {"epoch": None, "t": {}}
+    active: set = set()
+
+    def wrap(label, owner, name):
+        inner = getattr(owner, name)
+
+        @functools.wraps(inner)
+        def wrapper(*a, **kw):
+            if label in active or out["epoch"] is None:  # nested or outside an analysis: not counted again
+                return inner(*a, **kw)
+            active.add(label)
+            w0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return inner(*a, **kw)
+            finally:
+                active.discard(label)
+                cell = out["t"].setdefault((label, out["epoch"]), [0.0, 0.0])
+                cell[0] += time.perf_counter() - w0
+                cell[1] += time.process_time() - c0
+
+        setattr(owner, name, wrapper)
+
+    for label, module, owner, name in PHASES:
+        mod = importlib.import_module(module)
+        wrap(label, getattr(mod, owner) if owner else mod, name)
+    analyse = IBRecorder.analyse
+
+    @functools.wraps(analyse)
+    def tagged(self, model, epoch, *a, **kw):
+        out["epoch"] = int(epoch)
+        try:
+            return analyse(self, model, epoch, *a, **kw)
+        finally:
+            out["epoch"] = None
+
+    IBRecorder.analyse = tagged
+    return out
+
+
+def _print_phases(phases: dict) -> None:
+    epochs = sorted({e for _, e in phases["t"]})
+    print("\nparts of each analysis, CPU [s] (wall [s]):")
+    print("| part | " + " | ".join(f"epoch {e}" for e in epochs) + " |")
+    print("|---|" + "---|" * len(epochs))
+    for label, *_ in PHASES:
+        cells = [phases["t"].get((label, e)) for e in epochs]
+        print(f"| {label} | " + " | ".join("-" if c is None else f"{c[1]:.1f} ({c[0]:.1f})" for c in cells) + " |")
 
 
 if __name__ == "__main__":
