@@ -15,27 +15,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _compiled_kernels():
-    """Compile (or load from the cache) the neighbour-search kernels once, before the first test.
+def _compiled_neighbour_kernels():
+    """Load (or, in a fresh environment, compile) the numba kernels once, before any test runs, so that
+    every test sees the compiled backend rather than the first-call route (same values, other code), and
+    the durations of the tests that follow mean something (``--durations`` lists this fixture's setup)."""
+    from ibscope.neighbors import warm_up
 
-    A cold cache costs the first estimate about a minute on 2 cores; paying it here keeps the
-    durations of the tests that follow meaningful (``--durations`` lists this fixture's setup).
-    """
-    import numpy as np
-
-    from ibscope import neighbors
-
-    if hasattr(neighbors, "warm_up"):
-        neighbors.warm_up()
-    else:  # the estimators the suite uses most, on tiny data
-        import ibscope
-
-        rng = np.random.default_rng(0)
-        x, y = rng.standard_normal((2, 200, 2))
-        for est in ("ksg", "kl", "wkl"):
-            ibscope.mutual_information(x, y, estimator=est, random_state=0)
-        ibscope.mutual_information(x, (x[:, 0] > 0).astype(int), y_discrete=True, random_state=0)
-    yield
+    warm_up()
 
 
 def pytest_addoption(parser):

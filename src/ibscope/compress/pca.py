@@ -11,7 +11,10 @@ from ._base import BaseCompressor
 #: Above this many samples *and* features, ``svd_solver="auto"`` may pick the randomized SVD.
 RANDOMIZED_ABOVE = 2000
 
-_SOLVERS = ("auto", "full", "randomized")
+_SOLVERS = ("auto", "full", "covariance_eigh", "randomized")
+
+#: rows per block when the covariance matrix is accumulated (bounds the centred copy's memory)
+_COV_BLOCK = 8192
 
 
 def choose_svd_solver(solver, n_samples: int, n_features: int, n_components: int, *, owner="PCACompressor") -> str:
@@ -22,16 +25,52 @@ def choose_svd_solver(solver, n_samples: int, n_features: int, n_components: int
     if solver != "auto":
         return solver
     small = min(n_samples, n_features)
-    return "randomized" if small > RANDOMIZED_ABOVE and n_components <= small // 10 else "full"
+    if small > RANDOMIZED_ABOVE and n_components <= small // 10:
+        return "randomized"
+    return "covariance_eigh" if n_samples >= n_features else "full"
+
+
+def _covariance_pca(rows: np.ndarray, k: int):
+    """Leading ``k`` principal axes from the eigendecomposition of the covariance matrix.
+
+    Returns ``(mean, components, explained_variance, total_variance)`` with the
+    components as rows, by decreasing variance, signed like scikit-learn's
+    (the largest-magnitude entry of each axis is positive). Costs ``O(n d^2)``
+    for the covariance plus ``O(d^3)`` for the eigenproblem, against
+    ``O(n d^2)`` with a much larger constant (and an ``n x d`` factor ``U``) for
+    the full SVD; the leading axes agree with the SVD's to rounding when their
+    variances are not tiny against the largest (see :class:`PCACompressor`).
+    """
+    from scipy.linalg import eigh
+
+    n, d = rows.shape
+    mean = rows.mean(axis=0)
+    cov = np.zeros((d, d))
+    for start in range(0, n, _COV_BLOCK):
+        block = rows[start:start + _COV_BLOCK] - mean
+        cov += block.T @ block
+    cov /= max(n - 1, 1)
+    if k <= d // 20:  # a few leading eigenpairs: MRRR on that subset only
+        values, vectors = eigh(cov, subset_by_index=[d - k, d - 1], driver="evr")
+    else:
+        values, vectors = eigh(cov, driver="evd")
+        values, vectors = values[d - k:], vectors[:, d - k:]
+    components = np.ascontiguousarray(vectors[:, ::-1].T)
+    values = np.maximum(values[::-1], 0.0)  # rounding can leave a null direction slightly negative
+    pivot = np.abs(components).argmax(axis=1)
+    components *= np.where(components[np.arange(k), pivot] < 0, -1.0, 1.0)[:, None]
+    return mean, components, values, float(np.trace(cov))
 
 
 class PCACompressor(BaseCompressor):
     """Project onto the leading principal components.
 
-    Fitting runs :class:`sklearn.decomposition.PCA` with the exact LAPACK solver
-    (``svd_solver="full"``) or, for large inputs, a seeded randomized SVD (see
-    ``svd_solver``); both are deterministic, and component signs are fixed by
-    scikit-learn's sign convention. The fitted mean and components are stored as
+    Fitting eigendecomposes the covariance matrix when there are at least as
+    many samples as features, and otherwise runs
+    :class:`sklearn.decomposition.PCA` with the exact LAPACK SVD or, for large
+    inputs, a seeded randomized SVD (see ``svd_solver``); all are
+    deterministic, and component signs follow scikit-learn's convention (the
+    largest-magnitude entry of each axis is positive). The fitted mean and components are stored as
     plain arrays, so ``transform`` is ``(x - mean_) @ components_.T`` (divided by
     ``sqrt(explained_variance_)`` when whitening) and saving is exact.
 
@@ -46,16 +85,22 @@ class PCACompressor(BaseCompressor):
     random_state : int, numpy.random.Generator or None, default=None
         Seed of the randomized solver (None: 0, so a fit is always reproducible);
         unused by the exact one.
-    svd_solver : {"auto", "full", "randomized"}, default="auto"
-        ``"full"``: exact SVD. ``"randomized"``: Halko et al.'s randomized SVD with
-        scikit-learn's default oversampling and power iterations. ``"auto"``: the
-        exact solver unless both ``n_samples`` and ``n_features`` exceed
-        :data:`RANDOMIZED_ABOVE` (2000) and ``n_components`` is at most a tenth of
-        the smaller one, where the exact SVD's ``O(n d min(n, d))`` cost explodes:
-        fitting 10 000 x 2048 rows took 55 s exact and 2.0 s randomized for 4
-        components (110 s and 15 s for 128) on a busy 2-core machine. So the
-        layers of the paper's net (1352-D at most) keep the exact fit, and the
-        12 544-D stem of ``resnet-small`` gets the randomized one.
+    svd_solver : {"auto", "full", "covariance_eigh", "randomized"}, default="auto"
+        ``"full"``: exact SVD of the centred data. ``"covariance_eigh"``: exact
+        eigendecomposition of the ``d x d`` covariance matrix (the leading
+        eigenpairs only when ``n_components`` is small); the same axes as the
+        SVD up to rounding, several times faster when ``n_samples >= n_features``,
+        but a variance below about 1e-12 of the largest loses its relative
+        accuracy. ``"randomized"``: Halko et al.'s randomized SVD with
+        scikit-learn's default oversampling and power iterations. ``"auto"``:
+        the randomized SVD when both ``n_samples`` and ``n_features`` exceed
+        :data:`RANDOMIZED_ABOVE` (2000) and ``n_components`` is at most a tenth
+        of the smaller one, where exact solvers' ``O(n d min(n, d))`` cost
+        explodes; otherwise ``"covariance_eigh"`` when ``n_samples >=
+        n_features``, else ``"full"``. So the layers of the paper's net (1352-D
+        at most, 10 000 probes) and its 784-pixel images get the covariance
+        route, and the 12 544-D stem of ``resnet-small`` the randomized SVD
+        (``benchmarks/bench_ib.py`` times the fits).
 
     Attributes
     ----------
@@ -104,8 +149,6 @@ class PCACompressor(BaseCompressor):
         -------
         self : PCACompressor
         """
-        from sklearn.decomposition import PCA
-
         rows, shape = self._flat_input(x, "x", fitting=True)
         n, d = rows.shape
         k = check_int(self.n_components, "n_components", self._owner, low=1)
@@ -120,13 +163,23 @@ class PCACompressor(BaseCompressor):
         self.seed_ = resolve_seed(self.random_state) if self.random_state is not None else None
         solver = choose_svd_solver(self.svd_solver, n, d, k, owner=self._owner)
         self.svd_solver_ = solver
-        pca = PCA(n_components=k, whiten=bool(self.whiten), svd_solver=solver,
-                  random_state=(self.seed_ or 0) if solver == "randomized" else None).fit(rows)
-        self.components_ = np.ascontiguousarray(pca.components_, dtype=np.float64)
-        self.mean_ = np.ascontiguousarray(pca.mean_, dtype=np.float64)
-        self.explained_variance_ = np.asarray(pca.explained_variance_, dtype=np.float64)
-        self.explained_variance_ratio_ = np.asarray(pca.explained_variance_ratio_, dtype=np.float64)
-        self.singular_values_ = np.asarray(pca.singular_values_, dtype=np.float64)
+        if solver == "covariance_eigh":
+            mean, components, variance, total = _covariance_pca(rows, k)
+            self.components_ = components
+            self.mean_ = np.ascontiguousarray(mean, dtype=np.float64)
+            self.explained_variance_ = variance
+            self.explained_variance_ratio_ = variance / total if total > 0 else np.zeros(k)
+            self.singular_values_ = np.sqrt(variance * max(n - 1, 1))
+        else:
+            from sklearn.decomposition import PCA
+
+            pca = PCA(n_components=k, whiten=bool(self.whiten), svd_solver=solver,
+                      random_state=(self.seed_ or 0) if solver == "randomized" else None).fit(rows)
+            self.components_ = np.ascontiguousarray(pca.components_, dtype=np.float64)
+            self.mean_ = np.ascontiguousarray(pca.mean_, dtype=np.float64)
+            self.explained_variance_ = np.asarray(pca.explained_variance_, dtype=np.float64)
+            self.explained_variance_ratio_ = np.asarray(pca.explained_variance_ratio_, dtype=np.float64)
+            self.singular_values_ = np.asarray(pca.singular_values_, dtype=np.float64)
         self.n_features_in_ = d
         self.input_shape_ = shape
         self.n_components_ = k

@@ -36,7 +36,9 @@ layer's own probe alone is reported beside it (``i_ly_own``).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -63,19 +65,46 @@ def _fit_softmax(x, y, n_classes: int, l2: float, max_iter: int):
     return w.detach(), b.detach()
 
 
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the enclosed torch operations on one intra-op thread (the previous count is restored).
+
+    The probes' tensors are small (a few thousand rows by at most ``max_dim``
+    features and a handful of classes), so torch's intra-op parallelism only adds
+    synchronisation: on a loaded 2-core machine a fit spent most of its time
+    waiting for the second thread (``benchmarks/bench_ib.py``). One thread also
+    makes the fitted probes independent of the machine's core count (parallel
+    reductions sum in a different order). Under torch's OpenMP backend the
+    setting is per thread for threads that already ran torch code, so a training
+    loop in another thread keeps its own thread count.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _cross_entropies(z: np.ndarray, y: np.ndarray, folds: np.ndarray, n_classes: int, l2: float,
                      max_iter: int) -> np.ndarray:
     """Held-out cross-entropy (nats) of every row, from a softmax regression fitted on the other folds."""
     import torch
 
-    zt = torch.as_tensor(z, dtype=torch.float64)
-    yt = torch.as_tensor(y, dtype=torch.int64)
-    out = torch.empty(len(y), dtype=torch.float64)
-    for f in np.unique(folds):
-        test = torch.as_tensor(folds == f)
-        w, b = _fit_softmax(zt[~test], yt[~test], n_classes, l2, max_iter)
-        out[test] = torch.nn.functional.cross_entropy(zt[test] @ w + b, yt[test], reduction="none")
-    return out.numpy()
+    with one_torch_thread():
+        zt = torch.as_tensor(z, dtype=torch.float64)
+        yt = torch.as_tensor(y, dtype=torch.int64)
+        out = torch.empty(len(y), dtype=torch.float64)
+        for f in np.unique(folds):
+            test = torch.as_tensor(folds == f)
+            w, b = _fit_softmax(zt[~test], yt[~test], n_classes, l2, max_iter)
+            out[test] = torch.nn.functional.cross_entropy(zt[test] @ w + b, yt[test], reduction="none")
+        return out.numpy()
 
 
 class LinearProbes:

@@ -14,13 +14,19 @@ One interface, several backends, chosen automatically by device:
   search in the sorted column. The kernels release the GIL and run in chunks
   on a small thread pool (:func:`thread_pool`; ``IBSCOPE_NUM_THREADS``
   overrides the thread count, see :func:`default_threads`). They are compiled
-  on first use and cached on disk (``cache=True``): a fresh environment pays
-  the compile time once (about 20-30 s), later processes load in under a
-  second.
+  once per environment and cached on disk by numba (``cache=True``); later
+  processes load them in about a second. In a fresh environment the compiler
+  does not hold up the first calls: they run on the exact ``"kdtree"`` route
+  below (the same values, bit for bit) while a background process compiles
+  the kernels into the cache (:mod:`ibscope.neighbors._warm`;
+  ``IBSCOPE_BACKGROUND_COMPILE=0`` compiles in the calling process instead).
+  :func:`warm_up` waits for, or does, that compilation and loads the kernels.
 * ``"sorted"`` - 1-D data: counts by exact search in the sorted column (kNN
   queries fall back to the numba tree).
 * ``"kdtree"`` - scipy's ``cKDTree`` using all cores (``workers=-1``;
-  :mod:`ibscope.neighbors._scipy`).
+  :mod:`ibscope.neighbors._scipy`) to find candidates, whose distances are then
+  computed with the compiled kernels' own operations, so the values equal
+  the ``"numba"`` backend's bit for bit (Euclidean ones included).
 * ``"torch"`` - chunked brute force in torch, on CPU or CUDA (the default when
   ``device`` names a GPU; :mod:`ibscope.neighbors._torch`). Distances are
   computed block by block (``chunk`` rows against all points), so memory stays
@@ -33,8 +39,10 @@ Distances are ``"chebyshev"`` (max-norm, used by KSG) or ``"euclidean"`` (used
 by Kozachenko-Leonenko entropies). Results are exact: max-norm k-th distances
 and counts equal a brute-force computation bit for bit on every backend,
 including points exactly at the radius (KSG uses only the max-norm); Euclidean
-distances agree to rounding (the order in which ``d`` squares are summed may
-differ between backends). Inputs must be finite.
+distances are the square roots of the squares summed in coordinate order on
+the ``"numba"`` and ``"kdtree"`` backends (bit-identical to each other), and
+agree with the torch backend's to rounding. Neighbours at equal distances are
+ordered by index on the CPU backends. Inputs must be finite.
 """
 
 from __future__ import annotations
@@ -42,10 +50,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_choice
-from . import _scipy, _torch, _tree
+from . import _scipy, _torch, _tree, _warm
 from ._dispatch import BACKENDS, METRICS, _device_for, choose_backend, resolve_device
 from ._duplicates import count_duplicate_rows
 from ._threads import default_threads, thread_pool
+from ._warm import warm_up
 
 __all__ = [
     "BACKENDS",
@@ -59,6 +68,7 @@ __all__ = [
     "kth_distance",
     "resolve_device",
     "thread_pool",
+    "warm_up",
 ]
 
 
@@ -84,6 +94,13 @@ def _check_knn_k(k, n: int, owner: str) -> int:
     return k
 
 
+def _compiled_or_exact(backend: str) -> str:
+    """The compiled backend, or "kdtree" (same values) while the kernels compile in the background."""
+    if backend in ("numba", "sorted") and not _warm.use_compiled():
+        return "kdtree"
+    return backend
+
+
 def knn(points: np.ndarray, k: int, *, metric: str = "euclidean", backend: str = "auto", device=None):
     """Distances and indices of the ``k`` nearest neighbours of every point (self excluded).
 
@@ -106,7 +123,7 @@ def knn(points: np.ndarray, k: int, *, metric: str = "euclidean", backend: str =
     points = _check_points(points, "ibscope.neighbors.knn")
     n, d = points.shape
     k = _check_knn_k(k, n, "ibscope.neighbors.knn")
-    b = choose_backend(n, d, backend, device)
+    b = _compiled_or_exact(choose_backend(n, d, backend, device))
     if b == "torch":
         return _torch.knn(points, k, metric, _device_for(b, device))
     if b in ("numba", "sorted"):  # "sorted" only affects counts; kNN uses the tree
@@ -141,6 +158,7 @@ def count_within(points: np.ndarray, radii: np.ndarray, *, metric: str = "chebys
     b = choose_backend(n, d, backend, device)
     if b == "sorted" and d != 1:
         raise ValueError(f"backend='sorted' works for 1-D data only; got {d} dimensions.")
+    b = _compiled_or_exact(b)
     if b == "torch":
         return _torch.count(points, radii, metric, strict, _device_for(b, device))
     if b in ("numba", "sorted"):
@@ -170,7 +188,7 @@ def ksg_counts(x: np.ndarray, y: np.ndarray, k: int, *, variant: int = 1, backen
         raise ValueError(f"ibscope.neighbors.ksg_counts: x and y have different lengths ({len(x)} != {len(y)}).")
     n = len(x)
     k = _check_knn_k(k, n, "ibscope.neighbors.ksg_counts")
-    b = choose_backend(n, x.shape[1] + y.shape[1], backend, device)
+    b = _compiled_or_exact(choose_backend(n, x.shape[1] + y.shape[1], backend, device))
     if b in ("numba", "sorted"):
         return _tree.ksg(x, y, k, variant)
     if b == "torch":

@@ -67,7 +67,10 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, fastmath=False, error_model="numpy", boundscheck=False)
-_INLINE = dict(_JIT, inline="always")
+#: helpers are inlined by LLVM (``alwaysinline``), not on numba's IR (``inline="always"``): the same
+#: machine code at half the compile time, because numba then types and lowers each helper once instead
+#: of once per call site (measured: 32 s -> 14 s for the kernels of a first KSG call; same speed after)
+_INLINE = dict(_JIT, forceinline=True)
 
 _INT_MAX = np.iinfo(np.int64).max
 

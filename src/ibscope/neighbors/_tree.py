@@ -57,9 +57,11 @@ def _build(points: np.ndarray, width: int, flat32: bool = False):
     """Numba KD-tree over ``points`` (see :mod:`ibscope.neighbors._numba`); with
     ``flat32`` it also keeps a float32 copy of the leaves for flat-mode screening."""
     nb = _nb()
+    points = np.array(points, dtype=np.float64, order="C")  # working copy, permuted into tree order
+    # (a fresh, writable C array: the kernels always see the same array types, so the ones compiled
+    # once by warm_up serve every call; a read-only input would otherwise compile a second version)
     tree = nb.build_init(points, width, bool(flat32))
     blk, blk32, oid, nstart, nend, box, sdim, sval, slot, depth, amax = tree
-    points = np.array(points, dtype=np.float64, order="C")  # working copy, permuted into tree order
     # split the top levels in this thread, then whole subtrees in parallel
     threads = default_threads()
     root_level = 0
