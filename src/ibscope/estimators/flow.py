@@ -325,7 +325,18 @@ def _informative_columns(x: np.ndarray, name: str, warnings: list) -> np.ndarray
     return keep
 
 
-def fit_flow(x: np.ndarray, y: np.ndarray, *, seed: int, warnings: list, blocks: int, hidden: int, lr: float,
+def fit_flow(x: np.ndarray, y: np.ndarray, **kwargs: Any) -> dict:
+    """Train the flows of :class:`FlowMI` on prepared (normal-score) arrays and evaluate them on held-out rows;
+    on the CPU with one torch thread (:func:`ibscope.estimators.neural._optim.cpu_threads`). See
+    :func:`_fit_flow` for the arguments."""
+    from .._torch import resolve_device
+    from .neural._optim import cpu_threads
+
+    with cpu_threads(resolve_device(kwargs.get("device"), kwargs.get("owner", "FlowMI"))):
+        return _fit_flow(x, y, **kwargs)
+
+
+def _fit_flow(x: np.ndarray, y: np.ndarray, *, seed: int, warnings: list, blocks: int, hidden: int, lr: float,
              batch_size: int, max_steps: int, eval_every: int, patience: int, sizes: tuple[int, int, int],
              device=None, owner: str = "FlowMI", affine: bool = False) -> dict:
     """Train the flows of :class:`FlowMI` on prepared (normal-score) arrays and evaluate them on held-out rows.
@@ -336,6 +347,7 @@ def fit_flow(x: np.ndarray, y: np.ndarray, *, seed: int, warnings: list, blocks:
     import torch
 
     from .._torch import resolve_device
+    from .neural._optim import Adam
     from .neural.flows import CanonicalGaussian, SideFlow
 
     dev = torch.device(resolve_device(device, owner))
@@ -370,7 +382,7 @@ def fit_flow(x: np.ndarray, y: np.ndarray, *, seed: int, warnings: list, blocks:
     def train(step_size: float):
         model = build()
         params = [p for part in model for p in part.parameters()]
-        opt = torch.optim.Adam(params, lr=step_size, foreach=True)
+        opt = Adam(params, lr=step_size)
         with torch.no_grad():
             start = float(loss_of(model, uv_, vv_))
             start_mi = val_mi(model)
