@@ -26,8 +26,9 @@ Two kinds of candidate see the data differently and fail by *under*-estimating:
     nats, largest -0.004; ``benchmarks/bench_bmi.py``), but not consistent: it is capped at
     log(batch size) and biased low whenever the critic is imperfect. It sees dependence no
     bijection can make linear (through a norm, through folds). It runs when ``neural="always"``,
-    or, with ``neural="auto"``, when ``n >= _NEURAL_MIN_ROWS`` and there are at least
-    ``_NEURAL_MIN_DIM`` dimensions in all.
+    or, with ``neural="auto"``, when ``n >= _NEURAL_MIN_ROWS``, there are at least
+    ``_NEURAL_MIN_DIM`` dimensions in all, and the baseline is below its ceiling log(256) = 5.55
+    nats (above it InfoNCE cannot win).
 
 **The rule.** The baseline is ``b = max(KSG, copula)``. A held-out candidate with estimate ``v`` and
 standard error ``se`` replaces it only when ``v - 2 se > b``: its held-out evidence must exceed the
@@ -176,11 +177,15 @@ class AutoMI(MIEstimator):
             return False, f"not run: n={n} < {_FLOW_MIN_ROWS}"
         return True, f"{dx} + {dy} dimensions, n={n}"
 
-    def _neural_reason(self, n: int, dims: int) -> tuple[bool, str]:
+    def _neural_reason(self, n: int, dims: int, baseline: float) -> tuple[bool, str]:
         if self.neural == "never":
             return False, "neural='never'"
         if self.neural == "always":
             return True, "neural='always'"
+        ceiling = math.log(int(_NEURAL_SETTINGS.get("batch_size", 256)))
+        if baseline >= ceiling:
+            return False, (f"not run: InfoNCE cannot exceed its ceiling log(batch_size) = {ceiling:.3f} nats, and the "
+                           f"baseline is {baseline:.4g}")
         missing = []
         if n < _NEURAL_MIN_ROWS:
             missing.append(f"n={n} < {_NEURAL_MIN_ROWS}")
@@ -240,7 +245,7 @@ class AutoMI(MIEstimator):
         runs: dict[str, dict[str, Any]] = {}
         go, why = self._flow_reason(n, dx, dy)
         runs["flow"] = self._run_flow(x, y, call, why) if go else {"ran": False, "why": why}
-        go, why = self._neural_reason(n, dx + dy)
+        go, why = self._neural_reason(n, dx + dy, raw)
         runs["infonce"] = self._run_neural(x, y, call, why, level) if go else {"ran": False, "why": why}
         info["flow"], info["neural"] = runs["flow"], runs["infonce"]
         best, best_value = None, raw
