@@ -46,7 +46,7 @@ def test_layers_are_bijections_with_the_right_log_determinant():
     for layer in (rot, mono):
         out, logdet = layer(x)
         for i in range(len(x)):
-            jac = torch.autograd.functional.jacobian(lambda r: layer(r[None])[0][0], x[i])
+            jac = torch.autograd.functional.jacobian(lambda r, f=layer: f(r[None])[0][0], x[i])
             assert float(torch.linalg.slogdet(jac)[1]) == pytest.approx(float(logdet[i].detach()), abs=1e-9)
         assert torch.cdist(out, out).fill_diagonal_(1.0).min() > 1e-6
     # the rotation coupling keeps the norm (it only turns coordinate pairs)

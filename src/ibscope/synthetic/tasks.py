@@ -60,8 +60,8 @@ from scipy.special import ndtr
 from .._random import make_rng
 from .._result import check_units, convert
 from .._validation import check_float, check_int
-from .gaussian import CorrelatedGaussian
 from .families import MC_SAMPLES, MC_SEED, InlierMixture, PeriodicShear, Shells, Spiral
+from .gaussian import CorrelatedGaussian
 from .images import RENDERERS, render
 from .student import MultivariateStudentT
 
