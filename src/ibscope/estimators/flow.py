@@ -13,7 +13,7 @@ such maps, cheaply, and evaluates the closed form on rows the maps never saw:
    (CCA on the training rows), so the latent pair starts in canonical form: the Gaussian-copula
    estimate.
 4. **Flows.** Each side gets ``blocks`` rotation couplings (:mod:`ibscope.estimators.neural.flows`:
-   coordinate pairs of a learned orthonormal basis turned by angles that depend on the radii; with
+   learned planes turned by angles that depend on the radii in the planes and the norm; with
    ``affine=True`` each is followed by a RealNVP affine coupling; a 1-D side gets monotone layers),
    starting at the identity. Together with a canonical joint Gaussian on the latent pair (learned
    correlations) they are trained by maximum likelihood of the joint density,
@@ -408,18 +408,27 @@ def _fit_flow(x: np.ndarray, y: np.ndarray, *, seed: int, warnings: list, blocks
                 order, pos = torch.randperm(n_train, generator=gen), 0
             idx = order[pos:pos + b].to(dev)
             pos += b
-            loss = loss_of(model, ut[idx], vt[idx])
-            if not torch.isfinite(loss):
+            try:
+                loss = loss_of(model, ut[idx], vt[idx])
+                finite = bool(torch.isfinite(loss))
+                if finite:
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    finite = all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
+            except RuntimeError:  # a linear-algebra failure of exploded parameters
+                finite = False
+            if not finite:
                 stop = "diverged"
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
             opt.step()
             running.append(float(loss.detach()))
             if step % eval_every == 0 or step == max_steps:
                 with torch.no_grad():
-                    val = float(loss_of(model, uv_, vv_))
-                    vmi = val_mi(model) if math.isfinite(val) else math.nan
+                    try:
+                        val = float(loss_of(model, uv_, vv_))
+                        vmi = val_mi(model) if math.isfinite(val) else math.nan
+                    except RuntimeError:
+                        val = vmi = math.nan
                 curve.append({"step": step, "train_loss": float(np.mean(running)), "val_loss": val, "val_mi": vmi})
                 running = []
                 if not math.isfinite(val) or val > lowest + _EXPLODE or not math.isfinite(vmi):

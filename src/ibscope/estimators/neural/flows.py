@@ -11,10 +11,10 @@ Each layer is a bijection of R^d by construction:
 :class:`AffineCoupling`
     RealNVP coupling (Dinh et al., 2017): ``x_B -> x_B exp(s(x_A)) + t(x_A)``, ``x_A`` unchanged.
 :class:`RotationCoupling`
-    In a learned orthonormal basis ``Q`` the coordinates are paired and each pair is turned by an
-    angle computed from quantities the turn leaves unchanged (the radii of all pairs and the norm).
-    Given the output, those quantities and hence the angles are known, so the map is invertible; in
-    polar coordinates of each pair it only shifts the angles, so ``det J = 1``. It undoes dependence
+    A few learned planes (orthonormal pairs of directions) are each turned by an angle computed from
+    quantities the turn leaves unchanged (the radii in all the planes and the norm). Given the
+    output, those quantities and hence the angles are known, so the map is invertible; in polar
+    coordinates of each plane it only shifts the angles, so ``det J = 1``. It undoes dependence
     that winds with the radius (spirals), which per-coordinate and coupling maps reach only slowly.
 
 Every layer starts as the identity (zero-initialised last layers), so a flow starts from its
@@ -37,6 +37,8 @@ __all__ = ["Monotone", "AffineCoupling", "RotationCoupling", "SideFlow", "Canoni
 
 #: layer kinds a side flow is built from (a 1-D side gets ``Monotone`` layers only)
 LAYERS = ("rotation", "affine", "monotone")
+#: most planes a rotation coupling turns (all d // 2 up to 32 dimensions; 16 beyond keeps the cost per row O(d))
+MAX_PLANES = 16
 #: bound of the log-scale of an affine coupling (|s| <= _SCALE_BOUND), for stable training
 _SCALE_BOUND = 2.0
 
@@ -101,43 +103,44 @@ class AffineCoupling(nn.Module):
 
 
 class RotationCoupling(nn.Module):
-    """Turn coordinate pairs of ``Q x`` by angles that depend on the pairs' radii and the norm; ``det J = 1``.
+    """Turn ``planes`` learned planes by angles that depend on the planes' radii and the norm; ``det J = 1``.
 
-    ``Q = exp(A - A^T)`` is a learned rotation (identity at start). In the basis ``z = Q x`` the pairs
-    are ``(z_0, z_1), (z_2, z_3), ...``; an MLP maps the invariants (squared radius of every pair,
-    the squared norm, and an unpaired last coordinate) to one angle per pair, and the result is
-    rotated back with ``Q^T``. The invariants are standardised for a standard normal input.
+    ``planes`` defaults to ``min(d // 2, MAX_PLANES)``.
+
+    ``U`` (d, 2 planes) has orthonormal columns (Gram-Schmidt, through a Cholesky factor, of a learned
+    matrix that starts as the first ``2 planes`` coordinate axes: the leading canonical pairs). The pairs of
+    coordinates ``z = x U``, ``(z_0, z_1), (z_2, z_3), ...``, are turned by angles that an MLP computes
+    from the invariants (squared radius of every pair, squared norm of ``x``, standardised for a
+    standard normal input), and ``x -> x + (turned(z) - z) U^T``: the component of ``x`` outside the
+    planes is unchanged. The cost per row is O(d planes), so it scales to many dimensions.
     """
 
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int, planes: int | None = None):
         super().__init__()
         if dim < 2:
             raise ValueError("RotationCoupling needs at least 2 dimensions.")
         self.dim = dim
-        self.pairs = dim // 2
-        self.skew = nn.Parameter(torch.zeros(dim, dim))
-        self.net = _mlp(self.pairs + 1 + dim % 2, hidden, self.pairs)
+        self.planes = min(dim // 2, MAX_PLANES) if planes is None else max(1, min(int(planes), dim // 2))
+        self.frame = nn.Parameter(torch.eye(dim)[:, : 2 * self.planes].clone())
+        self.net = _mlp(self.planes + 1, hidden, self.planes)
 
     def basis(self) -> torch.Tensor:
-        """The current rotation ``Q`` (d, d)."""
-        return torch.linalg.matrix_exp(self.skew - self.skew.T)
+        """The orthonormal frame ``U`` (d, 2 planes)."""
+        w = self.frame
+        chol = torch.linalg.cholesky(w.T @ w)
+        return torch.linalg.solve_triangular(chol, w.T, upper=False).T
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.basis()
-        z = x @ q.T
-        m = self.pairs
-        p = z[:, : 2 * m].reshape(-1, m, 2)
+        u = self.basis()
+        z = x @ u
+        p = z.reshape(-1, self.planes, 2)
         r2 = (p * p).sum(-1)
-        feats = [(r2 - 2.0) / 2.0, ((z * z).sum(1, keepdim=True) - self.dim) / math.sqrt(2.0 * self.dim)]
-        if self.dim % 2:
-            feats.append(z[:, -1:])
-        angle = self.net(torch.cat(feats, dim=1))
+        norm2 = (x * x).sum(1, keepdim=True)
+        angle = self.net(torch.cat([(r2 - 2.0) / 2.0, (norm2 - self.dim) / math.sqrt(2.0 * self.dim)], dim=1))
         c, s = torch.cos(angle), torch.sin(angle)
         turned = torch.stack([c * p[..., 0] - s * p[..., 1], s * p[..., 0] + c * p[..., 1]], dim=-1)
-        out = turned.reshape(-1, 2 * m)
-        if self.dim % 2:
-            out = torch.cat([out, z[:, -1:]], dim=1)
-        return out @ q, torch.zeros(len(x), dtype=x.dtype, device=x.device)
+        out = x + (turned.reshape(-1, 2 * self.planes) - z) @ u.T
+        return out, torch.zeros(len(x), dtype=x.dtype, device=x.device)
 
 
 class SideFlow(nn.Module):
@@ -161,7 +164,7 @@ class SideFlow(nn.Module):
     """
 
     def __init__(self, dim: int, blocks: int, hidden: int, gen: torch.Generator, mean: np.ndarray,
-                 matrix: np.ndarray, affine: bool = False):
+                 matrix: np.ndarray, affine: bool = False, planes: int | None = None):
         super().__init__()
         layers: list[nn.Module] = []
         with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG; keep it as it was
@@ -169,7 +172,7 @@ class SideFlow(nn.Module):
                 if dim == 1:
                     layers.append(Monotone(1))
                     continue
-                layers.append(RotationCoupling(dim, hidden))
+                layers.append(RotationCoupling(dim, hidden, planes))
                 if affine:
                     cond = np.zeros(dim, dtype=bool)
                     cond[dim // 2:] = b % 2 == 0  # the leading (most correlated) coordinates move first
@@ -231,3 +234,4 @@ class CanonicalGaussian(nn.Module):
         """The head's MI, nats."""
         rho = self.rho().detach().double().cpu().numpy()
         return float(-0.5 * np.sum(np.log1p(-rho * rho)))
+
