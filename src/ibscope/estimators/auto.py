@@ -49,6 +49,9 @@ import math
 import time
 from typing import Any
 
+import numpy as np
+
+from .._random import child_seed
 from .._validation import check_choice
 from ._preprocess import normal_scores
 from .base import Call, MIEstimator
@@ -198,13 +201,13 @@ class AutoMI(MIEstimator):
     def _run_flow(self, x, y, call: Call, reason: str) -> dict:
         from .flow import FlowMI, _informative_columns, fit_flow
 
-        seed = int(call.rng.integers(0, 2**32))
+        seed = child_seed(call.seed, 1)  # not from call.rng: the same with or without an interval
         est = FlowMI(device=self.device)
         t0 = time.perf_counter()
         warnings: list = []
         try:
             est._check_params(len(x))
-            zx, zy = (x, y) if self.preprocess == "rank" else (normal_scores(x), normal_scores(y))
+            zx, zy = (x, y) if self.preprocess == "rank" else (_scores_of(x), _scores_of(y))
             zx = zx[:, _informative_columns(zx, "x", warnings)]
             zy = zy[:, _informative_columns(zy, "y", warnings)]
             if est._split_sizes(len(x))[0] <= 2 * (zx.shape[1] + zy.shape[1]):
@@ -225,7 +228,7 @@ class AutoMI(MIEstimator):
     def _run_neural(self, x, y, call: Call, reason: str, level) -> dict:
         from .neural import InfoNCE
 
-        seed = int(call.rng.integers(0, 2**32))
+        seed = child_seed(call.seed, 2)
         try:
             res = InfoNCE(ci=level, random_state=seed, device=self.device, **_NEURAL_SETTINGS).estimate(x, y)
         except (ValueError, RuntimeError) as exc:  # cannot train on these data: say so, keep the others
@@ -281,3 +284,10 @@ class AutoMI(MIEstimator):
     def _min_subsample(self, n: int) -> int:
         return max(int(self.k) + 2, 10)
 
+
+def _scores_of(x):
+    """Normal scores of prepared (standardised or raw) columns, with constant columns left at 0."""
+    constant = np.all(x == x[:1], axis=0)
+    out = normal_scores(x)
+    out[:, constant] = 0.0
+    return out
