@@ -153,11 +153,13 @@ def main(argv=None) -> int:
         failed = [r["task"] for r in rows if not r[label + ":ok"]]
         print(f"  {label:<16} {ok:>2}/{len(rows)}   slowest task {slowest[label + ':time']:.1f} s "
               f"({slowest['task']})   failed: {', '.join(failed) if failed else '-'}")
-    print(f"Within {CLOSE} nats of the truth (mean estimate), and mean absolute error:")
+    print(f"Within {CLOSE} nats of the truth (mean estimate), mean absolute error, mean and largest signed error:")
     for label in labels:
-        errs = [abs(r[label] - r["true"]) for r in rows]
+        signed = [r[label] - r["true"] for r in rows]
+        errs = [abs(e) for e in signed]
         far = [f"{r['task']} ({r[label]:.3f})" for r, e in zip(rows, errs) if e >= CLOSE]
         print(f"  {label:<16} {sum(e < CLOSE for e in errs):>2}/{len(rows)}   MAE {np.mean(errs):.4f}   "
+              f"signed {np.mean(signed):+.4f}, largest {max(signed):+.4f}   "
               f"beyond {CLOSE}: {', '.join(far) if far else '-'}")
     print(f"Total wall time {time.perf_counter() - t_start:.0f} s")
     if args.out:

@@ -109,6 +109,7 @@ def main(argv=None) -> int:
         ap.error(f"unknown estimator label(s) {unknown}; choose from {', '.join(CANDIDATES)}")
     families = args.only.split(",") if args.only else list(FAMILIES)
     t_start = time.perf_counter()
+    summary: list[dict] = []
     for family in families:
         rows = []
         for label, sampler in FAMILIES[family]:
@@ -145,6 +146,12 @@ def main(argv=None) -> int:
                 print(f"| {r['task']} | {true} | {cells} | {err} | {r['chosen']} |")
         else:
             print()
+        summary.extend(rows)
+    print("Over all tasks: mean absolute error, mean and largest signed error (nats), tasks within 0.1 nats:")
+    for name in labels:
+        signed = [r[name] - r["true"] for r in summary]
+        print(f"  {name:<10} MAE {np.mean(np.abs(signed)):.4f}   signed {np.mean(signed):+.4f}, largest "
+              f"{max(signed):+.4f}   within 0.1: {sum(abs(e) < 0.1 for e in signed)}/{len(signed)}")
     print(f"Total wall time {time.perf_counter() - t_start:.0f} s")
     return 0
 
