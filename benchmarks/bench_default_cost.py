@@ -10,12 +10,15 @@ Two kinds of data per size:
 Each cell is the median over ``--reps`` calls (seeds 0..reps-1) in this process, after one warm-up call that
 pays the one-time imports and compilations. The parts are read from ``extra["auto"]``: the flow's and the
 InfoNCE critic's training time (each includes its held-out evaluation); the rest is KSG, the copula and
-the preprocessing. The machine's load average is printed with the table: on shared cores the times grow
-with the load. Usage::
+the preprocessing. ``cpu (s)`` is the process's CPU time for the call: with ``OMP_NUM_THREADS=1
+NUMBA_NUM_THREADS=1`` everything runs on one thread, and the CPU time is what the call would take alone on an
+idle core (on shared cores it is still inflated by cache and memory contention, so it is an upper bound).
+The machine's load average is printed with the table: on shared cores the wall times grow with the load.
+Usage::
 
     python benchmarks/bench_default_cost.py                       # the table of docs/results/accuracy.md
     python benchmarks/bench_default_cost.py --n 10000 --dims 50 --reps 3
-    OMP_NUM_THREADS=2 python benchmarks/bench_default_cost.py     # KSG's and the copula's threads
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_default_cost.py   # one thread: cpu = idle time
 """
 
 from __future__ import annotations
@@ -54,26 +57,28 @@ def main(argv=None) -> int:
     print(f"# torch {torch.__version__}, torch threads {torch.get_num_threads()} (training runs on 1), "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus {os.cpu_count()}, "
           f"load average at start {os.getloadavg()[0]:.1f}")
-    print("| data | n | dims | default (s) | flow (s) | InfoNCE (s) | KSG + copula + rest (s) | chosen |")
-    print("|---|---:|---|---:|---:|---:|---:|---|")
+    print("| data | n | dims | default (s) | cpu (s) | flow (s) | InfoNCE (s) | KSG + copula + rest (s) | chosen |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---|")
     t_start = time.perf_counter()
     for kind in kinds:
         for n in sizes:
             for d in dims:
                 if kind == "spiral" and d < 2:
                     continue
-                walls, flows, nces, chosen = [], [], [], []
+                walls, cpus, flows, nces, chosen = [], [], [], [], []
                 for seed in range(args.reps):
                     x, y = _data(kind, n, d, seed)
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     r = ibscope.mutual_information(x, y, random_state=seed)
                     walls.append(time.perf_counter() - t0)
+                    cpus.append(time.process_time() - c0)
                     info = r.extra["auto"]
                     flows.append(info["flow"].get("time_s", 0.0) if info["flow"]["ran"] else 0.0)
                     nces.append(info["neural"].get("time_s", 0.0) if info["neural"]["ran"] else 0.0)
                     chosen.append(info["chosen"])
                 w, f, c = statistics.median(walls), statistics.median(flows), statistics.median(nces)
-                print(f"| {kind} | {n} | {d}+{d} | {w:.2f} | {f:.2f} | {c:.2f} | {max(w - f - c, 0.0):.2f} | "
+                print(f"| {kind} | {n} | {d}+{d} | {w:.2f} | {statistics.median(cpus):.2f} | {f:.2f} | {c:.2f} | "
+                      f"{max(w - f - c, 0.0):.2f} | "
                       f"{','.join(sorted(set(chosen)))} |", flush=True)
     print(f"# load average at end {os.getloadavg()[0]:.1f}; total {time.perf_counter() - t_start:.0f} s")
     return 0
