@@ -19,17 +19,15 @@ Two kinds of candidate see the data differently and fail by *under*-estimating:
     trained to make the pair jointly Gaussian, then the Gaussian-copula MI of the held-out mapped
     pair. It sees dependence that winds with the radius (spirals) or otherwise needs a joint,
     non-per-coordinate map to become linear. It runs unless both sides are 1-D (an invertible map
-    of a 1-D side is monotone and leaves the copula as it is) or there are fewer than
-    ``_FLOW_MIN_ROWS`` rows.
+    of a 1-D side is monotone and leaves the copula as it is) or there are fewer than 1000 rows.
   - **A held-out InfoNCE bound** (:class:`~ibscope.estimators.neural.InfoNCE`, trained on the data as
     given, which it standardises, not on normal scores): a lower bound in
     expectation for any critic, and never above the truth on bmi's 40 tasks (mean error -0.095
     nats, largest -0.004; ``benchmarks/bench_bmi.py``), but not consistent: it is capped at
     log(batch size) and biased low whenever the critic is imperfect. It sees dependence no
     bijection can make linear (through a norm, through folds). It runs when ``neural="always"``,
-    or, with ``neural="auto"``, when ``n >= _NEURAL_MIN_ROWS``, there are at least
-    ``_NEURAL_MIN_DIM`` dimensions in all, and the baseline is below its ceiling log(256) = 5.55
-    nats (above it InfoNCE cannot win).
+    or, with ``neural="auto"``, with at least 2000 rows and 4 dimensions in all, while the
+    baseline is below its ceiling log(256) = 5.55 nats (above it InfoNCE cannot win).
 
 **The rule.** The baseline is ``b = max(KSG, copula)``. A held-out candidate with estimate ``v`` and
 standard error ``se`` replaces it only when ``v - 2 se > b``: its held-out evidence must exceed the
@@ -102,7 +100,8 @@ class AutoMI(MIEstimator):
         whenever a flow can be trained (it still needs 2 x (dim_x + dim_y) training rows).
     neural : {"auto", "never", "always"}, default="auto"
         When to add the held-out InfoNCE candidate (:class:`~ibscope.estimators.neural.InfoNCE`):
-        ``"auto"`` with at least 2000 rows and 4 dimensions in all. It costs a critic's training.
+        ``"auto"`` with at least 2000 rows and 4 dimensions in all, while the baseline is below InfoNCE's ceiling
+        log(256) = 5.55 nats. It costs a critic's training.
     units, ci, n_subsamples, random_state
         As for :class:`~ibscope.estimators.KSG`.
     backend, device
