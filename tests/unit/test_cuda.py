@@ -101,6 +101,7 @@ CALLS = {
     "mutual_information-kde": lambda x, y, dev: ibscope.mutual_information(x, y, estimator="kde", device=dev),
     "mutual_information-infonce": lambda x, y, dev: ibscope.mutual_information(
         x, y, estimator="infonce", device=dev, batch_size=32, max_steps=2, eval_every=1),
+    "mutual_information-flow": lambda x, y, dev: ibscope.mutual_information(x, y, estimator="flow", device=dev),
     "entropy-kl": lambda x, y, dev: ibscope.entropy(x, device=dev),
     "neighbors.knn": lambda x, y, dev: neighbors.knn(x, 3, backend="torch", device=dev),
     "neighbors.kth_distance": lambda x, y, dev: neighbors.kth_distance(x, 3, device=dev),
@@ -233,6 +234,18 @@ def test_neural_estimator_trains_on_cuda_and_repeats(estimator):
     assert first.extra["device"].startswith("cuda")
     assert np.isfinite(first.raw_value) and 0.3 < first.raw_value < 1.5
     assert abs(second.raw_value - first.raw_value) <= TOL_REPEAT
+
+
+@needs_cuda
+def test_flow_trains_on_cuda_near_the_cpu_value():
+    """The flow on the GPU: same split and initial weights (drawn on the CPU), float32 kernels that may sum in
+    another order; the held-out estimate stays within TOL_REPEAT of the CPU's."""
+    x, y, _ = correlated_gaussian(3000, dim_x=3, dim_y=3, mi=1.0, mix=True, random_state=0)
+    kw = {"estimator": "flow", "max_steps": 60, "random_state": 0}
+    gpu = ibscope.mutual_information(x, y, device="cuda", **kw)
+    cpu = ibscope.mutual_information(x, y, **kw)
+    assert gpu.extra["flow"]["device"].startswith("cuda")
+    assert abs(gpu.raw_value - cpu.raw_value) <= TOL_REPEAT
 
 
 @needs_cuda

@@ -48,7 +48,7 @@ def test_result_names_round_trip_through_the_registry():
 
 def test_unknown_names_list_the_registered_ones():
     with pytest.raises(ValueError, match=r"Unknown estimator 'nope' for continuous x and y\. Valid names: auto, copula, "
-                                         r"gaussian, gaussian-copula, infonce, kde, kl, ksg, ksg1, ksg2, mine, nwj, "
+                                         r"flow, gaussian, gaussian-copula, infonce, kde, kl, ksg, ksg1, ksg2, mine, nwj, "
                                          r"t-copula, wkl\."):
         ibscope.mutual_information(np.zeros((5, 1)), np.zeros((5, 1)), estimator="nope")
 

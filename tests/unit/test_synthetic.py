@@ -195,6 +195,7 @@ def test_render_bad_input(call, match, exc):
 EXPECTED_TASKS = {
     "gaussian", "gaussian-10x4", "gaussian-cube", "gaussian-uniform", "student-t", "uniform-label", "anti-pca",
     "bump-16", "bump-32", "rectangle-16", "rectangle-32", "elliptic-bump-16", "elliptic-bump-32",
+    "shells", "periodic-shear", "spiral", "inlier-mixture",
 }
 
 

@@ -62,6 +62,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "gaussian-copula": Entry(_E + "copula:CopulaMI", {"family": "gaussian"}),
         "t-copula": Entry(_E + "copula:CopulaMI", {"family": "t"}),
         "auto": Entry(_E + "auto:AutoMI"),
+        "flow": Entry(_E + "flow:FlowMI"),
         "mine": Entry(_E + "neural:MINE"),
         "nwj": Entry(_E + "neural:NWJ"),
         "infonce": Entry(_E + "neural:InfoNCE"),

@@ -35,6 +35,12 @@ Registered families
 ``anti-pca``
     A 32-D vector whose high-variance directions carry only an independent
     nuisance, so PCA to 2-D loses the informative coordinate (Statement 2).
+``shells``, ``periodic-shear``, ``spiral``, ``inlier-mixture``
+    Harder dependence (:mod:`ibscope.synthetic.families`): through the norm of many coordinates,
+    periodic shears of a Gaussian mixture, norm-dependent rotations, and Gaussian dependence diluted
+    by independent inliers. The shells' MI comes from quadrature, the spiral's is exact, the other
+    two are Monte Carlo values (``metadata["mi_method"]``; the samplers' ``mi_std_err`` is their
+    standard error), computed on first use.
 ``bump-16``, ``bump-32``, ``rectangle-16``, ``rectangle-32``, ``elliptic-bump-16``, ``elliptic-bump-32``
     Image pairs rendered from the two sides of a correlated Gaussian latent pair
     (Butakov et al., ICLR 2024; :mod:`ibscope.synthetic.images`).
@@ -54,6 +60,7 @@ from scipy.special import ndtr
 from .._random import make_rng
 from .._result import check_units, convert
 from .._validation import check_float, check_int
+from .families import MC_SAMPLES, MC_SEED, InlierMixture, PeriodicShear, Shells, Spiral
 from .gaussian import CorrelatedGaussian
 from .images import RENDERERS, render
 from .student import MultivariateStudentT
@@ -84,8 +91,9 @@ class Task:
     ----------
     name : str
         Registry name.
-    mi : float
-        True mutual information in nats.
+    mi : float or callable
+        True mutual information in nats, or a function of no arguments that returns it (evaluated on
+        first use and kept; for Monte Carlo ground truths).
     latent_fn : callable
         ``latent_fn(n, rng) -> (latent_x, latent_y)`` with ``rng`` a
         ``numpy.random.Generator``.
@@ -107,7 +115,7 @@ class Task:
         1 for a label).
     """
 
-    def __init__(self, name: str, *, mi: float, latent_fn: LatentFn, shape_x: tuple[int, ...],
+    def __init__(self, name: str, *, mi: float | Callable[[], float], latent_fn: LatentFn, shape_x: tuple[int, ...],
                  shape_y: tuple[int, ...], map_x: MapFn | None = None, map_y: MapFn | None = None,
                  y_discrete: bool = False, params: dict | None = None, metadata: dict | None = None):
         self.name = name
@@ -116,7 +124,8 @@ class Task:
         self.y_discrete = bool(y_discrete)
         self.params = dict(params or {})
         self.metadata = dict(metadata or {})
-        self._mi = float(mi)
+        self._mi_value: float | None = None if callable(mi) else float(mi)
+        self._mi_fn = mi if callable(mi) else None
         self._latent_fn = latent_fn
         self._map_x = map_x or _identity
         self._map_y = map_y or _identity
@@ -142,6 +151,13 @@ class Task:
             Exact MI in ``units``.
         """
         return convert(self._mi, check_units(units))
+
+    @property
+    def _mi(self) -> float:
+        if self._mi_value is None:
+            assert self._mi_fn is not None
+            self._mi_value = float(self._mi_fn())
+        return self._mi_value
 
     def sample_latents(self, n: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
         """Draw the latent pair behind :meth:`sample`.
@@ -366,6 +382,54 @@ def _image(name: str, *, kind: str, size: int, mi: float = 1.0, mix: bool = True
     )
 
 
+_MC = (f"Monte Carlo with {MC_SAMPLES} rows, seed {MC_SEED} (the sampler's mi_std_err is its standard error, "
+       "about 1e-3 nats)")
+
+
+def _family(name: str, sampler, family: str, description: str, params: dict, mi_method: str) -> Task:
+    return Task(
+        name, mi=sampler.mutual_information, latent_fn=lambda n, rng: sampler.sample(n, rng),
+        shape_x=(sampler.dim_x,), shape_y=(sampler.dim_y,), params=params,
+        metadata={"family": family, "description": description, "mi_method": mi_method,
+                  "sampler": type(sampler).__name__, "reference": "ibscope.synthetic.families"},
+    )
+
+
+def _shells(name: str, *, dim_x: int = 25, dim_y: int = 1, n_shells: int = 4, spacing: float = 0.5,
+            spread: float = 0.15) -> Task:
+    sampler = Shells(dim_x, dim_y, n_shells, spacing, spread)
+    return _family(name, sampler, "shells", "dependence through the norm: a shared shell index sets the radii of X "
+                   "and Y (directions uniform); MI by quadrature",
+                   {"dim_x": dim_x, "dim_y": dim_y, "n_shells": n_shells, "spacing": spacing, "spread": spread},
+                   "quadrature (error below 1e-6 nats)")
+
+
+def _periodic_shear(name: str, *, dim_x: int = 2, dim_y: int = 1, n_components: int = 3, separation: float = 1.5,
+                    amplitude: float = 1.5, frequency: float = 3.0, mix_seed: int = 0) -> Task:
+    sampler = PeriodicShear(dim_x, dim_y, n_components, separation, amplitude, frequency, mix_seed)
+    return _family(name, sampler, "periodic-shear", "Gaussian mixture with X sheared by sin(frequency X_0); MI by "
+                   "Monte Carlo",
+                   {"dim_x": dim_x, "dim_y": dim_y, "n_components": n_components, "separation": separation,
+                    "amplitude": amplitude, "frequency": frequency, "mix_seed": mix_seed}, _MC)
+
+
+def _spiral(name: str, *, dim_x: int = 3, dim_y: int = 3, mi: float = 1.0, speed: float = 1.0,
+            mix_seed: int = 0) -> Task:
+    sampler = Spiral(dim_x, dim_y, _check_mi(mi, _owner(name)), speed, mix_seed)
+    return _family(name, sampler, "spiral", "correlated Gaussians, each side turned in a random plane by an angle "
+                   "speed |v|^2 / dim; exact MI",
+                   {"dim_x": dim_x, "dim_y": dim_y, "mi": mi, "speed": speed, "mix_seed": mix_seed}, "exact")
+
+
+def _inlier_mixture(name: str, *, dim_x: int = 25, dim_y: int = 25, mi_dependent: float = 2.0,
+                    dependent_fraction: float = 0.3, mix_seed: int = 0) -> Task:
+    sampler = InlierMixture(dim_x, dim_y, mi_dependent, dependent_fraction, mix_seed)
+    return _family(name, sampler, "inlier-mixture", "Gaussian dependence on a fraction of the rows, independent "
+                   "standard normal inliers elsewhere; MI by Monte Carlo",
+                   {"dim_x": dim_x, "dim_y": dim_y, "mi_dependent": mi_dependent,
+                    "dependent_fraction": dependent_fraction, "mix_seed": mix_seed}, _MC)
+
+
 def _check_mi(mi, owner: str) -> float:
     return check_float(mi, "mi", owner, low=0.0)
 
@@ -395,6 +459,10 @@ _REGISTRY: dict[str, _Entry] = {
     "student-t": _Entry(_student_t),
     "uniform-label": _Entry(_uniform_label),
     "anti-pca": _Entry(_anti_pca),
+    "shells": _Entry(_shells),
+    "periodic-shear": _Entry(_periodic_shear),
+    "spiral": _Entry(_spiral),
+    "inlier-mixture": _Entry(_inlier_mixture),
 }
 for _kind, _prefix in [("bump", "bump"), ("rectangle", "rectangle"), ("elliptic_bump", "elliptic-bump")]:
     for _size in (16, 32):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._optim import Adam, cpu_threads
 from .critics import score_matrix
 
 #: smallest improvement (nats) of the validation estimate that resets the patience counter
@@ -53,7 +54,13 @@ def evaluate(est, critic, x, y, batch: int) -> tuple[float, float, int]:
 
 def train(est, x: np.ndarray, y: np.ndarray, seed: int, warnings: list) -> dict:
     """Split, train, select and evaluate the critic of estimator ``est``; returns everything
-    ``estimate`` reports (see the module notes)."""
+    ``estimate`` reports (see the module notes). On the CPU it runs on one torch thread
+    (:func:`._optim.cpu_threads`)."""
+    with cpu_threads(est._device()):
+        return _train(est, x, y, seed, warnings)
+
+
+def _train(est, x: np.ndarray, y: np.ndarray, seed: int, warnings: list) -> dict:
     n = len(x)
     n_train, n_val, n_test = est._split_sizes(n)
     dev = torch.device(est._device())
@@ -68,7 +75,7 @@ def train(est, x: np.ndarray, y: np.ndarray, seed: int, warnings: list) -> dict:
 
     critic = est._build_critic(x.shape[1:], y.shape[1:], gen, seed).to(dev)
     critic.train()
-    opt = torch.optim.Adam(critic.parameters(), lr=float(est.lr))
+    opt = Adam(critic.parameters(), lr=float(est.lr))
     b = int(est.batch_size)
     b_val = min(b, n_val)
     max_steps, eval_every = int(est.max_steps), int(est.eval_every)
