@@ -258,7 +258,8 @@ class AutoMI(MIEstimator):
         go, why = self._flow_reason(n, dx, dy)
         runs["flow"] = self._run_flow(x, y, call, why) if go else {"ran": False, "why": why}
         go, why = self._neural_reason(n, dx + dy, raw)
-        runs["infonce"] = self._run_neural(*call.notes["data"], call, why, level) if go else {"ran": False, "why": why}
+        data_x, data_y = call.notes["data"]
+        runs["infonce"] = self._run_neural(data_x, data_y, call, why, level) if go else {"ran": False, "why": why}
         info["flow"], info["neural"] = runs["flow"], runs["infonce"]
         best, best_value = None, raw
         for name, run in runs.items():
