@@ -5,8 +5,8 @@ Sanity flags (recorded with each row, ``;``-separated in the ``flags`` column)
 ``xl_outside``
     The estimate of I(X;L) lies outside its own bracket [``xl_lower``, ``xl_upper``].
 ``code_above_bracket``
-    The code MI (``i_xl_code``, the paper's compressed estimate) exceeds, beyond its CI, the upper
-    bound on I(X;L) (``xl_upper``, or ln N without brackets). The true MI of the codes is at most
+    The code MI (``i_xl_code``, the paper's compressed estimate) exceeds the upper bound on I(X;L)
+    (``xl_upper``, or ln N without brackets). The true MI of the codes is at most
     I(X;L), so such a value is the estimator's bias on the codes.
 ``xl_below_ly`` / ``code_below_ly``
     I(X;L) (the estimate, or without one the lower bound) or the code MI is below I(L;Y) beyond
@@ -102,7 +102,7 @@ def flag_rows(rows: list[dict], h_y: float | None = None, *, ln_n: float | None 
         if math.isfinite(xl_raw) and ((math.isfinite(lower) and xl_raw < lower - 1e-9)
                                       or (math.isfinite(upper) and xl_raw > upper + 1e-9)):
             flags.append("xl_outside")
-        if _above(code_lo, ceiling):
+        if _above(code_raw, ceiling):  # any value above what X;L can carry, whatever its interval
             flags.append("code_above_bracket")
         x_high = xl_hi if math.isfinite(xl_raw) else upper  # without an estimate, all that is known: the bracket
         if math.isfinite(x_high) and math.isfinite(ly_lo) and x_high < ly_lo:
