@@ -72,7 +72,8 @@ _FLAGS = {
     "estimator_y": "estimator_y", "k": "k", "ci": "ci", "n_subsamples": "n_subsamples", "units": "units",
     "schedule": "schedule", "probe_split": "probe_split", "probe_size": "probe_size", "seed": "seed",
     "device": "device", "data_dir": "data_dir", "preset": "preset", "threads": "threads",
-    "softmax": "softmax",
+    "softmax": "softmax", "brackets": "brackets", "bracket_trials": "bracket_trials",
+    "xl_estimate": "xl_estimate",
 }
 
 
@@ -100,8 +101,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3; the paper used 1e-5)")
     p.add_argument("--batch-size", type=int, help="training batch (default: 128 for digits, 1024 for MNIST)")
     p.add_argument("--eval-batch-size", type=int, help="probe/test batch (default 2048)")
-    p.add_argument("--noise", type=float, help="noise sigma at every conv/linear input (default 1e-3)")
-    p.add_argument("--noise-kind", help="relative (default), additive or normalized")
+    p.add_argument("--noise", type=float, help="noise sigma at every conv/linear input (default 0.3 normalized; --preset paper: 1e-3 relative)")
+    p.add_argument("--noise-kind", help="normalized (default: on the per-sample standardised input), relative or additive")
     p.add_argument("--dropout", type=float, help="dropout before the conv layers (default: model's)")
     p.add_argument("--compress", help="layer compressor, e.g. pca:4 (default), ae:4, none")
     p.add_argument("--compress-x", help="X compressor, e.g. pca:4 (default), conv-ae:4, none")
@@ -116,7 +117,7 @@ def register(sub) -> None:
     p.add_argument("--n-subsamples", type=int, help="half-samples per CI (default 10)")
     p.add_argument("--units", help="nats (default) or bits")
     p.add_argument("--schedule", help="every (default) or log (epochs 1,2,3,4,5,6,8,10,13,...)")
-    p.add_argument("--probe-split", help="train or test (default: train for digits, test for MNIST)")
+    p.add_argument("--probe-split", help="train or test (default test)")
     p.add_argument("--probe-size", type=int, help="probe images (default: the whole split)")
     p.add_argument("--layers", help="comma-separated module names to analyse (default: the model's layers, L1..Ln; "
                                     "see --list-layers)")
@@ -132,6 +133,12 @@ def register(sub) -> None:
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: cache, downloading if needed)")
     p.add_argument("--softmax", action="store_true", default=None,
                    help="also analyse the class probabilities exp(L5) as an extra row (off by default)")
+    p.add_argument("--no-brackets", dest="brackets", action="store_false", default=None,
+                   help="skip the provable brackets on I(X;L) and I(L;Y) (and the I(X;L) estimate) every epoch")
+    p.add_argument("--bracket-trials", type=int,
+                   help="noisy identification passes per probe behind the brackets' lower bounds (default 1000)")
+    p.add_argument("--no-xl-estimate", dest="xl_estimate", action="store_false", default=None,
+                   help="compute the brackets on I(X;L) but not its sample-propagation estimate")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures at the end")
     study = p.add_argument_group("studies (one run per seed and grid point, see ibscope.ib.run_study)")
     study.add_argument("--seeds", metavar="SEEDS",
