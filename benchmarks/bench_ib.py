@@ -170,6 +170,8 @@ def _count_cpu() -> dict:
 #: the parts of an analysis timed by --phases: (label, module, owner attribute or None, function name)
 PHASES = (
     ("probe pass", "ibscope.ib.recorder", "IBRecorder", "capture"),
+    ("brackets on I(X;L), I(L;Y) and the I(X;L) estimate", "ibscope.ib.recorder", "IBRecorder", "_brackets"),
+    ("code MI checks (KSG, 2-D codes)", "ibscope.ib.recorder", "IBRecorder", "_code_checks"),
     ("PCA fits (layer codes and decoder bases)", "ibscope.compress.pca", "PCACompressor", "fit"),
     ("decoder features (basis fit + transform)", "ibscope.ib.decoders", "LinearProbes", "features"),
     ("decoder L-BFGS fits", "ibscope.ib.decoders", None, "_fit_softmax"),

@@ -101,8 +101,10 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3; the paper used 1e-5)")
     p.add_argument("--batch-size", type=int, help="training batch (default: 128 for digits, 1024 for MNIST)")
     p.add_argument("--eval-batch-size", type=int, help="probe/test batch (default 2048)")
-    p.add_argument("--noise", type=float, help="noise sigma at every conv/linear input (default 0.3 normalized; --preset paper: 1e-3 relative)")
-    p.add_argument("--noise-kind", help="normalized (default: on the per-sample standardised input), relative or additive")
+    p.add_argument("--noise", type=float, help="noise sigma at every conv/linear input "
+                                               "(default 0.3 normalized; --preset paper: 1e-3 relative)")
+    p.add_argument("--noise-kind",
+                   help="normalized (default: on the per-sample standardised input), relative or additive")
     p.add_argument("--dropout", type=float, help="dropout before the conv layers (default: model's)")
     p.add_argument("--compress", help="layer compressor, e.g. pca:4 (default), ae:4, none")
     p.add_argument("--compress-x", help="X compressor, e.g. pca:4 (default), conv-ae:4, none")

@@ -29,9 +29,10 @@ network never trained on, or the head's bound is an in-sample number.
 In a noisy network X -> L1 -> ... -> Ln a decoder of a later layer L_j,
 composed with the network's own (noisy) path from L_i to L_j, is a decoder of
 L_i, so each layer's bound is the best over its own probe, the probes of every
-later layer and the head. The reported I(L_i;Y) is therefore a lower bound of
-the true value, and it respects the data-processing order by construction; the
-layer's own probe alone is reported beside it (``i_ly_own``).
+later layer and the head. That best bound (``i_ly_best`` in ``info.csv``) is
+therefore a lower bound of the true value, and it respects the data-processing
+order by construction; the plotted ``i_ly`` is the layer's own probe alone, the
+usable information of one named decoder family.
 """
 
 from __future__ import annotations
