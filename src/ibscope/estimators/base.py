@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,7 +35,15 @@ from . import _plausibility
 
 class _Configurable(Configurable):
     """Estimator parameters (see :class:`ibscope._params.Configurable`); ``name`` is
-    the estimator's registry name (:mod:`ibscope.estimators.registry`)."""
+    the estimator's registry name (:mod:`ibscope.estimators.registry`).
+
+    An estimator's ``__init__`` stores its keyword arguments with ``self._store_params(locals())``.
+    """
+
+    if TYPE_CHECKING:
+        # the parameters are set from the ``__init__`` signature by ``_store_params``; to mypy they are
+        # ``Any``, as the untyped ``__init__`` arguments they come from are
+        def __getattr__(self, name: str) -> Any: ...
 
     @property
     def name(self) -> str:
