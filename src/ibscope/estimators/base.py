@@ -126,6 +126,14 @@ def _half_sample_interval(est, fn, value: float, n: int, level: float, rng):
     return subsample_interval(fn, value, n, level, n_sub, rng, min_size=est._min_subsample(n))
 
 
+def _result_fields(est, value, units, level, se, lo, hi, n: int, call: Call, t0: float) -> dict:
+    """The fields an :class:`MIResult` and an :class:`EntropyResult` share, values converted to ``units``
+    (``time_s``: since ``t0``)."""
+    return dict(value=convert(value, units), units=units, ci_low=convert(lo, units), ci_high=convert(hi, units),
+                ci_level=level, std_err=convert(se, units), n_samples=n, estimator=est.name,
+                params=est.get_params(), seed=call.seed, time_s=time.perf_counter() - t0, warnings=call.warnings)
+
+
 class MIEstimator(_Configurable):
     """Base class of mutual-information estimators.
 
@@ -251,24 +259,8 @@ class MIEstimator(_Configurable):
         extra = {} if call.notes.get("constant") else self._extra(call)
         if fired:
             extra["plausibility"] = fired
-        return MIResult(
-            value=convert(value, units),
-            units=units,
-            raw_value=convert(raw, units),
-            ci_low=convert(lo, units),
-            ci_high=convert(hi, units),
-            ci_level=level,
-            std_err=convert(se, units),
-            n_samples=n,
-            dim_x=dim_x,
-            dim_y=dim_y,
-            estimator=self.name,
-            params=self.get_params(),
-            seed=seed,
-            time_s=time.perf_counter() - t0,
-            warnings=call.warnings,
-            extra=extra,
-        )
+        return MIResult(raw_value=convert(raw, units), dim_x=dim_x, dim_y=dim_y, extra=extra,
+                        **_result_fields(self, value, units, level, se, lo, hi, n, call, t0))
 
 
 def check_entropy_defined(x: np.ndarray, name: str) -> None:
@@ -342,18 +334,4 @@ class EntropyEstimator(_Configurable):
         se = lo = hi = None
         if level is not None:
             se, lo, hi = _half_sample_interval(self, lambda idx: self._core(xp[idx], call), value, n, level, rng)
-        return EntropyResult(
-            value=convert(value, units),
-            units=units,
-            ci_low=convert(lo, units),
-            ci_high=convert(hi, units),
-            ci_level=level,
-            std_err=convert(se, units),
-            n_samples=n,
-            dim=dim,
-            estimator=self.name,
-            params=self.get_params(),
-            seed=seed,
-            time_s=time.perf_counter() - t0,
-            warnings=call.warnings,
-        )
+        return EntropyResult(dim=dim, **_result_fields(self, value, units, level, se, lo, hi, n, call, t0))
