@@ -48,6 +48,17 @@ class Configurable:
     def _param_names(cls) -> list[str]:
         return list(cls._param_defaults())
 
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store an ``__init__``'s arguments under their own names, in signature order.
+
+        Called as ``self._store_params(locals())``, the first statement of an ``__init__``
+        (``locals()`` then holds exactly the arguments; ``self`` and ``__class__`` are skipped),
+        it is the same as one ``self.name = name`` line per parameter.
+        """
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters as a dictionary (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in self._param_names()}

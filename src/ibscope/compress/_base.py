@@ -85,9 +85,10 @@ def _untuple(value):
 class BaseCompressor(Configurable):
     """Base class of ibscope compressors (scikit-learn-style ``fit`` / ``transform``).
 
-    Subclasses implement ``fit`` and ``transform`` and list which fitted
-    attributes are saved: ``_array_attrs`` (numpy arrays) and ``_json_attrs``
-    (JSON-serialisable values). Torch-based compressors also override
+    Subclasses implement ``fit`` and the maps ``_encode`` (rows -> codes) and
+    ``_decode`` (codes -> rows) that ``transform`` and ``inverse_transform`` apply,
+    and list which fitted attributes are saved: ``_array_attrs`` (numpy arrays) and
+    ``_json_attrs`` (JSON-serialisable values). Torch-based compressors also override
     ``_state_arrays`` and ``_restore``.
     """
 
@@ -125,8 +126,45 @@ class BaseCompressor(Configurable):
     def fit(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def transform(self, x):  # pragma: no cover - abstract
+    def _encode(self, rows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Flat rows (n_samples, ``n_features_in_``) -> codes (n_samples, ``n_components_``)."""
         raise NotImplementedError
+
+    def _decode(self, codes: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Codes (n_samples, ``n_components_``) -> flat rows (n_samples, ``n_features_in_``)."""
+        raise NotImplementedError
+
+    def _transform_rows(self, x) -> np.ndarray:
+        """The input of ``transform`` checked against the fit, as flat rows (images override it)."""
+        rows, _ = self._flat_input(x, "x", fitting=False)
+        return rows
+
+    def transform(self, x) -> np.ndarray:
+        """Encode ``x`` with the fitted compressor (see the class notes for its map).
+
+        Parameters
+        ----------
+        x : array-like of shape (n_samples, n_features) or (n_samples, ``*input_shape_``)
+            Samples of the shape passed to ``fit``, or flattened (images: see the class notes).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, ``n_components_``)
+        """
+        return self._encode(self._transform_rows(x))
+
+    def inverse_transform(self, z) -> np.ndarray:
+        """Map codes back to the input space, in the units of the training data (see the class notes).
+
+        Parameters
+        ----------
+        z : array-like of shape (n_samples, ``n_components_``)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, ``*input_shape_``)
+        """
+        return self._inverse(z, self._decode)
 
     def fit_transform(self, x) -> np.ndarray:
         """Fit on ``x`` and return its codes, ``transform(x)`` after ``fit(x)``.
@@ -179,6 +217,15 @@ class BaseCompressor(Configurable):
                 f"(n_components_). Got {describe(z)}."
             )
         return decode(codes).reshape((len(codes),) + tuple(self.input_shape_))
+
+    def _finish_fit(self, rows: np.ndarray, shape: tuple, n_components: int):
+        """Record the fitted shapes and the training reconstruction error of a fit on ``rows``; returns ``self``."""
+        self.n_features_in_ = rows.shape[1]
+        self.input_shape_ = shape
+        self.n_components_ = n_components
+        recon = self._decode(self._encode(rows))
+        self.reconstruction_error_ = {"train": float(np.mean(np.abs(recon - rows))), "val": None}
+        return self
 
     def _check_latent(self, n_latent: int, n_features: int, shape: tuple, name: str, *, allow_equal: bool) -> None:
         """Reject a code dimension that is not smaller than the input dimension."""

@@ -72,7 +72,9 @@ class PCACompressor(BaseCompressor):
     deterministic, and component signs follow scikit-learn's convention (the
     largest-magnitude entry of each axis is positive). The fitted mean and components are stored as
     plain arrays, so ``transform`` is ``(x - mean_) @ components_.T`` (divided by
-    ``sqrt(explained_variance_)`` when whitening) and saving is exact.
+    ``sqrt(explained_variance_)`` when whitening) and saving is exact;
+    ``inverse_transform`` maps codes back to the input space (the best linear
+    reconstruction).
 
     Parameters
     ----------
@@ -180,12 +182,7 @@ class PCACompressor(BaseCompressor):
             self.explained_variance_ = np.asarray(pca.explained_variance_, dtype=np.float64)
             self.explained_variance_ratio_ = np.asarray(pca.explained_variance_ratio_, dtype=np.float64)
             self.singular_values_ = np.asarray(pca.singular_values_, dtype=np.float64)
-        self.n_features_in_ = d
-        self.input_shape_ = shape
-        self.n_components_ = k
-        recon = self._decode(self._encode(rows))
-        self.reconstruction_error_ = {"train": float(np.mean(np.abs(recon - rows))), "val": None}
-        return self
+        return self._finish_fit(rows, shape, k)
 
     def _scale(self) -> np.ndarray:
         ev = self.explained_variance_
@@ -202,30 +199,3 @@ class PCACompressor(BaseCompressor):
         if self.whiten:
             z = z * self._scale()
         return z @ self.components_ + self.mean_
-
-    def transform(self, x) -> np.ndarray:
-        """Project ``x`` onto the fitted components.
-
-        Parameters
-        ----------
-        x : array-like of shape (n_samples, n_features) or (n_samples, ``*input_shape_``)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, ``n_components_``)
-        """
-        rows, _ = self._flat_input(x, "x", fitting=False)
-        return self._encode(rows)
-
-    def inverse_transform(self, z) -> np.ndarray:
-        """Map codes back to the input space (the best linear reconstruction).
-
-        Parameters
-        ----------
-        z : array-like of shape (n_samples, ``n_components_``)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, ``*input_shape_``)
-        """
-        return self._inverse(z, self._decode)

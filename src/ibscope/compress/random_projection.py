@@ -16,7 +16,9 @@ class RandomProjectionCompressor(BaseCompressor):
     (the Johnson-Lindenstrauss scaling, as in scikit-learn's
     ``GaussianRandomProjection``), and ``transform(x) = x @ R.T``. The data are
     not centred. Fitting only reads the number of features; the matrix depends on
-    nothing but ``random_state`` and the shape.
+    nothing but ``random_state`` and the shape. ``inverse_transform(z)`` is the
+    least-squares reconstruction ``z @ pinv(components_).T`` (exact only in the
+    row space of ``R``).
 
     Parameters
     ----------
@@ -72,39 +74,10 @@ class RandomProjectionCompressor(BaseCompressor):
         rng, seed = make_rng(self.random_state)
         self.seed_ = seed
         self.components_ = rng.normal(0.0, 1.0 / np.sqrt(k), size=(k, d))
-        self.n_features_in_ = d
-        self.input_shape_ = shape
-        self.n_components_ = k
-        recon = self._decode(rows @ self.components_.T)
-        self.reconstruction_error_ = {"train": float(np.mean(np.abs(recon - rows))), "val": None}
-        return self
+        return self._finish_fit(rows, shape, k)
 
-    def _decode(self, z: np.ndarray) -> np.ndarray:
-        return z @ np.linalg.pinv(self.components_).T
-
-    def transform(self, x) -> np.ndarray:
-        """Project ``x``.
-
-        Parameters
-        ----------
-        x : array-like of shape (n_samples, n_features) or (n_samples, ``*input_shape_``)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, ``n_components_``)
-        """
-        rows, _ = self._flat_input(x, "x", fitting=False)
+    def _encode(self, rows: np.ndarray) -> np.ndarray:
         return rows @ self.components_.T
 
-    def inverse_transform(self, z) -> np.ndarray:
-        """Least-squares reconstruction ``z @ pinv(components_).T`` (exact only in the row space of ``R``).
-
-        Parameters
-        ----------
-        z : array-like of shape (n_samples, ``n_components_``)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, ``*input_shape_``)
-        """
-        return self._inverse(z, self._decode)
+    def _decode(self, codes: np.ndarray) -> np.ndarray:
+        return codes @ np.linalg.pinv(self.components_).T

@@ -125,18 +125,7 @@ class AutoMI(MIEstimator):
 
     def __init__(self, *, k=5, variant=1, preprocess="rank", copula="auto", flow="auto", neural="auto", units="nats",
                  ci=None, n_subsamples=30, backend="auto", device=None, random_state=None):
-        self.k = k
-        self.variant = variant
-        self.preprocess = preprocess
-        self.copula = copula
-        self.flow = flow
-        self.neural = neural
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.backend = backend
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     # a candidate's parameter errors name the candidate ("The 'k' parameter of KSG must be ...")
     def _ksg(self) -> KSG:

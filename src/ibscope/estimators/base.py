@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,7 +35,15 @@ from . import _plausibility
 
 class _Configurable(Configurable):
     """Estimator parameters (see :class:`ibscope._params.Configurable`); ``name`` is
-    the estimator's registry name (:mod:`ibscope.estimators.registry`)."""
+    the estimator's registry name (:mod:`ibscope.estimators.registry`).
+
+    An estimator's ``__init__`` stores its keyword arguments with ``self._store_params(locals())``.
+    """
+
+    if TYPE_CHECKING:
+        # the parameters are set from the ``__init__`` signature by ``_store_params``; to mypy they are
+        # ``Any``, as the untyped ``__init__`` arguments they come from are
+        def __getattr__(self, name: str) -> Any: ...
 
     @property
     def name(self) -> str:
@@ -115,6 +124,14 @@ def _half_sample_interval(est, fn, value: float, n: int, level: float, rng):
 
     n_sub = check_int(getattr(est, "n_subsamples", 30), "n_subsamples", est._owner, low=2)
     return subsample_interval(fn, value, n, level, n_sub, rng, min_size=est._min_subsample(n))
+
+
+def _result_fields(est, value, units, level, se, lo, hi, n: int, call: Call, t0: float) -> dict:
+    """The fields an :class:`MIResult` and an :class:`EntropyResult` share, values converted to ``units``
+    (``time_s``: since ``t0``)."""
+    return dict(value=convert(value, units), units=units, ci_low=convert(lo, units), ci_high=convert(hi, units),
+                ci_level=level, std_err=convert(se, units), n_samples=n, estimator=est.name,
+                params=est.get_params(), seed=call.seed, time_s=time.perf_counter() - t0, warnings=call.warnings)
 
 
 class MIEstimator(_Configurable):
@@ -242,24 +259,8 @@ class MIEstimator(_Configurable):
         extra = {} if call.notes.get("constant") else self._extra(call)
         if fired:
             extra["plausibility"] = fired
-        return MIResult(
-            value=convert(value, units),
-            units=units,
-            raw_value=convert(raw, units),
-            ci_low=convert(lo, units),
-            ci_high=convert(hi, units),
-            ci_level=level,
-            std_err=convert(se, units),
-            n_samples=n,
-            dim_x=dim_x,
-            dim_y=dim_y,
-            estimator=self.name,
-            params=self.get_params(),
-            seed=seed,
-            time_s=time.perf_counter() - t0,
-            warnings=call.warnings,
-            extra=extra,
-        )
+        return MIResult(raw_value=convert(raw, units), dim_x=dim_x, dim_y=dim_y, extra=extra,
+                        **_result_fields(self, value, units, level, se, lo, hi, n, call, t0))
 
 
 def check_entropy_defined(x: np.ndarray, name: str) -> None:
@@ -333,18 +334,4 @@ class EntropyEstimator(_Configurable):
         se = lo = hi = None
         if level is not None:
             se, lo, hi = _half_sample_interval(self, lambda idx: self._core(xp[idx], call), value, n, level, rng)
-        return EntropyResult(
-            value=convert(value, units),
-            units=units,
-            ci_low=convert(lo, units),
-            ci_high=convert(hi, units),
-            ci_level=level,
-            std_err=convert(se, units),
-            n_samples=n,
-            dim=dim,
-            estimator=self.name,
-            params=self.get_params(),
-            seed=seed,
-            time_s=time.perf_counter() - t0,
-            warnings=call.warnings,
-        )
+        return EntropyResult(dim=dim, **_result_fields(self, value, units, level, se, lo, hi, n, call, t0))

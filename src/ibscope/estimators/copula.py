@@ -246,12 +246,7 @@ class CopulaMI(MIEstimator):
 
     def __init__(self, *, family="auto", correct_bias=True, units="nats", ci=None, n_subsamples=30,
                  random_state=None):
-        self.family = family
-        self.correct_bias = correct_bias
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples):
         check_choice(self.family, "family", self._owner, FAMILIES)

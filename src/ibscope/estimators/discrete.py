@@ -69,11 +69,7 @@ class PluginMI(MIEstimator):
     y_discrete = True
 
     def __init__(self, *, correction=None, units="nats", ci=None, n_subsamples=30, random_state=None):
-        self.correction = correction
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _validate(self, x, y):
         x = _discrete_rows(x, "x")
@@ -108,11 +104,7 @@ class DiscreteEntropy(EntropyEstimator):
     discrete = True
 
     def __init__(self, *, correction=None, units="nats", ci=None, n_subsamples=30, random_state=None):
-        self.correction = correction
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples, dim):
         check_choice(self.correction, "correction", self._owner, (None, "miller-madow"))
@@ -185,15 +177,7 @@ class ContinuousDiscreteMI(_LabelMixin, MIEstimator):
 
     def __init__(self, *, entropy="kl", k=5, preprocess="standardize", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
-        self.entropy = entropy
-        self.k = k
-        self.preprocess = preprocess
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.backend = backend
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples):
         check_choice(self.entropy, "entropy", self._owner, ("kl", "wkl", "kde"))
@@ -255,14 +239,7 @@ class MixedKSG(_LabelMixin, MIEstimator):
 
     def __init__(self, *, k=5, preprocess="rank", units="nats", ci=None, n_subsamples=30, backend="auto",
                  device=None, random_state=None):
-        self.k = k
-        self.preprocess = preprocess
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.backend = backend
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples):
         check_k(self.k, n_samples, self._owner)

@@ -219,20 +219,7 @@ class FlowMI(MIEstimator):
     def __init__(self, *, blocks=2, hidden=32, affine=False, lr=1e-2, batch_size=512, max_steps=400, eval_every=10,
                  patience=8, test_fraction=0.5, val_fraction=0.2, device=None, units="nats", ci=None,
                  random_state=None):
-        self.blocks = blocks
-        self.hidden = hidden
-        self.affine = affine
-        self.lr = lr
-        self.batch_size = batch_size
-        self.max_steps = max_steps
-        self.eval_every = eval_every
-        self.patience = patience
-        self.test_fraction = test_fraction
-        self.val_fraction = val_fraction
-        self.device = device
-        self.units = units
-        self.ci = ci
-        self.random_state = random_state
+        self._store_params(locals())
 
     # ------------------------------------------------------------ parameters
     def _split_sizes(self, n: int) -> tuple[int, int, int]:

@@ -55,10 +55,7 @@ class GaussianMI(MIEstimator):
     _skip_rules = frozenset({"identical"})
 
     def __init__(self, *, units="nats", ci=None, n_subsamples=30, random_state=None):
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples):
         pass
@@ -84,10 +81,7 @@ class GaussianEntropy(EntropyEstimator):
     name = "gaussian"
 
     def __init__(self, *, units="nats", ci=None, n_subsamples=30, random_state=None):
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _core(self, x, call):
         d = x.shape[1]

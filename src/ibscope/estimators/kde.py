@@ -83,13 +83,7 @@ class KDEEntropy(EntropyEstimator):
 
     def __init__(self, *, bandwidth=None, n_grid=12, units="nats", ci=None, n_subsamples=30, device=None,
                  random_state=None):
-        self.bandwidth = bandwidth
-        self.n_grid = n_grid
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _prepare(self, x, call):
         return jitter_ties(x, "x", call.rng, call.warnings)
@@ -114,13 +108,7 @@ class KDEMI(MIEstimator):
 
     def __init__(self, *, preprocess="standardize", n_grid=12, units="nats", ci=None, n_subsamples=30,
                  device=None, random_state=None):
-        self.preprocess = preprocess
-        self.n_grid = n_grid
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples):
         check_choice(self.preprocess, "preprocess", self._owner, PREPROCESS)

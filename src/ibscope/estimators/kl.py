@@ -160,16 +160,7 @@ class KLEntropy(_KLParamsMixin, EntropyEstimator):
 
     def __init__(self, *, k=5, weighted=False, whiten=True, max_weight_norm=4.0, units="nats", ci=None,
                  n_subsamples=30, backend="auto", device=None, random_state=None):
-        self.k = k
-        self.weighted = weighted
-        self.whiten = whiten
-        self.max_weight_norm = max_weight_norm
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.backend = backend
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     @property
     def name(self) -> str:
@@ -214,16 +205,7 @@ class KLMI(_KLParamsMixin, MIEstimator):
 
     def __init__(self, *, k=5, weighted=False, preprocess="standardize", max_weight_norm=4.0, units="nats",
                  ci=None, n_subsamples=30, backend="auto", device=None, random_state=None):
-        self.k = k
-        self.weighted = weighted
-        self.preprocess = preprocess
-        self.max_weight_norm = max_weight_norm
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.backend = backend
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     @property
     def name(self) -> str:

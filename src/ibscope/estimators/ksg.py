@@ -67,15 +67,7 @@ class KSG(MIEstimator):
 
     def __init__(self, *, k=5, variant=1, preprocess="rank", units="nats", ci=None, n_subsamples=30,
                  backend="auto", device=None, random_state=None):
-        self.k = k
-        self.variant = variant
-        self.preprocess = preprocess
-        self.units = units
-        self.ci = ci
-        self.n_subsamples = n_subsamples
-        self.backend = backend
-        self.device = device
-        self.random_state = random_state
+        self._store_params(locals())
 
     def _check_params(self, n_samples):
         check_k(self.k, n_samples, self._owner)

@@ -247,21 +247,13 @@ class _AutoencoderBase(BaseCompressor):
         return data
 
     # public -----------------------------------------------------------------
-    def _encode_rows(self, rows: np.ndarray) -> np.ndarray:
+    def _encode(self, rows: np.ndarray) -> np.ndarray:
+        """Encode rows in data units (no noise, eval mode)."""
         return self._run(self.model_.encode, self._net_input(rows)).astype(np.float64)
 
-    def inverse_transform(self, z) -> np.ndarray:
-        """Decode codes back to the input space, in the units of the training data.
-
-        Parameters
-        ----------
-        z : array-like of shape (n_samples, ``n_components_``)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, ``*input_shape_``)
-        """
-        return self._inverse(z, lambda codes: self._from_net(self._run(self.model_.decode, codes.astype(np.float32))))
+    def _decode(self, codes: np.ndarray) -> np.ndarray:
+        """Decode codes back to rows in the units of the training data."""
+        return self._from_net(self._run(self.model_.decode, codes.astype(np.float32)))
 
     # persistence ------------------------------------------------------------
     def _state_arrays(self) -> dict:

@@ -20,7 +20,9 @@ class ConvAutoencoder(_AutoencoderBase):
     ``Upsample -> Conv -> BatchNorm -> LeakyReLU`` to the original size, and a
     final ``Conv 3x3`` with a sigmoid output. With ``rescale=True`` the data are
     mapped affinely to [0, 1] (global min and max of the training images) so the
-    sigmoid output can reach every value.
+    sigmoid output can reach every value. ``transform`` takes images of shape
+    (n_samples, ``*input_shape_``), or (n_samples, height, width) for one channel,
+    and encodes them without noise, in eval mode.
 
     Parameters
     ----------
@@ -155,16 +157,6 @@ class ConvAutoencoder(_AutoencoderBase):
         self.n_components_ = latent
         return self
 
-    def transform(self, x) -> np.ndarray:
-        """Encode images (no noise, eval mode).
-
-        Parameters
-        ----------
-        x : array-like of shape (n_samples, ``*input_shape_``), or (n_samples, height, width) for one channel
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, latent_dim)
-        """
+    def _transform_rows(self, x) -> np.ndarray:
         images = self._images(x, "x", fitting=False)
-        return self._encode_rows(images.reshape(len(images), -1))
+        return images.reshape(len(images), -1)

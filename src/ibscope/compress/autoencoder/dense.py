@@ -16,7 +16,9 @@ class DenseAutoencoder(_AutoencoderBase):
     ``latent_dim`` and a bounded code activation. The decoder mirrors it with a
     linear output. Inputs are standardised per feature (mean and standard
     deviation of the training data) unless ``standardize=False``, so the noise
-    levels are relative to each feature's spread.
+    levels are relative to each feature's spread. ``transform`` encodes without
+    noise, in eval mode: codes in (-1, 1) for ``tanh``, (0, 1) for ``sigmoid``;
+    ``inverse_transform`` decodes them back to the units of the training data.
 
     Parameters
     ----------
@@ -125,18 +127,3 @@ class DenseAutoencoder(_AutoencoderBase):
         self._fit_network(self._net_input(rows), rows, cfg, device, seed, min_batch=1)
         self.n_components_ = latent
         return self
-
-    def transform(self, x) -> np.ndarray:
-        """Encode ``x`` (no noise, eval mode).
-
-        Parameters
-        ----------
-        x : array-like of shape (n_samples, n_features) or (n_samples, ``*input_shape_``)
-
-        Returns
-        -------
-        numpy.ndarray of shape (n_samples, latent_dim)
-            Codes in (-1, 1) for ``tanh``, (0, 1) for ``sigmoid``.
-        """
-        rows, _ = self._flat_input(x, "x", fitting=False)
-        return self._encode_rows(rows)
