@@ -72,7 +72,7 @@ _FLAGS = {
     "estimator_y": "estimator_y", "k": "k", "ci": "ci", "n_subsamples": "n_subsamples", "units": "units",
     "schedule": "schedule", "probe_split": "probe_split", "probe_size": "probe_size", "seed": "seed",
     "device": "device", "data_dir": "data_dir", "preset": "preset", "threads": "threads",
-    "softmax": "softmax",
+    "softmax": "softmax", "background_analysis": "background_analysis",
 }
 
 
@@ -132,6 +132,10 @@ def register(sub) -> None:
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (default: cache, downloading if needed)")
     p.add_argument("--softmax", action="store_true", default=None,
                    help="also analyse the class probabilities exp(L5) as an extra row (off by default)")
+    p.add_argument("--background-analysis", action=argparse.BooleanOptionalAction, default=None,
+                   help="analyse each epoch in a background thread while the next one trains (same rows; helps "
+                        "with idle CPU cores, e.g. GPU training; an epoch's rows and checkpoint land when its "
+                        "analysis ends; off by default, may change on --resume)")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures at the end")
     study = p.add_argument_group("studies (one run per seed and grid point, see ibscope.ib.run_study)")
     study.add_argument("--seeds", metavar="SEEDS",
