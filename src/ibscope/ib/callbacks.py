@@ -14,6 +14,13 @@ so your ``on_epoch_end`` sees the epoch's rows on disk and runs before its
 checkpoint is written. The trainer fires ``on_train_end`` itself when its
 ``fit`` returns, and ``on_exception`` when it raises.
 
+With the background analysis (``IBConfig(background_analysis=True)``, :mod:`ibscope.ib.worker`) the
+recorder's ``on_epoch_end`` only runs the probe pass and hands the rest to a worker thread; the
+callbacks after it get the epoch's ``on_epoch_end`` once its analysis is done (in epoch order, at the
+latest before the next epoch's analysis), with the rows in ``logs``. ``trainer.model`` may then hold
+later weights; a callback that needs the epoch's own state defines ``freeze(trainer, epoch)``, whose
+result it finds in ``logs["frozen"][id(callback)]`` (the :class:`Checkpoint` does).
+
 A callback with state (the recorder's fitted compressors) has a ``state_key`` and
 ``state_dict()`` / ``load_state_dict()``; the :class:`Checkpoint` stores that state
 in the checkpoint, with the model, so it is always as new as the weights.
