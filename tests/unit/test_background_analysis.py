@@ -197,3 +197,29 @@ def test_the_config_field_round_trips_and_the_cli_flag_sets_it(tmp_path):
     for flags, want in (([], False), (["--background-analysis"], True), (["--no-background-analysis"], False)):
         args = parser.parse_args(["ib", "--out", str(tmp_path / "x"), *flags])
         assert build_config(args).background_analysis is want
+
+
+def test_a_model_that_draws_from_the_global_generator_is_detected_and_nothing_is_changed():
+    import torch
+
+    from ibscope.ib.worker import draws_global_rng, frozen_copy
+    from ibscope.nets import MLP, get_noise_rng_state
+
+    class Jitter(torch.nn.Module):  # random outside the noise layers, even in eval mode
+        def forward(self, x):
+            return x + 1e-3 * torch.rand_like(x)
+
+    plain = MLP(in_dim=(8, 8), hidden=(16, 8), noise_sigma=0.1, random_state=0)
+    x = torch.zeros(4, 8, 8)
+    with torch.no_grad():
+        plain(x)  # the noise streams exist
+    cpu, noise = torch.get_rng_state(), get_noise_rng_state(plain)
+    copy = frozen_copy(plain)
+    assert not copy.training and not any(p.requires_grad for p in copy.parameters())
+    assert plain.training and all(p.requires_grad for p in plain.parameters())
+    assert draws_global_rng(copy, x) is False
+    assert draws_global_rng(torch.nn.Sequential(Jitter(), torch.nn.Flatten(), copy), x) is True
+    assert torch.equal(cpu, torch.get_rng_state())
+    after = get_noise_rng_state(copy)
+    assert all(noise[k]["states"] for k in noise)
+    assert all(torch.equal(after[k]["states"][d], noise[k]["states"][d]) for k in noise for d in noise[k]["states"])
