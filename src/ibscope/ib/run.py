@@ -62,14 +62,9 @@ rows, a ``Checkpoint`` saves the state, a ``ProgressBar`` shows progress.
 
 Background analysis
 -------------------
-With ``background_analysis=True`` (``--background-analysis``) each epoch's analysis, apart from its
-probe pass, runs in one worker thread while the next epoch trains (:mod:`ibscope.ib.worker`). The
-rows, the trained weights and every checkpoint are the same as without it. An epoch's rows, and
-then its checkpoint, are written when its analysis completes (at the latest before the next epoch's
-analysis starts), so the checkpoint is never ahead of the rows and the guarantees above hold
-unchanged; a run stopped while an analysis is pending resumes from the checkpoint before that epoch.
-``analysis_s`` stays the analysis' own time; ``analysis_wait_s`` is the part of it the training
-loop waited for (all of it without the worker).
+``background_analysis=True`` runs each epoch's analysis, after its probe pass, in one worker thread
+while the next epoch trains (:mod:`ibscope.ib.worker`): the same rows, weights and checkpoints; an
+epoch's checkpoint is written only after its rows, so the guarantees above hold unchanged.
 
 Resuming checks that the folder was made with the same configuration (apart
 from ``epochs``, which may grow, and settings that do not change the numbers'

@@ -46,6 +46,8 @@ class Trainer:
     ----------
     epoch : int
         Last epoch that finished (0 before the first).
+    pending : EpochQueue
+        Epochs whose later callbacks wait for a background analysis (empty without ``analysis_worker``).
     """
 
     def __init__(self, model, optimizer, train_loader, test_loader, *, callbacks=(), device: str = "cpu", out=None,
