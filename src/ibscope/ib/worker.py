@@ -29,6 +29,11 @@ once its analysis is done): a resumed run continues exactly as after a synchrono
 killed while an analysis is pending resumes from the checkpoint before it and trains that epoch
 again (seeded, so with the same rows).
 
+Caveats: the worker's code checks silence warnings with ``warnings.catch_warnings``, which is
+process-wide, so a warning the training loop raises in that moment can be lost; progress events
+(``progress=``) come from the worker thread; and the loop holds one model copy and one checkpoint
+snapshot per pending epoch (at most one epoch is pending).
+
 An error in the worker is raised in the main thread (:class:`AnalysisError`) when the loop next
 collects the analysis; the folder keeps the epochs before it, and resumes from its last checkpoint.
 """
