@@ -24,7 +24,16 @@ Usage::
 
 ``--phases`` also splits every analysis into its parts (probe pass, PCA fits,
 the decoders' bases and L-BFGS fits, the I(X;L) estimates and their
-half-sample intervals), each timed in wall and process CPU time.
+half-sample intervals, the brackets), each timed in wall and process CPU time.
+
+``--background`` runs the same configuration a second time with the background
+analysis (``background_analysis=True``, :mod:`ibscope.ib.worker`) and prints,
+per epoch and mode, the seconds the training loop waited for the analysis
+(``analysis_wait_s``) next to the analysis' own seconds and the CPU time the
+whole process used during the epoch (every thread, the worker's included), and
+whether the two runs wrote the same rows::
+
+    python benchmarks/bench_ib.py --dataset digits --epochs 3 --background
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", default=None, help="keep the run folder here instead of a temporary one")
     ap.add_argument("--phases", action="store_true", help="time the parts of every analysis (wall and CPU)")
+    ap.add_argument("--background", action="store_true",
+                    help="also run with the background analysis worker; compare the loop's waits and CPU per epoch")
     args = ap.parse_args(argv)
 
     import torch
@@ -75,8 +86,9 @@ def main(argv=None) -> int:
     else:
         tmp = tempfile.TemporaryDirectory(prefix="ibscope-bench-ib-")
         out = Path(tmp.name) / "run"
+    epoch_cpu = _EpochCPU()
     t0 = time.perf_counter()
-    res = run_ib(cfg, out=out)
+    res = run_ib(cfg, out=out, callbacks=[epoch_cpu])
     total = time.perf_counter() - t0
     met = read_metrics(out)
     info = read_info(out)
@@ -120,12 +132,59 @@ def main(argv=None) -> int:
         print(f"steady state CPU (all threads): analysis {ac:.1f} s vs training epoch {tc:.1f} s: ratio {ac / tc:.2f}")
     if phases is not None:
         _print_phases(phases)
+    if args.background:
+        bg_out = out.with_name(out.name + "-background")
+        bg_cpu = _EpochCPU()
+        t1 = time.perf_counter()
+        run_ib(cfg.replace(background_analysis=True), out=bg_out, callbacks=[bg_cpu])
+        _print_background({"synchronous": (out, epoch_cpu, total), "background": (bg_out, bg_cpu,
+                                                                                 time.perf_counter() - t1)})
     print(f"first epoch (fits the layer compressors): analysis {met['analysis_s'].iloc[0]:.1f} s vs training "
           f"{met['train_s'].iloc[0]:.1f} s; test accuracy after the run {met['test_acc'].iloc[-1]:.4f}, "
           f"ROC-AUC {met['test_auc'].iloc[-1]:.4f}")
     if tmp is not None:
         tmp.cleanup()
     return 0
+
+
+class _EpochCPU:
+    """A callback that records the process CPU time (every thread) and wall time between epoch starts."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float, float]] = []
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.marks.append((int(epoch), time.perf_counter(), time.process_time()))
+
+    def on_train_end(self, trainer, result):
+        self.marks.append((-1, time.perf_counter(), time.process_time()))
+
+    def per_epoch(self) -> dict:
+        """{epoch: (wall, cpu)} of each epoch's interval (up to the next epoch's start, or the end)."""
+        return {e: (w1 - w0, c1 - c0) for (e, w0, c0), (_, w1, c1) in zip(self.marks, self.marks[1:])}
+
+
+def _print_background(runs: dict) -> None:
+    """Per epoch and mode: the loop's wait for the analysis against the analysis' own time and the CPU."""
+    from ibscope.plots import read_info, read_metrics
+
+    print("\nbackground analysis: the loop's wait for the analysis vs its own time and the CPU of the epoch")
+    print("| mode | epoch | train [s] | analysis [s] | loop waited [s] | epoch wall [s] | CPU, all threads [s] |")
+    print("|---|---|---|---|---|---|---|")
+    infos = {}
+    for mode, (folder, cpu, total) in runs.items():
+        met, intervals = read_metrics(folder), cpu.per_epoch()
+        infos[mode] = read_info(folder).drop(columns=["time_s"])
+        for _, m in met.iterrows():
+            e = int(m["epoch"])
+            wall, c = intervals.get(e, (float("nan"), float("nan")))
+            print(f"| {mode} | {e} | {m['train_s']:.2f} | {m['analysis_s']:.2f} | {m['analysis_wait_s']:.2f} | "
+                  f"{wall:.2f} | {c:.2f} |")
+        print(f"| {mode} | all | {met['train_s'].sum():.2f} | {met['analysis_s'].sum():.2f} | "
+              f"{met['analysis_wait_s'].sum():.2f} | {total:.2f} (run) | {sum(v[1] for v in intervals.values()):.2f} |")
+    a, b = infos.values()
+    same = a.equals(b)
+    print(f"\ninfo.csv rows (all columns but time_s) identical in both modes: {'yes' if same else 'NO'}")
 
 
 def _count_cpu() -> dict:
@@ -178,6 +237,7 @@ PHASES = (
     ("decoders in all", "ibscope.ib.decoders", "LinearProbes", "cross_entropies"),
     ("I(X;L) estimates with intervals", "ibscope.estimators.base", "MIEstimator", "estimate"),
     ("of which the half-sample intervals", "ibscope.estimators.base", None, "_half_sample_interval"),
+    ("brackets (noisy passes and bounds)", "ibscope.ib.recorder", "IBRecorder", "_brackets"),
 )
 
 

@@ -73,7 +73,7 @@ _FLAGS = {
     "schedule": "schedule", "probe_split": "probe_split", "probe_size": "probe_size", "seed": "seed",
     "device": "device", "data_dir": "data_dir", "preset": "preset", "threads": "threads",
     "softmax": "softmax", "brackets": "brackets", "bracket_trials": "bracket_trials",
-    "xl_estimate": "xl_estimate",
+    "xl_estimate": "xl_estimate", "background_analysis": "background_analysis",
 }
 
 
@@ -141,6 +141,10 @@ def register(sub) -> None:
                    help="noisy identification passes per probe behind the brackets' lower bounds (default 1000)")
     p.add_argument("--no-xl-estimate", dest="xl_estimate", action="store_false", default=None,
                    help="compute the brackets on I(X;L) but not its sample-propagation estimate")
+    p.add_argument("--background-analysis", action=argparse.BooleanOptionalAction, default=None,
+                   help="analyse each epoch in a background thread while the next one trains (same rows; helps "
+                        "with idle CPU cores, e.g. GPU training; an epoch's rows and checkpoint land when its "
+                        "analysis ends; off by default, may change on --resume)")
     p.add_argument("--no-plots", action="store_true", help="do not draw figures at the end")
     study = p.add_argument_group("studies (one run per seed and grid point, see ibscope.ib.run_study)")
     study.add_argument("--seeds", metavar="SEEDS",

@@ -15,7 +15,8 @@
 Modules: ``config`` (IBConfig), ``capture`` (hooks), ``recorder`` (IBRecorder),
 ``flags`` (sanity flags), ``schedule`` (analysed epochs), ``callbacks``
 (Callback, RunWriter, Checkpoint, ProgressBar, FigureWriter), ``trainer`` (Trainer),
-``network`` (the run's model and its checks), ``run`` (run_ib), ``results`` (load_run).
+``network`` (the run's model and its checks), ``run`` (run_ib), ``results`` (load_run),
+``worker`` (the opt-in background analysis).
 
 Example
 -------
@@ -32,6 +33,7 @@ from .results import RunData, load_run
 from .run import IBRunResult, RunFolderError, load_run_config, run_ib
 from .schedule import epoch_schedule, log_schedule
 from .trainer import Trainer
+from .worker import AnalysisError
 
 __all__ = [
     "ActivationRecorder",
@@ -55,6 +57,7 @@ __all__ = [
     "RunWriter",
     "FigureWriter",
     "Trainer",
+    "AnalysisError",
     "load_run_config",
     "run_study",
     "plot_study",

@@ -90,6 +90,7 @@ Empirical Bernstein bounds and sample variance penalization, COLT.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -192,7 +193,8 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                 n_inner: int = 2000, n_estimate: int = 256, references: dict | None = None, readout="auto",
                 force_noise: bool = False, level: float = 0.95, pin_tol: float = 0.1, top_k: int = 256,
                 n_calibration: int = 256, estimate: bool = True, input_bounds="auto", cache: dict | None = None,
-                random_state: int = 0, batch_size: int = 2048, device=None) -> dict[str, dict[str, Any]]:
+                random_state: int = 0, batch_size: int = 2048, device=None,
+                fork_global_rng: bool = True) -> dict[str, dict[str, Any]]:
     """Brackets on I(X;L) and I(L;Y), and an estimate of I(X;L), for every analysed layer (module notes).
 
     Call it once per analysed epoch. The model's train/eval mode, its noise layers' settings and
@@ -251,6 +253,12 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
         Rows per forward pass.
     device : str or None
         Where the distance computations run (None: the model's device). Passes run on the model's device.
+    fork_global_rng : bool, default=True
+        Seed the global torch generators for the passes (restoring them afterwards), so that a model that
+        draws from them outside its noise layers gives reproducible numbers. False leaves them alone: for a
+        model that draws nothing from them in eval mode (the same numbers), analysed in a thread beside a
+        training loop that does (:mod:`ibscope.ib.worker`), where seeding and restoring them would change
+        the loop's dropout.
 
     Returns
     -------
@@ -327,8 +335,9 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
     devices = [mdev.index if mdev.index is not None else torch.cuda.current_device()] if mdev.type == "cuda" else []
     rows: dict[str, dict[str, Any]] = {}
     try:
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(child_seed(seed, 9, bits=63))
+        with torch.random.fork_rng(devices=devices) if fork_global_rng else contextlib.nullcontext():
+            if fork_global_rng:
+                torch.manual_seed(child_seed(seed, 9, bits=63))
             if force_noise:
                 for _, layer in all_noise:
                     if layer.sigma > 0 and not layer.active_in_eval:
@@ -395,7 +404,8 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
             alt = _forward_layers(model, x_alt, names, batch_size=batch_size,
                                   hooks=[(first_layer, lambda m, i, o: captured["out"], "out")])
             cut = {nm: nm not in before and np.allclose(alt[nm], base[nm], rtol=1e-5, atol=1e-6) for nm in names}
-            torch.manual_seed(child_seed(seed, 10, bits=63))
+            if fork_global_rng:
+                torch.manual_seed(child_seed(seed, 10, bits=63))
             again = _forward_layers(model, xb, names, batch_size=batch_size)
             other_random = any(not np.array_equal(again[nm], base[nm]) for nm in names)
             if other_random:

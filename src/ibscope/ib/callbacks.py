@@ -14,6 +14,13 @@ so your ``on_epoch_end`` sees the epoch's rows on disk and runs before its
 checkpoint is written. The trainer fires ``on_train_end`` itself when its
 ``fit`` returns, and ``on_exception`` when it raises.
 
+With the background analysis (``IBConfig(background_analysis=True)``, :mod:`ibscope.ib.worker`) the
+recorder's ``on_epoch_end`` only runs the probe pass and hands the rest to a worker thread; the
+callbacks after it get the epoch's ``on_epoch_end`` once its analysis is done (in epoch order, at the
+latest before the next epoch's analysis), with the rows in ``logs``. ``trainer.model`` may then hold
+later weights; a callback that needs the epoch's own state defines ``freeze(trainer, epoch)``, whose
+result it finds in ``logs["frozen"][id(callback)]`` (the :class:`Checkpoint` does).
+
 A callback with state (the recorder's fitted compressors) has a ``state_key`` and
 ``state_dict()`` / ``load_state_dict()``; the :class:`Checkpoint` stores that state
 in the checkpoint, with the model, so it is always as new as the weights.
@@ -91,7 +98,10 @@ class RunWriter(Callback):
     -----
     ``metrics["time_s"]`` is the epoch's wall-clock time up to this callback (training,
     evaluation, analysis), ``metrics["analysis_s"]`` the analysis time the recorder
-    measured (its ``last_analysis_s``), the same quantity the Lightning callback writes.
+    measured (its ``last_analysis_s``), the same quantity the Lightning callback writes, and
+    ``metrics["analysis_wait_s"]`` the seconds the training loop waited for it (all of it, unless the
+    analysis ran in the background: :mod:`ibscope.ib.worker`; then ``time_s`` is the epoch's own loop
+    time plus that wait).
     """
 
     def __init__(self, artefact: RunArtefact, *, layers=None):
@@ -104,8 +114,10 @@ class RunWriter(Callback):
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         metrics = logs["metrics"]
-        metrics["time_s"] = time.perf_counter() - logs["t0"]
+        if "time_s" not in metrics:  # a background analysis' epoch has it already (its loop time and wait)
+            metrics["time_s"] = time.perf_counter() - logs["t0"]
         metrics.setdefault("analysis_s", 0.0)
+        metrics.setdefault("analysis_wait_s", 0.0)
         self.artefact.append(logs.get("rows", []), metrics)
 
     def on_train_end(self, trainer, result) -> None:
@@ -154,9 +166,28 @@ class Checkpoint(Callback):
         return self.path.with_name("start.pt")
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
-        self.save(trainer, epoch)
+        frozen = (logs.get("frozen") or {}).get(id(self))
+        if frozen is None:
+            self.save(trainer, epoch)
+            return
+        # a background analysis' epoch: the training state frozen at the epoch's end, the callbacks' state now
+        # (the analysis is done and the worker idle, so the recorder's state is the one of this epoch)
+        self._write({**frozen, "callbacks": self._callback_states(trainer), "time": utc_now()}, self.path)
 
-    def _state(self, trainer, epoch: int) -> dict[str, Any]:
+    def freeze(self, trainer, epoch: int) -> dict[str, Any]:
+        """A copy of the training state after ``epoch`` (everything but the callbacks' state), for an epoch
+        whose checkpoint waits for its background analysis (:class:`~ibscope.ib.worker.EpochQueue`)."""
+        import copy
+
+        state = self._state(trainer, epoch, callbacks=False)
+        return copy.deepcopy(state)
+
+    @staticmethod
+    def _callback_states(trainer) -> dict[str, Any]:
+        return {cb.state_key: cb.state_dict() for cb in getattr(trainer, "callbacks", ())
+                if getattr(cb, "state_key", None) and hasattr(cb, "state_dict")}
+
+    def _state(self, trainer, epoch: int, *, callbacks: bool = True) -> dict[str, Any]:
         import torch
 
         from ..nets import get_noise_rng_state
@@ -171,20 +202,22 @@ class Checkpoint(Callback):
             "cuda_rng": [torch.cuda.get_rng_state(d) for d in _rng_devices(trainer)],
             "loader_rng": trainer.train_loader.generator.get_state(),
             "config": trainer.config.to_dict() if hasattr(getattr(trainer, "config", None), "to_dict") else None,
-            "callbacks": {cb.state_key: cb.state_dict() for cb in getattr(trainer, "callbacks", ())
-                          if getattr(cb, "state_key", None) and hasattr(cb, "state_dict")},
+            "callbacks": self._callback_states(trainer) if callbacks else {},
             "device": trainer.device,
             "time": utc_now(),
         }
 
     def save(self, trainer, epoch: int, path=None) -> None:
         """Write the checkpoint of ``trainer`` after ``epoch`` (to ``path``, default the checkpoint file)."""
+        self._write(self._state(trainer, epoch), self.path if path is None else Path(path))
+
+    @staticmethod
+    def _write(state: dict[str, Any], path: Path) -> None:
         import torch
 
-        path = self.path if path is None else Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(path, "wb") as fh:
-            torch.save(self._state(trainer, epoch), fh)
+            torch.save(state, fh)
 
     def save_start(self, trainer) -> None:
         """Write ``start.pt``: the state before the first epoch of a fresh run."""

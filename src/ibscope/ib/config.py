@@ -86,7 +86,8 @@ FIELD_DEFAULTS = {"compress_x": "pca:4", "refit": "first", "label_side": "decode
                   "noise_kind": "normalized"}
 
 #: Fields that may differ when a run is resumed (everything else must match the run folder).
-MUTABLE_ON_RESUME = ("epochs", "device", "data_dir", "progress_every", "threads", "knn_backend", "plots")
+MUTABLE_ON_RESUME = ("epochs", "device", "data_dir", "progress_every", "threads", "knn_backend", "plots",
+                     "background_analysis")
 
 #: Deprecated field names and the fields that replaced them (accepted, with a ``DeprecationWarning``).
 RENAMED_FIELDS = {"backend": "knn_backend"}
@@ -146,6 +147,7 @@ FIELDS = {
     "brackets": Param(_BOOL),
     "bracket_trials": Param(_INT, Interval(10), allowed="an int >= 10"),
     "xl_estimate": Param(_BOOL),
+    "background_analysis": Param(_BOOL),
 }
 
 
@@ -271,6 +273,13 @@ class IBConfig:
         Identification trials of the brackets' lower bounds.
     xl_estimate : bool, default=True
         Also compute the sample-propagation estimate of I(X;L) (off: the brackets only).
+    background_analysis : bool, default=False
+        Analyse each epoch in one background thread while the next epoch trains
+        (:mod:`ibscope.ib.worker`): only the probe pass (and a copy of the model for the
+        brackets) stays on the training loop's path. The rows, the training and the
+        checkpoints are the same as without it; an epoch's rows and checkpoint are written
+        when its analysis completes. It helps where the analysis' CPU work can run beside
+        training: GPU training with idle CPU cores, or spare cores. May change on resume.
 
     Raises
     ------
@@ -315,6 +324,7 @@ class IBConfig:
     brackets: bool = True
     bracket_trials: int = 1000
     xl_estimate: bool = True
+    background_analysis: bool = False
 
     #: deprecated spelling of ``knn_backend`` (keyword only; removed in a later release)
     backend: dataclasses.InitVar[str | None] = None

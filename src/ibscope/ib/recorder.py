@@ -308,6 +308,7 @@ class IBRecorder(Callback):
         self.last_analysis_s: float | None = None
         self._checked = False
         self._noise_before: tuple[int, dict] | None = None
+        self._copy_exact: bool | None = None  # background mode: the model draws nothing from the global RNG
 
     #: key of the recorder's state in a checkpoint (see :meth:`state_dict`)
     state_key = "IBRecorder"
@@ -508,19 +509,62 @@ class IBRecorder(Callback):
         """
         if self.schedule is not None and int(epoch) not in self.schedule:
             return []
-        rows = self.analyse(getattr(trainer, "model", trainer), epoch)
+        model = getattr(trainer, "model", trainer)
+        worker = getattr(trainer, "analysis_worker", None)
+        if worker is not None and logs is not None:
+            return self._submit(worker, model, epoch, logs)
+        rows = self.analyse(model, epoch)
         if logs is not None:
             logs.setdefault("rows", []).extend(rows)
             metrics = logs.setdefault("metrics", {})
             metrics["analysed"] = int(bool(rows))
             metrics["analysis_s"] = self.last_analysis_s
+            metrics["analysis_wait_s"] = self.last_analysis_s  # the loop waited for all of it
         return rows
+
+    def _submit(self, worker, model, epoch: int, logs: dict) -> list[dict]:
+        """The background mode (:mod:`ibscope.ib.worker`): the probe pass now, the rest in ``worker``; the
+        future of the epoch's rows goes to ``logs["pending"]``. Returns no rows (they come with the future)."""
+        from .worker import draws_global_rng, frozen_copy
+
+        t0 = time.perf_counter()
+        probe = self._probe(model, epoch)
+        target, brackets = None, None
+        if self.brackets:
+            target = frozen_copy(model)
+            if self._copy_exact is None:  # once per run: may the copy's passes skip seeding the global generators?
+                self._copy_exact = not draws_global_rng(target, self._probe_batch())
+            if not self._copy_exact:  # the brackets need the global generators: here, as in the synchronous mode
+                brackets, target = self._brackets(model, probe["names"], probe["acts"], epoch), None
+        probe["seconds"] = time.perf_counter() - t0
+        logs["pending"] = worker.submit(self._finish_job, probe, target, brackets)
+        metrics = logs.setdefault("metrics", {})
+        metrics["analysed"] = 1
+        metrics["analysis_wait_s"] = probe["seconds"]  # the trainer adds the time it waits for the rest
+        return []
+
+    def _finish_job(self, probe: dict, model, brackets) -> dict[str, Any]:
+        """The worker's part of a background analysis: the rows and the analysis' own seconds."""
+        rows = self._finish(probe, model, brackets, fork_global_rng=False)
+        return {"rows": rows, "metrics": {"analysis_s": self.last_analysis_s}}
+
+    def _probe_batch(self):
+        """A few probe rows, on the model's side (for :func:`~ibscope.ib.worker.draws_global_rng`)."""
+        import torch
+
+        x = self.probe_x[:8]
+        return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
 
     def analyse(self, model, epoch: int) -> list[dict]:
         """Analyse ``model`` now (whatever the schedule): one row per layer, flagged.
 
         The seconds it takes are kept in :attr:`last_analysis_s` (the ``analysis_s`` of ``metrics.csv``).
         """
+        return self._finish(self._probe(model, epoch), model)
+
+    def _probe(self, model, epoch: int) -> dict[str, Any]:
+        """The part of an analysis that needs the live model: the probe pass (it draws from the model's
+        noise streams, whose state before it is kept so that a lost row can be redone exactly)."""
         t_start = time.perf_counter()
         self.prepare()
         self._emit("probe pass", epoch=int(epoch))
@@ -528,6 +572,14 @@ class IBRecorder(Callback):
         names, acts = self.capture(model)
         if self.refit == "first" and self.fit_epoch_ is None:
             self.fit_epoch_ = int(epoch)
+        return {"epoch": epoch, "names": names, "acts": acts, "seconds": time.perf_counter() - t_start}
+
+    def _finish(self, probe: dict[str, Any], model, brackets: dict | None = None, *,
+                fork_global_rng: bool = True) -> list[dict]:
+        """The rest of an analysis, from the probe pass' activations: codes, estimates, decoders, brackets
+        (through ``model``, unless ``brackets`` are given), flags. Sets :attr:`last_analysis_s`."""
+        t_start = time.perf_counter() - probe["seconds"]
+        epoch, names, acts = probe["epoch"], probe["names"], probe["acts"]
         x_coded = self.x_coded_
         if x_coded is None:  # pragma: no cover - prepare() sets it
             raise RuntimeError("IBRecorder.prepare() did not compute the X code.")
@@ -541,7 +593,8 @@ class IBRecorder(Callback):
         if self.label_side == "decoder":
             self._emit("decoders", epoch=int(epoch))
         decoded, decode_time = self._decode(names, acts, bounds) if self.label_side == "decoder" else ({}, {})
-        brackets = self._brackets(model, names, acts, epoch)
+        if brackets is None:
+            brackets = self._brackets(model, names, acts, epoch, fork_global_rng=fork_global_rng)
         rows = []
         for li, name in enumerate(names):
             self._emit("estimates", layer=name, index=li, total=len(names), epoch=int(epoch))
@@ -635,7 +688,8 @@ class IBRecorder(Callback):
                 pass
         return out
 
-    def _brackets(self, model, names: list[str], acts, epoch: int) -> dict[str, dict[str, Any]]:
+    def _brackets(self, model, names: list[str], acts, epoch: int, *,
+                  fork_global_rng: bool = True) -> dict[str, dict[str, Any]]:
         """Per layer, the provable brackets on I(X;L) and I(L;Y) and the estimate of I(X;L)
         (:func:`ibscope.ib.brackets.xl_brackets`, nats); empty when ``brackets`` is off.
 
@@ -652,7 +706,7 @@ class IBRecorder(Callback):
         out = xl_brackets(model, self.probe_x, self.probe_y, modules, n_trials=self.bracket_trials,
                           estimate=self.xl_estimate, references=refs, cache=self._bracket_cache,
                           random_state=child_seed(self.random_state, epoch, 0, 7), batch_size=self.batch_size,
-                          device=self.device)
+                          device=self.device, fork_global_rng=fork_global_rng)
         for n in names:
             if n.startswith("exp(") and n[4:-1] in out:
                 out[n] = out[n[4:-1]]

@@ -60,6 +60,12 @@ done by its callbacks (:mod:`ibscope.ib.callbacks`): the
 :class:`~ibscope.ib.IBRecorder` analyses, a ``RunWriter`` writes the CSV
 rows, a ``Checkpoint`` saves the state, a ``ProgressBar`` shows progress.
 
+Background analysis
+-------------------
+``background_analysis=True`` runs each epoch's analysis, after its probe pass, in one worker thread
+while the next epoch trains (:mod:`ibscope.ib.worker`): the same rows, weights and checkpoints; an
+epoch's checkpoint is written only after its rows, so the guarantees above hold unchanged.
+
 Resuming checks that the folder was made with the same configuration (apart
 from ``epochs``, which may grow, and settings that do not change the numbers'
 meaning: ``device``, ``data_dir``, ``threads``, ``backend``, ``plots``);
@@ -89,6 +95,7 @@ from .network import Network, build_network, check_sources, run_sources
 from .recorder import IBRecorder
 from .schedule import epoch_schedule
 from .trainer import Trainer
+from .worker import AnalysisWorker
 
 if TYPE_CHECKING:
     from ..data import ProbeSet
@@ -486,6 +493,7 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
         old_threads = torch.get_num_threads()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        worker = trainer.analysis_worker = AnalysisWorker() if cfg.background_analysis else None
         try:
             with torch.random.fork_rng(devices=devices):
                 # the global torch generator drives dropout; seed it locally (the caller's state is restored on exit)
@@ -506,6 +514,9 @@ def run_ib(config: IBConfig | dict | None = None, *, out, resume: bool = False, 
                     bar.initial = start
                 ran = trainer.fit(cast(int, cfg.epochs), start=start)
         finally:
+            trainer.analysis_worker = None
+            if worker is not None:
+                worker.close(wait=False)  # nothing is pending after fit; after an error its result is not wanted
             if cfg.threads:
                 torch.set_num_threads(old_threads)
         result = _result(artefact, cfg, ran, start, t0, figures.figures if figures else [])
@@ -574,7 +585,8 @@ def _redo_lost_rows(trainer: Trainer, recorder: IBRecorder, cfg: IBConfig, epoch
             artefact.metrics_log.append([{"epoch": epoch, "train_loss": nan, "train_acc": nan, "train_auc": nan,
                                           "test_loss": test_loss, "test_acc": test_acc, "test_auc": test_auc,
                                           "lr": trainer.optimizer.param_groups[0]["lr"], "analysed": int(scheduled),
-                                          "time_s": nan, "train_s": nan, "eval_s": nan, "analysis_s": nan}])
+                                          "time_s": nan, "train_s": nan, "eval_s": nan, "analysis_s": nan,
+                                          "analysis_wait_s": nan}])
             redone.append(f"metrics.csv row of epoch {epoch} (training-pass metrics lost)")
     finally:
         set_noise_rng_state(trainer.model, noise)

@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from .worker import EpochQueue
+
 __all__ = ["Trainer", "roc_auc_ovo"]
 
 
@@ -34,15 +36,22 @@ class Trainer:
         The run folder, for callbacks that want it.
     config : object or None
         The run's configuration, for callbacks that want it.
+    analysis_worker : AnalysisWorker or None, default=None
+        Run the :class:`~ibscope.ib.IBRecorder`'s analysis in this background thread
+        (:mod:`ibscope.ib.worker`): the callbacks after the recorder then get an epoch's
+        ``on_epoch_end`` once its analysis is done, in epoch order, at the latest just before the next
+        epoch's analysis and before ``on_train_end``. None analyses synchronously.
 
     Attributes
     ----------
     epoch : int
         Last epoch that finished (0 before the first).
+    pending : EpochQueue
+        Epochs whose later callbacks wait for a background analysis (empty without ``analysis_worker``).
     """
 
     def __init__(self, model, optimizer, train_loader, test_loader, *, callbacks=(), device: str = "cpu", out=None,
-                 config=None):
+                 config=None, analysis_worker=None):
         self.model = model
         self.optimizer = optimizer
         self.train_loader = train_loader
@@ -52,6 +61,8 @@ class Trainer:
         self.out = out
         self.config = config
         self.epoch = 0
+        self.analysis_worker = analysis_worker
+        self.pending = EpochQueue()
 
     def fire(self, hook: str, *args) -> None:
         """Call ``hook(self, *args)`` on every callback that has it, in order."""
@@ -68,6 +79,12 @@ class Trainer:
         ``on_epoch_end`` with ``logs = {"metrics": {...}, "rows": [], "t0": start time}``.
         ``on_train_begin`` comes first, ``on_train_end(trainer, epochs_run)`` last (also when
         there was nothing left to train); if training raises, ``on_exception`` instead.
+
+        With an ``analysis_worker``, an epoch whose analysis runs in the background has the
+        ``on_epoch_end`` of the callbacks after the recorder fired later (see :class:`EpochQueue`):
+        finished analyses are collected before each epoch begins, the loop waits for the previous
+        epoch's before each epoch ends and for the last one before ``on_train_end``. A failed analysis
+        raises :class:`~ibscope.ib.worker.AnalysisError` there.
         """
         self.epoch = start
         ran: list[int] = []
@@ -75,6 +92,7 @@ class Trainer:
         try:
             for epoch in range(start + 1, epochs + 1):
                 te = time.perf_counter()
+                self.pending.settle(self, block=False)  # a finished analysis: its rows now, its error now
                 self.fire("on_epoch_begin", epoch)
                 train_loss, train_acc, train_auc = self.train_epoch(epoch)
                 t_train = time.perf_counter() - te
@@ -84,14 +102,28 @@ class Trainer:
                            "test_loss": test_loss, "test_acc": test_acc, "test_auc": test_auc,
                            "lr": self.optimizer.param_groups[0]["lr"], "analysed": 0, "train_s": t_train,
                            "eval_s": t_eval}
-                self.fire("on_epoch_end", epoch, {"metrics": metrics, "rows": [], "t0": te})
+                self.pending.settle(self, block=True)  # the previous epoch's analysis, before this one's
+                self._epoch_end(epoch, {"metrics": metrics, "rows": [], "t0": te})
                 self.epoch = epoch
                 ran.append(epoch)
+            self.pending.settle(self, block=True)
         except BaseException as exc:
+            self.pending.abandon()
             self.fire("on_exception", exc)
             raise
         self.fire("on_train_end", ran)
         return ran
+
+    def _epoch_end(self, epoch: int, logs: dict) -> None:
+        """``on_epoch_end`` of every callback, in order; when one leaves ``logs["pending"]`` (a background
+        analysis), the callbacks after it are held until it completes."""
+        for i, cb in enumerate(self.callbacks):
+            fn = getattr(cb, "on_epoch_end", None)
+            if fn is not None:
+                fn(self, epoch, logs)
+            if logs.get("pending") is not None:
+                self.pending.defer(self, epoch, logs, self.callbacks[i + 1:])
+                return
 
     def train_epoch(self, epoch: int) -> tuple[float, float, float]:
         """One pass over the training split; returns (mean loss, accuracy, ROC-AUC) of the training outputs."""

@@ -28,6 +28,10 @@ and the figures read it like an ``ibscope ib`` folder.
   (the settings must be the same). Fitting again into a used ``out`` without a checkpoint
   is refused.
 
+* **Synchronously.** The analysis runs in ``on_train_epoch_end``, on the training thread, and
+  Lightning waits for it: the background worker of ``ibscope ib`` (``background_analysis``,
+  :mod:`ibscope.ib.worker`) is not used here, so ``analysis_wait_s`` equals ``analysis_s``.
+
 Distributed runs analyse on the global rank 0 only. Needs Lightning 2.1 or newer:
 ``pip install 'ibscope[lightning]'``.
 
@@ -419,6 +423,7 @@ knn_backend, random_state
         if self._artefact is not None:
             row: dict[str, Any] = {"epoch": epoch, "analysed": int(bool(rows)),
                                    "analysis_s": self.recorder_.last_analysis_s if rows else 0.0,
+                                   "analysis_wait_s": self.recorder_.last_analysis_s if rows else 0.0,
                                    "time_s": time.perf_counter() - self._epoch_t0}
             for name, value in trainer.callback_metrics.items():
                 if name in METRICS.by_name and name not in row:

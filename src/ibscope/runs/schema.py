@@ -299,4 +299,6 @@ METRICS = Schema("metrics.csv", [
     Column("train_s", "float", "seconds of the training pass"),
     Column("eval_s", "float", "seconds of the test-split evaluation"),
     Column("analysis_s", "float", "seconds of the information-plane analysis (probe pass, estimates, writing)"),
+    Column("analysis_wait_s", "float", "seconds the training loop waited for the analysis (analysis_s, unless it "
+           "ran in the background: ibscope.ib.worker)"),
 ])
