@@ -1,4 +1,4 @@
-"""Validation and cost of the information-plane brackets and estimate (:mod:`ibscope.ib.brackets`).
+"""Validation and cost of the information-plane brackets and estimate (:mod:`ibscope.plane.brackets`).
 
 Part 1 (``--part validate``) compares the estimate of I(X;L~) with ground truth:
 
@@ -15,7 +15,7 @@ posterior, biased low; the replicas' own mixture, Goldfeld et al.'s plug-in, bia
 a side was not needed), the reported ``i_xl`` with its interval, and the bracket
 [xl_lower, xl_upper], for 4, 16 and 64 replicas.
 
-Part 2 (``--part cost``) times :func:`~ibscope.ib.brackets.xl_brackets` on the 10 000 MNIST test
+Part 2 (``--part cost``) times :func:`~ibscope.plane.brackets.xl_brackets` on the 10 000 MNIST test
 images with the paper's conv net, beside one training epoch of the same net measured in the same
 run (the anchor), for a saturated net (relative 1e-3) and a noisier one (additive 0.3), with the
 decoder references supplied by the caller (as the recorder's probe pass can) or computed.
@@ -119,7 +119,7 @@ def quadrature_mi(x: np.ndarray, kind: str, sigma: float, n_mc: int = 6000, n_gr
 def part_validate(args) -> None:
     import torch
 
-    from ibscope.ib.brackets import xl_brackets
+    from ibscope.plane.brackets import xl_brackets
 
     cases = []
     n = 200
@@ -173,9 +173,9 @@ def part_cost(args) -> None:
     import torch
 
     from ibscope.data import load_dataset, make_dataloader, normalize
-    from ibscope.ib.brackets import xl_brackets
-    from ibscope.ib.capture import ActivationRecorder
     from ibscope.nets import PaperConvNet
+    from ibscope.plane.brackets import xl_brackets
+    from ibscope.plane.capture import ActivationRecorder
 
     torch.set_num_threads(args.threads)
     x_tr, y_tr = load_dataset("mnist", "train", data_dir=args.data_dir)

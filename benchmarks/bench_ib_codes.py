@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     from ibscope.compress.wrapper import reconstruction_error
     from ibscope.data import load_dataset, normalize
     from ibscope.estimators.discrete import label_entropy
-    from ibscope.ib.decoders import LinearProbes, decoder_bounds
+    from ibscope.plane.decoders import LinearProbes, decoder_bounds
 
     kw = {"data_dir": args.data_dir} if args.data_dir else {}
     x_train, _ = load_dataset(args.dataset, "train", **kw)

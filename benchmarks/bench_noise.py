@@ -7,19 +7,19 @@ additive 0.3"):
 
 * the test accuracy with that probe-pass noise (noise on, dropout off; one noisy pass);
 * per layer, the bracket ``[xl_lower, xl_upper]`` of I(X;L) and the estimate
-  (:func:`ibscope.ib.brackets.xl_brackets`), and whether the layer is saturated
+  (:func:`ibscope.plane.brackets.xl_brackets`), and whether the layer is saturated
   (``xl_lower >= ln N - 0.1``).
 
 Parts (``--part``):
 
 * ``noise``: the table above, on digits (40 epochs, the default job) and MNIST (a few epochs);
 * ``decoders``: held-out usable information H(Y) - CE of a linear probe and of a calibrated small
-  MLP per layer (:class:`ibscope.ib.decoders.LinearProbes`, :class:`~ibscope.ib.decoders.MLPProbes`),
+  MLP per layer (:class:`ibscope.plane.decoders.LinearProbes`, :class:`~ibscope.plane.decoders.MLPProbes`),
   and the head's Barber-Agakov value, on probe rows the network trained on or not;
 * ``split``: the digits probe split: the y-axis values on the train split (in-sample), on the
   360-image test split, and on a 720-image held-out part of a 60/40 re-split (an ``npz:`` dataset);
 * ``epochs``: the brackets during training (a :class:`ibscope.ib.Callback` calling
-  :func:`~ibscope.ib.brackets.xl_brackets` at log-spaced epochs), and a check that training with
+  :func:`~ibscope.plane.brackets.xl_brackets` at log-spaced epochs), and a check that training with
   that callback gives exactly the losses and accuracies of training without it;
 * ``seeds``: test accuracy of the candidate defaults over three seeds.
 
@@ -146,7 +146,7 @@ def _cell(r: dict) -> str:
 
 
 def part_noise(args, out: Path) -> list[dict]:
-    from ibscope.ib.brackets import xl_brackets
+    from ibscope.plane.brackets import xl_brackets
 
     rows = []
     for ds in args.datasets:
@@ -186,10 +186,10 @@ def part_noise(args, out: Path) -> list[dict]:
 
 def _usable(model, px, py, *, mlp_kwargs=None) -> dict:
     """Per layer: held-out H(Y) - CE of the linear and the MLP probe; the head's Barber-Agakov value."""
-    from ibscope.ib.bounds import head_bounds
-    from ibscope.ib.capture import ActivationRecorder
-    from ibscope.ib.decoders import LinearProbes, MLPProbes
     from ibscope.nets import get_noise_rng_state, reseed_noise, set_noise_rng_state
+    from ibscope.plane.bounds import head_bounds
+    from ibscope.plane.capture import ActivationRecorder
+    from ibscope.plane.decoders import LinearProbes, MLPProbes
 
     state = get_noise_rng_state(model)
     reseed_noise(model, 777)
@@ -290,7 +290,7 @@ def part_epochs(args, out: Path) -> list[dict]:
 
     from ibscope.data import normalize, probe_set
     from ibscope.ib import Callback, IBConfig, run_ib
-    from ibscope.ib.brackets import xl_brackets
+    from ibscope.plane.brackets import xl_brackets
 
     probe = probe_set("digits", "train")
     px, py = torch.as_tensor(normalize(probe.images, "digits")), probe.labels

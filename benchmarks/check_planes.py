@@ -11,7 +11,7 @@ For every row of ``info.csv`` (X uniform on the N probes, Y its label, a functio
 A violation is *unflagged* when the row's ``flags`` column carries none of the flags the run uses
 for it (``xl_outside``, ``ly_above_bracket``, ``xl_below_ly``, ``code_below_ly``,
 ``code_above_bracket``, ``ly_above_hy``). The checks are written here from the definitions, not
-imported from :mod:`ibscope.ib.flags`, so that they can find the run's own mistakes. A tolerance of
+imported from :mod:`ibscope.plane.flags`, so that they can find the run's own mistakes. A tolerance of
 ``--tol`` nats (default 1e-9) absorbs rounding.
 
 Usage::

@@ -13,7 +13,7 @@ import pytest
 
 from ibscope.compress import PCACompressor
 from ibscope.compress.pca import choose_svd_solver
-from ibscope.ib.decoders import LinearProbes, one_torch_thread
+from ibscope.plane.decoders import LinearProbes, one_torch_thread
 
 
 def _layer_like(n=1000, d=60, seed=0):

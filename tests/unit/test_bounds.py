@@ -9,8 +9,8 @@ import pytest
 from scipy.special import logsumexp
 
 from ibscope.ib import IBConfig, flag_rows, run_ib
-from ibscope.ib.bounds import fano_bound, head_bounds, plugin_mi
-from ibscope.ib.decoders import LinearProbes, decoder_bounds
+from ibscope.plane.bounds import fano_bound, head_bounds, plugin_mi
+from ibscope.plane.decoders import LinearProbes, decoder_bounds
 
 
 def _binary_entropy(p):

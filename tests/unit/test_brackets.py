@@ -1,4 +1,4 @@
-"""Brackets on I(X;L) and I(L;Y), the sample-propagation estimate and the phase gate (ibscope.ib.brackets)."""
+"""Brackets on I(X;L) and I(L;Y), the sample-propagation estimate and the phase gate (ibscope.plane.brackets)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from ibscope.ib.brackets import (
+from ibscope.nets import GaussianNoise, PaperConvNet, get_noise_rng_state, noise_channel, standardize_rows
+from ibscope.plane.brackets import (
     bernstein_mean_upper,
     binary_entropy,
     clopper_pearson_upper,
@@ -20,7 +21,6 @@ from ibscope.ib.brackets import (
     trend_gate,
     xl_brackets,
 )
-from ibscope.nets import GaussianNoise, PaperConvNet, get_noise_rng_state, noise_channel, standardize_rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_mahalanobis_decoder_on_anisotropic_noise():
     """References r_i, draws r_i + A eps with a very anisotropic A: the whitened kernel posterior is the exact
     posterior (up to the fitted covariance), so its bound is within the empirical-Bernstein penalty (~0.3 nats at
     1000 trials, delta = 0.05/8) of the truth and beats the Euclidean kernel; both stay below the truth."""
-    from ibscope.ib.brackets import whitener
+    from ibscope.plane.brackets import whitener
 
     rng = np.random.default_rng(2)
     n, d, m = 100, 6, 1000

@@ -1,4 +1,4 @@
-"""The calibrated MLP decoder family of ibscope.ib.decoders, measured against the linear probe."""
+"""The calibrated MLP decoder family of ibscope.plane.decoders, measured against the linear probe."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ibscope.ib.decoders import LinearProbes, MLPProbes
+from ibscope.plane.decoders import LinearProbes, MLPProbes
 
 
 def _radial(n: int, seed: int, flip: float = 0.1):

@@ -17,10 +17,10 @@ API = ROOT / "docs" / "api"
 PUBLIC_MODULES = [
     "ibscope", "ibscope.estimators", "ibscope.estimators.auto", "ibscope.estimators.copula",
     "ibscope.estimators.registry", "ibscope.estimators.neural", "ibscope.compress", "ibscope.synthetic",
-    "ibscope.data", "ibscope.nets", "ibscope.ib", "ibscope.ib.bounds", "ibscope.ib.decoders", "ibscope.study",
+    "ibscope.data", "ibscope.nets", "ibscope.ib", "ibscope.plane.bounds", "ibscope.plane.decoders", "ibscope.study",
     "ibscope.sweep", "ibscope.plots", "ibscope.runs", "ibscope.executors", "ibscope.integrations.lightning",
     "ibscope.integrations.tensorboard", "ibscope.neighbors", "ibscope.stats", "ibscope.estimators.flow",
-    "ibscope.ib.brackets", "ibscope.infobounds",
+    "ibscope.plane.brackets", "ibscope.infobounds",
 ]
 #: modules whose import needs an optional extra
 EXTRA = {"ibscope.integrations.lightning": "lightning", "ibscope.integrations.tensorboard": "tensorboard"}

@@ -24,10 +24,10 @@ Example
 >>> res = run_ib(IBConfig(dataset="digits", epochs=20), out="runs/digits-s0", progress=True)  # doctest: +SKIP
 """
 
+from ..plane.capture import ActivationRecorder, Activations, MisalignedRowsError, valid_layer_names
+from ..plane.flags import FLAG_NAMES, flag_rows
 from .callbacks import METRICS_COLUMNS, Callback, Checkpoint, FigureWriter, ProgressBar, RunWriter
-from .capture import ActivationRecorder, Activations, MisalignedRowsError, valid_layer_names
 from .config import IBConfig
-from .flags import FLAG_NAMES, flag_rows
 from .recorder import INFO_COLUMNS, IBRecorder
 from .results import RunData, load_run
 from .run import IBRunResult, RunFolderError, load_run_config, run_ib

@@ -222,7 +222,7 @@ class IBConfig:
         reaches the bound from the net's prediction, and the layer order holds);
         ``"codes"``, the paper's class-conditional estimator (``estimator_y``) on
         each layer's ``compress`` code (the ``paper`` preset's choice); None: the
-        preset's, else ``"decoder"``. See :mod:`ibscope.ib.decoders`.
+        preset's, else ``"decoder"``. See :mod:`ibscope.plane.decoders`.
     estimator : str, default="kl"
         Continuous estimator of I(X;L) ("kl", "wkl", "ksg", "kde", ...).
     estimator_y : str or None

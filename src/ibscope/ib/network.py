@@ -234,7 +234,7 @@ def build_network(cfg, *, in_shape, n_classes: int, probe_x, device: str = "cpu"
     import torch
 
     from ..nets import default_layers, is_model_spec, model_source
-    from .capture import ActivationRecorder
+    from ..plane.capture import ActivationRecorder
 
     in_shape = tuple(int(s) for s in in_shape)
     user = is_model_spec(cfg.model)

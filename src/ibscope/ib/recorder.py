@@ -1,39 +1,28 @@
-"""Per-epoch information-plane analysis: I(X;L) and I(L;Y) for every layer, with CIs and sanity flags.
+"""Per-epoch information-plane analysis of every layer: the recorder that turns probe passes into rows.
 
-For a trained-so-far network, one probe pass (:class:`~ibscope.ib.ActivationRecorder`)
-gives every layer's output L on a fixed probe set with inputs X and labels Y.
-Following Algorithm 1 of Butakov et al. (ICLR 2024), each side is compressed
-to a low-dimensional code before a non-parametric estimate:
+After a scheduled epoch, one probe pass (:class:`~ibscope.plane.capture.ActivationRecorder`) gives
+every layer's output L on a fixed probe set X with labels Y, with the network's own noise. The
+population is X uniform on the probe set. Each row of ``info.csv`` then holds:
 
-* **X** is compressed **once** (PCA by default, or a convolutional autoencoder
-  trained once before the run) and its code is reused every epoch.
-* **Each layer's output** is compressed by its own compressor (PCA to 4-D by
-  default), **fitted once on the first analysed epoch and kept fixed** across
-  epochs (``refit="first"``). The reference code refits PCA every epoch, which
-  mixes training dynamics with changes of basis and component signs
-  (the reference code of Butakov et al.); ``refit="every"`` reproduces that behaviour. The
-  mode is recorded in every row. Layers whose dimension is already at most the
-  code dimension are used as they are.
-* **I(X;L)** is estimated between the X code and the L code with a continuous
-  estimator (Kozachenko-Leonenko ``"kl"``, k = 5 by default).
-* **I(L;Y)** is estimated on the L code with the class-conditional
-  (continuous-discrete) estimator: I(L;Y) = H(L) - sum_y p(y) H(L | Y=y).
+* the provable bracket on I(X;L) and the estimate of I(X;L) inside it, and the bracket on I(L;Y)
+  (:mod:`ibscope.plane.brackets`);
+* the code MI of Algorithm 1 of Butakov et al. (ICLR 2024): X and L each compressed to a small
+  code (PCA to 4-D by default; X once, each layer on its first analysed epoch with
+  ``refit="first"`` or every epoch with ``refit="every"``) and a kNN estimate between the codes,
+  with a half-sampling interval (``n_subsamples=10`` here; the Student-t quantile widens the
+  interval accordingly) and the same by KSG and on 2-D codes;
+* I(L;Y) as the usable information of the layer's own held-out linear probe, the best of all
+  decoders, and the bounds from the network's head (:mod:`ibscope.plane.decoders`,
+  :mod:`ibscope.plane.bounds`); or, with ``label_side="codes"``, the paper's class-conditional
+  estimate on the layer's code;
+* sanity flags (:mod:`ibscope.plane.flags`).
 
-Both come with a confidence interval by half-sampling (:mod:`ibscope.stats`).
-For speed the IB analysis uses ``n_subsamples=10`` subsamples per interval by
-default (the estimators' own default is 30); the Student-t quantile accounts
-for the small number, so the intervals are wider rather than too narrow.
-
-Each row also carries sanity flags (:mod:`ibscope.ib.flags`).
+The steps themselves are in :mod:`ibscope.ib.analysis`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,16 +31,16 @@ from .._random import child_seed
 from .._result import UNIT_FACTORS, check_units
 from .._validation import to_numpy
 from ..compress import CompressedEstimator, compressor_from_bytes, is_fitted
-from ..compress.wrapper import DPI_NOTE, DPI_NOTE_SHORT, Coded, clone_compressor, code_dim
+from ..compress.wrapper import Coded, clone_compressor, code_dim
 from ..estimators import registry
-from ..runs import atomic_write_json
+from ..plane.bounds import HeadBounds
+from ..plane.capture import ActivationRecorder
+from ..plane.decoders import LinearProbes
 from ..runs.schema import INFO
-from .bounds import HeadBounds, head_bounds
+from ._folder_state import _FolderState
+from .analysis import _AnalysisSteps, _noise_state
 from .callbacks import Callback
-from .capture import ActivationRecorder
 from .config import make_analysis_estimator as _make_estimator
-from .decoders import LinearProbes, decoder_bounds
-from .flags import flag_rows
 
 __all__ = ["INFO_COLUMNS", "REFIT_MODES", "IBRecorder", "resolve_backend"]
 
@@ -66,22 +55,10 @@ REFIT_MODES = ("first", "every")
 #: paper's class-conditional estimator on each layer's compressed code.
 LABEL_SIDES = ("decoder", "codes")
 
-#: ``MIResult.to_row`` column maps of the two estimates in a row
-_XL_COLUMNS = {"value": "i_xl_code", "ci_low": "i_xl_code_lo", "ci_high": "i_xl_code_hi",
-               "raw_value": "i_xl_code_raw", "estimator": "estimator"}
-#: the compression notes every code estimate carries (said once, in the run's documentation, not per row)
-DPI_NOTES = (DPI_NOTE, DPI_NOTE_SHORT)
-
-_LY_COLUMNS = {"value": "i_ly", "ci_low": "i_ly_lo", "ci_high": "i_ly_hi", "raw_value": "i_ly_raw",
-               "estimator": "estimator_y"}
 
 
-def _spec_text(spec) -> str:
-    if spec is None:
-        return "none"
-    if isinstance(spec, str):
-        return spec
-    return repr(spec)
+
+
 
 
 def resolve_backend(backend, device=None) -> str:
@@ -98,7 +75,7 @@ def resolve_backend(backend, device=None) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # The recorder / callback
 # ---------------------------------------------------------------------------------------------------------------
-class IBRecorder(Callback):
+class IBRecorder(_AnalysisSteps, _FolderState, Callback):
     """Information-plane analysis of a model at the end of chosen epochs.
 
     A :class:`~ibscope.ib.Callback`, so the built-in trainer runs it like any
@@ -180,7 +157,7 @@ class IBRecorder(Callback):
         How I(L;Y) is estimated. ``"decoder"``: the variational lower bound
         H(Y) - cross-entropy of the best held-out decoder among the layer's own
         cross-fitted linear probe, the probes of later layers and the network's
-        head (:mod:`ibscope.ib.decoders`), with a normal CI from the per-row
+        head (:mod:`ibscope.plane.decoders`), with a normal CI from the per-row
         cross-entropies. ``"codes"``: the paper's scheme, ``estimator_y`` on the
         layer's compressed code (``compress``).
     schedule : collection of int or None, default=None
@@ -188,7 +165,7 @@ class IBRecorder(Callback):
         :func:`~ibscope.ib.run_ib` passes the run's schedule.
     brackets : bool, default=True
         Every analysed epoch, also compute the provable brackets on I(X;L) and I(L;Y) and the estimate
-        of I(X;L) itself (:func:`ibscope.ib.brackets.xl_brackets`): the columns ``xl_lower``,
+        of I(X;L) itself (:func:`ibscope.plane.brackets.xl_brackets`): the columns ``xl_lower``,
         ``xl_upper``, ``ly_lower``, ``ly_upper``, ``i_xl`` (with ``i_xl_method``). Off, those cells
         are empty and ``i_xl_code`` (the paper's code MI) is the only I(X;L) column.
     bracket_trials : int, default=1000
@@ -226,7 +203,7 @@ class IBRecorder(Callback):
         Every row produced so far.
     bounds_ : HeadBounds or None
         The lower bounds on I(L;Y) from the model's own prediction at the last
-        analysed epoch (:mod:`ibscope.ib.bounds`; NaN with a ``note`` when the model
+        analysed epoch (:mod:`ibscope.plane.bounds`; NaN with a ``note`` when the model
         has no log-probability output or the labels are not its class indices).
         Every row carries them (``bound``, ``bound_ba``, ``bound_plugin``,
         ``bound_fano``, in ``units``) and is flagged ``below_bound`` when its
@@ -457,21 +434,6 @@ class IBRecorder(Callback):
         names = list(ActivationRecorder(model, self.layers).layers)
         return len(names) + int(self.softmax and getattr(model, "log_prob_layer", None) in names)
 
-    def _decode(self, names: list[str], acts, bounds: HeadBounds):
-        """Per layer, the decoder bound on I(L;Y) in nats (:func:`ibscope.ib.decoders.decoder_bounds`) and the
-        seconds its own probe took."""
-        own, seconds = {}, {}
-        for name in names:
-            t0 = time.perf_counter()
-            own[name] = self.probes_.cross_entropies(name, acts.layers[name], acts.y, refit=self.refit == "every")
-            seconds[name] = time.perf_counter() - t0
-        head = None
-        if not bounds.note and acts.output is not None:
-            out = np.asarray(acts.output, dtype=np.float64)
-            head = -out[np.arange(len(out)), self.probe_labels_.astype(np.int64)]
-        level = None if self.ci is None else float(self.ci)
-        return decoder_bounds(bounds.h_y, own, head, names, level), seconds
-
     def capture(self, model):
         """One probe pass: the activations of every analysed layer (see :class:`ActivationRecorder`)."""
         rec = ActivationRecorder(model, self.layers, n_samples=len(self.probe_y), capture_output=True)
@@ -522,220 +484,12 @@ class IBRecorder(Callback):
             metrics["analysis_wait_s"] = self.last_analysis_s  # the loop waited for all of it
         return rows
 
-    def _submit(self, worker, model, epoch: int, logs: dict) -> list[dict]:
-        """The background mode (:mod:`ibscope.ib.worker`): the probe pass now, the rest in ``worker``; the
-        future of the epoch's rows goes to ``logs["pending"]``. Returns no rows (they come with the future)."""
-        from .worker import draws_global_rng, frozen_copy
-
-        t0 = time.perf_counter()
-        probe = self._probe(model, epoch)
-        target, brackets = None, None
-        if self.brackets:
-            target = frozen_copy(model)
-            if self._copy_exact is None:  # once per run: may the copy's passes skip seeding the global generators?
-                self._copy_exact = not draws_global_rng(target, self._probe_batch())
-            if not self._copy_exact:  # the brackets need the global generators: here, as in the synchronous mode
-                brackets, target = self._brackets(model, probe["names"], probe["acts"], epoch), None
-        probe["seconds"] = time.perf_counter() - t0
-        logs["pending"] = worker.submit(self._finish_job, probe, target, brackets)
-        metrics = logs.setdefault("metrics", {})
-        metrics["analysed"] = 1
-        metrics["analysis_wait_s"] = probe["seconds"]  # the trainer adds the time it waits for the rest
-        return []
-
-    def _finish_job(self, probe: dict, model, brackets) -> dict[str, Any]:
-        """The worker's part of a background analysis: the rows and the analysis' own seconds."""
-        rows = self._finish(probe, model, brackets, fork_global_rng=False)
-        return {"rows": rows, "metrics": {"analysis_s": self.last_analysis_s}}
-
-    def _probe_batch(self):
-        """A few probe rows, on the model's side (for :func:`~ibscope.ib.worker.draws_global_rng`)."""
-        import torch
-
-        x = self.probe_x[:8]
-        return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
-
     def analyse(self, model, epoch: int) -> list[dict]:
         """Analyse ``model`` now (whatever the schedule): one row per layer, flagged.
 
         The seconds it takes are kept in :attr:`last_analysis_s` (the ``analysis_s`` of ``metrics.csv``).
         """
         return self._finish(self._probe(model, epoch), model)
-
-    def _probe(self, model, epoch: int) -> dict[str, Any]:
-        """The part of an analysis that needs the live model: the probe pass (it draws from the model's
-        noise streams, whose state before it is kept so that a lost row can be redone exactly)."""
-        t_start = time.perf_counter()
-        self.prepare()
-        self._emit("probe pass", epoch=int(epoch))
-        self._noise_before = (int(epoch), _noise_state(model))  # so that a lost row can be redone exactly
-        names, acts = self.capture(model)
-        if self.refit == "first" and self.fit_epoch_ is None:
-            self.fit_epoch_ = int(epoch)
-        return {"epoch": epoch, "names": names, "acts": acts, "seconds": time.perf_counter() - t_start}
-
-    def _finish(self, probe: dict[str, Any], model, brackets: dict | None = None, *,
-                fork_global_rng: bool = True) -> list[dict]:
-        """The rest of an analysis, from the probe pass' activations: codes, estimates, decoders, brackets
-        (through ``model``, unless ``brackets`` are given), flags. Sets :attr:`last_analysis_s`."""
-        t_start = time.perf_counter() - probe["seconds"]
-        epoch, names, acts = probe["epoch"], probe["names"], probe["acts"]
-        x_coded = self.x_coded_
-        if x_coded is None:  # pragma: no cover - prepare() sets it
-            raise RuntimeError("IBRecorder.prepare() did not compute the X code.")
-        bounds = head_bounds(acts.output, self.probe_labels_) if acts.output is not None else \
-            HeadBounds(h_y=float("nan"), note="the model's output was not captured")
-        self.bounds_ = bounds
-        self.bounds_history.append({"epoch": int(epoch), **bounds.to_dict()})
-        factor = UNIT_FACTORS[self.units]
-        bound_cells = bounds.in_units(factor)
-        bound_note = [] if not bounds.note else [f"bound: not computed, {bounds.note}"]
-        if self.label_side == "decoder":
-            self._emit("decoders", epoch=int(epoch))
-        decoded, decode_time = self._decode(names, acts, bounds) if self.label_side == "decoder" else ({}, {})
-        if brackets is None:
-            brackets = self._brackets(model, names, acts, epoch, fork_global_rng=fork_global_rng)
-        rows = []
-        for li, name in enumerate(names):
-            self._emit("estimates", layer=name, index=li, total=len(names), epoch=int(epoch))
-            t0 = time.perf_counter()
-            layer = acts.layers[name]
-            comp = self._layer_compressor(name, li, layer)
-            if comp is not None and not is_fitted(comp):
-                self._announce_fit(comp, f"layer {name}", layer)
-            common = dict(k=self.k, ci=self.ci, n_subsamples=self.n_subsamples, units=self.units,
-                          backend=self.knn_backend, device=self.device)
-            est_xl = _make_estimator(self.estimator, y_discrete=False,
-                                     random_state=child_seed(self.random_state, epoch, li + 1, 1), **common)
-            # Algorithm 1: the layer coded once (its compressor fitted now if new), the estimates on the codes
-            coded = CompressedEstimator(est_xl, compressor_y=comp, refit="first").encode("y", layer)
-            if coded.info is None:
-                coded = Coded(layer.astype(np.float64), None)
-            r_xl = CompressedEstimator(est_xl, self.x_compressor_, comp, refit="never").estimate_coded(x_coded, coded)
-            checks = self._code_checks(x_coded.codes, coded.codes, epoch, li, factor)
-            warns = [f"I(X;L) code MI: {w}" for w in r_xl.warnings if w not in DPI_NOTES]
-            best = None
-            if self.label_side == "decoder":
-                d = decoded[name]
-                ly = {"i_ly": max(d["own"], 0.0) * factor, "i_ly_lo": _times(d["own_ci_low"], factor),
-                      "i_ly_hi": _times(d["own_ci_high"], factor), "i_ly_raw": d["own"] * factor,
-                      "i_ly_best": d["value"] * factor, "ly_decoder": "linear probe", "ly_best_by": d["decoder"],
-                      "estimator_y": "decoder"}
-                best = d["value"] if d["ci_low"] is None else d["ci_low"]
-                if d["own"] < 0:
-                    warns.append(f"I(L;Y): the layer's decoder bound {d['own']:.4g} nats is negative (the linear "
-                                 "probe does not beat the label frequencies); the value was clipped to 0.")
-            else:
-                est_ly = _make_estimator(self.estimator_y, y_discrete=True,
-                                         random_state=child_seed(self.random_state, epoch, li + 1, 2), **common)
-                r_ly = CompressedEstimator(est_ly, comp, refit="never").estimate_coded(coded, Coded(acts.y))
-                ly = {**r_ly.to_row(_LY_COLUMNS), "i_ly_best": None, "ly_decoder": "codes", "ly_best_by": None}
-                warns += [f"I(L;Y): {w}" for w in r_ly.warnings if w not in DPI_NOTES]
-            xl, notes = self._bracket_cells(brackets, name, best, factor)
-            warns += notes
-            rows.append({
-                "epoch": int(epoch),
-                "layer": name,
-                "layer_index": li,
-                **xl,
-                **r_xl.to_row(_XL_COLUMNS),
-                **checks,
-                **ly,
-                "h_y": self.h_y_,
-                **bound_cells,
-                "flags": "",
-                "units": self.units,
-                "n": acts.n_samples,
-                "k": self.k,
-                "ci_level": self.ci,
-                "compressor": _spec_text(self.compress) if comp is not None else "none",
-                "compressor_x": _spec_text(self.compress_x) if self.x_compressor_ is not None else "none",
-                "refit": self.refit,
-                "fit_epoch": int(epoch) if self.refit == "every" else self.fit_epoch_,
-                "dim_layer": int(layer.shape[1]),
-                "dim_code": int(np.shape(coded.codes)[1]),
-                "recon_mae": 0.0 if coded.info is None else coded.info["sample_reconstruction_error"],
-                "seed": self.random_state,
-                "time_s": time.perf_counter() - t0 + decode_time.get(name, 0.0),
-                "warnings": " | ".join([*dict.fromkeys(warns), *bound_note]),
-            })
-        flag_rows(rows, self.h_y_, ln_n=math.log(len(self.probe_y)) * factor)
-        self.history.extend(rows)
-        self.last_analysis_s = time.perf_counter() - t_start
-        self._emit("done", epoch=int(epoch))
-        return rows
-
-    def _code_checks(self, x_codes, l_codes, epoch: int, index: int, factor: float) -> dict[str, Any]:
-        """The code MI by a second estimator (KSG) and of a second code dimension (the first two components),
-        without intervals: what a study's phase gate compares (raw values, in ``units``)."""
-        import warnings
-
-        out: dict[str, Any] = {"i_xl_code_ksg": None, "i_xl_code_2d": None}
-        if not self.code_checks:
-            return out
-        x, z = np.asarray(x_codes, dtype=np.float64), np.asarray(l_codes, dtype=np.float64)
-        seed = child_seed(self.random_state, epoch, index + 1, 3)
-        common = dict(k=self.k, ci=None, units="nats", backend=self.knn_backend, device=self.device)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the row's own estimate carries the warnings
-            try:
-                ksg = _make_estimator("ksg", y_discrete=False, random_state=seed, **common)
-                out["i_xl_code_ksg"] = ksg.estimate(x, z).raw_value * factor
-                if x.shape[1] > 2 or z.shape[1] > 2:
-                    est = _make_estimator(self.estimator, y_discrete=False, random_state=seed, **common)
-                    out["i_xl_code_2d"] = est.estimate(x[:, :2], z[:, :2]).raw_value * factor
-            except (ValueError, ArithmeticError):  # too few rows or a degenerate code: no check value
-                pass
-        return out
-
-    def _brackets(self, model, names: list[str], acts, epoch: int, *,
-                  fork_global_rng: bool = True) -> dict[str, dict[str, Any]]:
-        """Per layer, the provable brackets on I(X;L) and I(L;Y) and the estimate of I(X;L)
-        (:func:`ibscope.ib.brackets.xl_brackets`, nats); empty when ``brackets`` is off.
-
-        The probe pass of this epoch gives the decoding references (its noise is independent of the
-        identification trials). ``exp(L5)``, a bijection of L5, shares L5's values.
-        """
-        if not self.brackets:
-            return {}
-        from .brackets import xl_brackets
-
-        self._emit("brackets", epoch=int(epoch))
-        modules = [n for n in names if n in acts.layers and not n.startswith("exp(")]
-        refs = {n: np.asarray(acts.layers[n], dtype=np.float64) for n in modules}
-        out = xl_brackets(model, self.probe_x, self.probe_y, modules, n_trials=self.bracket_trials,
-                          estimate=self.xl_estimate, references=refs, cache=self._bracket_cache,
-                          random_state=child_seed(self.random_state, epoch, 0, 7), batch_size=self.batch_size,
-                          device=self.device, fork_global_rng=fork_global_rng)
-        for n in names:
-            if n.startswith("exp(") and n[4:-1] in out:
-                out[n] = out[n[4:-1]]
-        return out
-
-    def _bracket_cells(self, brackets: dict, name: str, decoder_lower: float | None,
-                       factor: float) -> tuple[dict[str, Any], list[str]]:
-        """The ``info.csv`` cells of one layer's brackets and estimate (in ``units``), and their notes."""
-        b = brackets.get(name)
-        if b is None:
-            cells = {"i_xl": None, "i_xl_lo": None, "i_xl_hi": None, "i_xl_raw": None, "i_xl_method": "off",
-                     "xl_lower": None, "xl_upper": None, "xl_bounds_by": None, "ly_lower": None,
-                     "ly_upper": self.h_y_}
-            if decoder_lower is not None:
-                cells["ly_lower"] = max(decoder_lower, 0.0) * factor
-            return cells, []
-        raw = b["i_xl"]
-        lower_y = [v for v in (b.get("ly_lower_ident"), decoder_lower) if v is not None and math.isfinite(v)]
-        cells = {
-            "i_xl": None if not math.isfinite(raw) else max(raw, 0.0) * factor,
-            "i_xl_lo": _times(_finite(b["i_xl_lo"]), factor), "i_xl_hi": _times(_finite(b["i_xl_hi"]), factor),
-            "i_xl_raw": None if not math.isfinite(raw) else raw * factor, "i_xl_method": b["i_xl_method"],
-            "xl_lower": _times(_finite(b["xl_lower"]), factor), "xl_upper": _times(_finite(b["xl_upper"]), factor),
-            "xl_bounds_by": f"{b.get('xl_lower_by') or '-'} / {b.get('xl_upper_by') or '-'}",
-            "ly_lower": max(max(lower_y), 0.0) * factor if lower_y else None,
-            "ly_upper": _times(_finite(b["ly_upper"]), factor),
-        }
-        notes = [f"brackets: {n}" for n in b.get("notes", [])]
-        return cells, notes
 
     def reanalyse(self, model, epoch: int) -> list[dict]:
         """Analyse ``model`` again for ``epoch`` (rows lost after its checkpoint), with the noise streams the
@@ -795,103 +549,12 @@ class IBRecorder(Callback):
         self.probes_.bases_ = bases
         self.fit_epoch_ = int(state["fit_epoch"])
 
-    def save_state(self, folder) -> None:
-        """Write the fitted compressors to ``folder`` (``x.npz``, ``layer-<name>.npz``, the decoders' bases
-        ``decoder-<name>.npz``, ``state.json``): the layout of run folders written before the state moved
-        into the checkpoint (:meth:`state_dict`), kept for tools that read it.
-        """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        meta: dict[str, Any] = {"fit_epoch": self.fit_epoch_, "refit": self.refit, "x": None, "layers": {}}
-        if self.x_compressor_ is not None and hasattr(self.x_compressor_, "save"):
-            self.x_compressor_.save(folder / "x.npz")
-            meta["x"] = "x.npz"
-        if self.refit == "first":
-            for name, comp in self.layer_compressors_.items():
-                if comp is None:
-                    meta["layers"][name] = None
-                elif hasattr(comp, "save"):
-                    fname = f"layer-{_safe(name)}.npz"
-                    comp.save(folder / fname)
-                    meta["layers"][name] = fname
-            meta["decoder_bases"] = {}
-            for name, basis in self.probes_.bases_.items():
-                base_file: str | None = None
-                if basis is not None:
-                    base_file = f"decoder-{_safe(name)}.npz"
-                    basis.save(folder / base_file)
-                meta["decoder_bases"][name] = base_file
-        atomic_write_json(folder / "state.json", meta)
-
-    def load_state(self, folder, *, max_fit_epoch=None) -> bool:
-        """Load compressors written by :meth:`save_state` (run folders of earlier versions).
-
-        Parameters
-        ----------
-        folder : path-like
-        max_fit_epoch : int or None
-            Ignore saved layer compressors fitted after this epoch (a run killed
-            after fitting but before its checkpoint refits them).
-
-        Returns
-        -------
-        bool
-            Whether layer compressors were restored.
-        """
-        from ..compress import load_compressor
-
-        folder = Path(folder)
-        path = folder / "state.json"
-        if not path.is_file():
-            return False
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        if meta.get("x") and (folder / meta["x"]).is_file():
-            self._code_x(load_compressor(folder / meta["x"]))
-        fit_epoch = meta.get("fit_epoch")
-        if self.refit != "first" or fit_epoch is None or not meta.get("layers"):
-            return False
-        if max_fit_epoch is not None and fit_epoch > max_fit_epoch:
-            return False
-        comps = {}
-        for name, fname in meta["layers"].items():
-            comps[name] = None if fname is None else load_compressor(folder / fname)
-        self.layer_compressors_ = comps
-        self.probes_.bases_ = {name: None if fname is None else load_compressor(folder / fname)
-                               for name, fname in meta.get("decoder_bases", {}).items()}
-        self.fit_epoch_ = int(fit_epoch)
-        return True
-
-
-def _noise_state(model) -> dict:
-    """The generator states of the model's noise layers (empty without any)."""
-    from ..nets import get_noise_rng_state
-
-    try:
-        return get_noise_rng_state(model)
-    except Exception:  # a model without ibscope noise layers, or not a module
-        return {}
-
 
 def _deprecated(owner: str, old: str, new: str) -> None:
     import warnings
 
     warnings.warn(f"The '{old}' parameter of {owner} is deprecated and will be removed in a later release; use "
                   f"'{new}'.", DeprecationWarning, stacklevel=3)
-
-
-def _finite(value):
-    """A float, or None when it is missing or not finite."""
-    return None if value is None or not math.isfinite(float(value)) else float(value)
-
-
-def _times(value, factor: float):
-    return None if value is None else value * factor
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 
 
 IBRecorder.backend = property(lambda self: self.knn_backend,  # type: ignore[attr-defined]

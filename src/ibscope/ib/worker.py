@@ -6,7 +6,7 @@ Opt-in (``IBConfig(background_analysis=True)``, ``ibscope ib --background-analys
   weights, and it draws from the model's noise streams exactly as the synchronous mode does), and,
   when the brackets are on, a frozen deep copy of the model (same device, eval mode) for their noisy
   identification passes. The copy carries its own noise generators, so the brackets' passes never
-  touch the live model's streams; :func:`~ibscope.ib.brackets.xl_brackets` reseeds every stream it
+  touch the live model's streams; :func:`~ibscope.plane.brackets.xl_brackets` reseeds every stream it
   uses, so the copy gives the numbers the live model gives in the synchronous mode.
 * **Worker thread** (one, so epochs are analysed in order): compression, the estimates and their
   intervals, the decoders, the brackets (on the copy) and the flags. The numba neighbour kernels are
@@ -214,7 +214,7 @@ def draws_global_rng(model, x) -> bool:
     import torch
 
     from ..nets import get_noise_rng_state, set_noise_rng_state
-    from .brackets import _model_device
+    from ..plane.brackets import _model_device
 
     dev = _model_device(model)
     devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []

@@ -1,7 +1,7 @@
 """Information bounds on arrays: the numerical core of the information plane's brackets.
 
 Nothing here knows about networks: the functions take samples, means, variances and labels
-(numpy arrays or torch tensors) and return nats. :func:`ibscope.ib.brackets.xl_brackets` runs the
+(numpy arrays or torch tensors) and return nats. :func:`ibscope.plane.brackets.xl_brackets` runs the
 noisy passes of a network and calls them.
 
 * :mod:`~ibscope.infobounds.scalar` - binary entropy, Clopper-Pearson limits, Fano's bound, the

@@ -61,9 +61,9 @@ except ImportError as _exc:  # pragma: no cover - exercised by a test that hides
                       f"(importing 'lightning.pytorch' failed: {_exc}).") from None
 
 from .._validation import to_numpy
-from ..ib.capture import ActivationRecorder, valid_layer_names
 from ..ib.recorder import IBRecorder
 from ..ib.schedule import epoch_schedule, log_schedule
+from ..plane.capture import ActivationRecorder, valid_layer_names
 from ..runs import FolderLock, package_versions, utc_now
 from ..runs.errors import ConfigMismatchError, FolderNotEmptyError
 from ..runs.ibrun import FORMAT, FORMAT_VERSION, RunArtefact

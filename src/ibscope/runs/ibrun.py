@@ -88,7 +88,7 @@ def _bounds_summary(info_rows: list[dict[str, Any]]) -> dict[str, Any]:
             "rows_below_bound": sum("below_bound" in parse_flags(r.get("flags")) for r in info_rows),
             "what": "lower bounds on every layer's I(L;Y) from the network's own prediction on the probe set: "
                     "bound_ba = H(Y) - NLL, bound_plugin = plug-in I(Y_hat;Y), bound_fano = Fano; bound = the "
-                    "largest (see ibscope.ib.bounds)"}
+                    "largest (see ibscope.plane.bounds)"}
 
 
 def run_summary(info_rows: list[dict[str, Any]], metrics_rows: list[dict[str, Any]], *, completed_epochs: int,

@@ -265,7 +265,7 @@ INFO = Schema("info.csv", [
     Column("bound_ba", "float", "Barber-Agakov bound H(Y) - NLL of the network's head"),
     Column("bound_plugin", "float", "plug-in I(Y_hat;Y) of the arg-max predictions"),
     Column("bound_fano", "float", "Fano's bound from the prediction's error rate"),
-    Column("flags", "flags", "sanity flags, ';'-separated (see ibscope.ib.flags)"),
+    Column("flags", "flags", "sanity flags, ';'-separated (see ibscope.plane.flags)"),
     Column("units", "str", "'nats' or 'bits'"),
     Column("n", "int", "probe rows"),
     Column("k", "int", "neighbours of the kNN estimators"),
