@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ibscope import plots  # noqa: E402
-from ibscope.plots.ib import _plane_bands  # noqa: E402
+from ibscope.plots.seeds import _plane_bands  # noqa: E402
 
 H_Y = np.log(10)
 LAYERS = ("L1", "L2", "L3")
@@ -161,14 +161,14 @@ def test_band_plots_draw_h_y_and_say_how_many_runs(tmp_path):
 def test_seed_figures_titles_for_one_and_several_runs(tmp_path, monkeypatch):
     runs = [_run_folder(tmp_path / "s0"), _run_folder(tmp_path / "s1", shift=1.0)]
     titles = []
-    real = plots.ib.save_figure
+    real = plots.seeds.save_figure
 
     def spy(fig, folder, stem, formats, **kw):
         titles.append((stem, fig._suptitle.get_text() if fig._suptitle else "",
                        [ax.get_title() for ax in fig.axes] + [ax.get_ylabel() for ax in fig.axes]))
         return real(fig, folder, stem, formats, **kw)
 
-    monkeypatch.setattr(plots.ib, "save_figure", spy)
+    monkeypatch.setattr(plots.seeds, "save_figure", spy)
     plots.plot_ib_runs(runs, out=tmp_path / "two", formats=("png",))
     plots.plot_ib_runs(runs[:1], out=tmp_path / "one", formats=("png",), label="lr=0.01")
     two, one = dict((s, (t, rest)) for s, t, rest in titles[:3]), dict((s, (t, rest)) for s, t, rest in titles[3:])

@@ -6,7 +6,7 @@ it trains. Everything goes to one folder::
     RUN_DIR/
       config.json          every parameter (resolved), seed, package versions, device, start/resume times
       metrics.csv          epoch, train/test loss, accuracy and ROC-AUC, lr, analysed, timings
-      info.csv             epoch, layer, i_xl, i_xl_lo, i_xl_hi, i_ly, i_ly_lo, i_ly_hi, flags, n, k, units, ...
+      info.csv             per epoch and layer: brackets, estimates with intervals, flags, settings
       checkpoints/last.pt  model, optimiser, noise RNG streams, torch RNG, loader RNG and the
                            recorder's fitted compressors (atomic); start.pt: the same before epoch 1
       figures/             information planes, MI and loss vs epoch (PNG and PDF)
@@ -15,20 +15,12 @@ it trains. Everything goes to one folder::
 The files are those of every IB run folder (:mod:`ibscope.runs.ibrun`), opened with the one
 lifecycle of :mod:`ibscope.runs.lifecycle`.
 
-Metrics
+Columns
 -------
-``train_loss`` (NLL, nats per sample) and ``train_acc`` are running means over
-the epoch's training batches, in training mode (dropout on, weights changing),
-so they can be worse than ``test_loss`` / ``test_acc``, which are computed after
-the epoch on the whole test split in evaluation mode (noise on, dropout off).
-``train_auc`` / ``test_auc`` are one-vs-one macro ROC-AUCs of the predicted
-class probabilities (``exp`` of the log-softmax output), the paper's metric;
-the train value comes from the same training-mode outputs as ``train_loss``.
-``analysed`` is 1 when the epoch has rows in ``info.csv``; ``time_s`` is the
-epoch's wall-clock time, analysis included; ``train_s``, ``eval_s`` and
-``analysis_s`` split it into the training pass, the test-split evaluation and
-the information-plane analysis as the recorder measured it (probe pass,
-compression, estimates, decoders).
+Every column of ``metrics.csv`` and ``info.csv``, with its type and meaning, is declared once in
+:mod:`ibscope.runs.schema` (``METRICS``, ``INFO``). ``train_loss`` and ``train_acc`` are running
+means over the epoch's training batches in training mode, so they can be worse than ``test_loss``
+and ``test_acc``, computed after the epoch in evaluation mode.
 
 Fault tolerance
 ---------------

@@ -30,20 +30,16 @@ Example
 """
 
 from .ib import (
-    aggregate_runs,
-    plot_auc,
     plot_ib_run,
-    plot_ib_runs,
     plot_information_plane,
     plot_information_planes,
-    plot_loss,
-    plot_loss_change,
-    plot_mi_bands,
     plot_mi_vs_epoch,
     read_info,
     read_metrics,
     smooth_series,
 )
+from .metrics import plot_auc, plot_loss, plot_loss_change
+from .seeds import aggregate_runs, plot_ib_runs, plot_mi_bands
 from .sweep import plot_estimate_vs_true, plot_sweep
 
 __all__ = [

@@ -295,7 +295,7 @@ def write_summary(out: Path, record: dict):
 
 def draw(out: Path, table, mtable, study_points: list[Point], formats, phases=None) -> list:
     """The mean +- std figures of every point into ``out/figures/<point>/``, from the summary tables."""
-    from ..plots.ib import bands_from_table, plot_bands
+    from ..plots.seeds import bands_from_table, plot_bands
 
     written: list = []
     if table is None:
