@@ -572,13 +572,15 @@ def task_speed(n: int, d: int, mi: float, side: str, device: str, block_entries:
         mod = _torch_backend_module()
         if mod is None:
             raise RuntimeError("this ibscope has no torch-backend _BLOCK_ENTRIES to change")
-        saved = mod._BLOCK_ENTRIES
-        mod._BLOCK_ENTRIES = int(block_entries)
+        # since the free-memory sizing on CUDA, _CUDA_BLOCK_ENTRIES fixes the CUDA blocks; before, _BLOCK_ENTRIES did
+        attr = "_CUDA_BLOCK_ENTRIES" if hasattr(mod, "_CUDA_BLOCK_ENTRIES") and device != "cpu" else "_BLOCK_ENTRIES"
+        saved = getattr(mod, attr)
+        setattr(mod, attr, int(block_entries))
         try:
             return {**task_speed(n, d, mi, side, device), "block_entries": int(block_entries),
-                    "default_block_entries": saved}
+                    "default_block_entries": saved, "attribute": attr}
         finally:
-            mod._BLOCK_ENTRIES = saved
+            setattr(mod, attr, saved)
     import ibscope
     from ibscope.synthetic import correlated_gaussian
 
@@ -1387,8 +1389,9 @@ def _speed_side(chk, worker, budget, end, last, n, d, mi, side) -> dict:
     return {**msg, "text": _status_text(msg)[:120]}
 
 
-#: distance entries per block for the diagnostic rows (1 GiB per float64 block; a few blocks live at once)
-DIAG_BLOCK = 1 << 27
+#: distance entries per block for the diagnostic rows: the old fixed CUDA blocks (2**21 entries, 16 MiB of float64),
+#: against the default blocks sized from the free GPU memory (at most 2**27 entries per array)
+DIAG_BLOCK = 1 << 21
 
 
 def _speed_block_diagnostic(chk, worker, budget, end, cells) -> str:
@@ -1422,10 +1425,11 @@ def _speed_block_diagnostic(chk, worker, budget, end, cells) -> str:
         if same.startswith("DIFFER"):
             chk.fail(f"speed diagnostic n={n}: value differs")
         rows.append((f"{n:,}", fmt_s(prev[1]), same))
-    return ("Block-size diagnostic: the same 4+4 call on CUDA with the torch backend's `_BLOCK_ENTRIES` set to "
-            "2**27 for the call (the default 2**21 gives blocks of 2**21 // (3 n) rows: 6 rows at n = 1e5, one row "
-            "from n = 7e5, so the GPU runs many tiny kernels):\n\n"
-            + md_table(["n", "torch on CUDA, 2**27-entry blocks", "value vs numba CPU"], rows))
+    return ("Block-size diagnostic: the same 4+4 call on CUDA with the torch backend's blocks fixed at the old "
+            "2**21 entries (`_CUDA_BLOCK_ENTRIES`: 2**21 // (3 n) rows, 6 rows at n = 1e5, one row from n = 7e5, "
+            "many tiny kernels), against the default above (blocks sized from the free GPU memory, at most 2**27 "
+            "entries per array):\n\n"
+            + md_table(["n", "torch on CUDA, fixed 2**21-entry blocks", "value vs numba CPU"], rows))
 
 
 def section_speed(chk: Check, worker: Worker, budget: Budget) -> None:
