@@ -23,18 +23,31 @@ Sections
    KDE (1e-8 relative) on the device against the CPU.
 5. **Training**: a conv autoencoder, MINE and InfoNCE trained twice with one
    seed on the device (exact repeat or the difference), and a noise layer.
-6. **Bad input**: ``device="cuda:<missing index>"``, data too large for the GPU
+6. **Flow and auto**: ``estimator="flow"`` (``FlowMI``) and the default
+   ``"auto"`` (whose held-out flow candidate runs at n >= 1000) on
+   ``correlated_gaussian``: trained twice with one seed on the device (exact
+   repeat or the difference), the device against the CPU within
+   max(0.05 nats, 3 combined held-out standard errors), and both times.
+7. **Brackets**: ``ib.brackets.xl_brackets`` on a small noisy MLP with the model
+   and the distance work on the device (as ``ib/recorder.py`` calls it), twice
+   with one seed, and on the CPU: the upper bounds (deterministic) to 1e-5
+   relative, the lower bounds and the estimate (other noise streams on CUDA)
+   within their Monte-Carlo scale; times.
+8. **Bounds at larger N**: ``infobounds.identification_bounds`` (batched
+   distance matrices, float64 on a GPU, float32 on the CPU) and ``kt_bounds``
+   on the device and the CPU: equality within the stated tolerances, and times.
+9. **Bad input**: ``device="cuda:<missing index>"``, data too large for the GPU
    memory (allocator capped at 8 MiB) and, in a worker with
    ``CUDA_VISIBLE_DEVICES=""``, ``device="cuda"`` without CUDA: the exception
    and message each entry point gives.
-7. **Speed**: ``KSG(k=5).estimate`` with ``backend="torch", device=<device>``
+10. **Speed**: ``KSG(k=5).estimate`` with ``backend="torch", device=<device>``
    against ``backend="numba"`` on the same data (``correlated_gaussian``,
    seed 0): 4+4 and 16+16 dims at n = 1e5 and 1e6, 64+64 at n = 1e5, each after
    a probe at n/10. A cell whose time, extrapolated from the smaller n (O(n^2)
    for brute force, O(n^1.8) for the numba "flat" mode from 12 joint
    dimensions, O(n^1.2) for the KD-tree), exceeds ``--cell-limit`` is skipped
    and says so; every cell also runs under a hard timeout.
-8. **IB on MNIST**: ``ibscope ib --dataset mnist --device <device> --epochs 3``
+11. **IB on MNIST**: ``ibscope ib --dataset mnist --device <device> --epochs 3``
    with per-epoch train/eval/analysis times from its ``metrics.csv``.
 
 The heavy work runs in a worker process (``--worker``) that the script kills
@@ -90,6 +103,14 @@ RTOL_KDE = 1e-8
 #: radius factor for Euclidean count checks: no point lies within rounding of a sphere
 EUCLID_RADIUS_FACTOR = 1.0 + 1e-9
 K = 5
+#: flow and auto, device against CPU: at least this many nats (3 combined held-out standard errors when larger)
+TOL_FLOW_ABS = 0.05
+#: deterministic bracket quantities (upper bounds), device against CPU, relative
+RTOL_BRACKET_UPPER = 1e-5
+#: Barber-Agakov identification bounds, float64 (GPU) against float32 (CPU) distances, nats
+TOL_BA = 1e-6
+#: Kolchinsky-Tracey pairwise bounds (float64 on both sides), relative
+RTOL_KT = 1e-9
 
 #: section name -> (time cap in s, seconds reserved for it while earlier sections run)
 SECTIONS = {
@@ -98,6 +119,9 @@ SECTIONS = {
     "knn": (100, 20),
     "estimates": (45, 10),
     "training": (60, 15),
+    "flow": (90, 20),
+    "brackets": (60, 15),
+    "identify": (60, 15),
     "bad-input": (50, 10),
     "speed": (150, 40),
     "ib": (170, 120),
@@ -458,6 +482,70 @@ def task_oom() -> dict:
     return {"rows": rows, "cap_mib": cap >> 20}
 
 
+def task_flow(estimator: str, device: str, quick: bool) -> dict:
+    """One ``mutual_information(estimator="flow"|"auto", device=...)`` call on ``correlated_gaussian``."""
+    import ibscope
+    from ibscope.synthetic import correlated_gaussian
+
+    n, d = (2000, 2) if quick else (10000, 4)
+    x, y, true_mi = correlated_gaussian(n, dim_x=d, dim_y=d, mi=1.0, random_state=0)
+    res, dt = _timed(lambda: ibscope.mutual_information(x, y, estimator=estimator, device=device, random_state=0))
+    flow = res.extra.get("flow") or (res.extra.get("auto") or {}).get("flow") or {}
+    auto = res.extra.get("auto") or {}
+    return {"value": res.raw_value, "std_err": res.std_err, "true_mi": true_mi, "time_s": dt, "n": n, "dims": f"{d}+{d}",
+            "chosen": auto.get("chosen"), "candidates": auto.get("candidates"),
+            "flow_steps": flow.get("n_steps") if isinstance(flow, dict) else None,
+            "flow_stop": flow.get("stop_reason") if isinstance(flow, dict) else None,
+            "flow_device": flow.get("device", device) if isinstance(flow, dict) else None,
+            "flow_value": flow.get("value") if auto else None, "flow_se": flow.get("se") if auto else None,
+            "warnings": list(res.warnings)}
+
+
+#: the noisy net of the bracket section: 8 inputs, additive noise 1.0 at every layer's input
+BRACKET_NET = {"in_dim": 8, "hidden": (32, 16), "noise_sigma": 1.0, "noise_kind": "additive", "random_state": 0}
+
+
+def task_brackets(device: str, quick: bool) -> dict:
+    """``xl_brackets`` on a small noisy MLP with the model and the distance work on ``device`` (as the recorder)."""
+    np = _np()
+    import torch
+
+    from ibscope.ib.brackets import xl_brackets
+    from ibscope.nets import MLP
+
+    n, trials, n_est = (200, 300, 100) if quick else (1000, 2000, 256)
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.standard_normal((n, BRACKET_NET["in_dim"])).astype(np.float32))
+    y = rng.integers(0, 10, n)
+    model = MLP(BRACKET_NET["in_dim"], hidden=BRACKET_NET["hidden"], noise_sigma=BRACKET_NET["noise_sigma"],
+                noise_kind=BRACKET_NET["noise_kind"], random_state=BRACKET_NET["random_state"]).to(device)
+    out, dt = _timed(lambda: xl_brackets(model, x, y, n_trials=trials, n_estimate=n_est, n_replicas=8,
+                                         random_state=0, device=device))
+    keep = ("xl_lower", "xl_upper", "ly_lower_ident", "ly_upper", "i_xl", "i_xl_se", "i_xl_method", "errors_x",
+            "errors_y", "xl_upper_by", "xl_lower_by", "upper_bounds", "kt_input_lower")
+    layers = {name: {k: row.get(k) for k in keep} for name, row in out.items()}
+    return {"layers": layers, "time_s": dt, "n_probes": n, "n_trials": trials, "n_estimate": n_est}
+
+
+def task_identify(kind: str, n: int, m: int, d: int, device: str) -> dict:
+    """``identification_bounds`` (``kind="ident"``: M trials against N references) or ``kt_bounds``
+    (``kind="kt"``: N means) on ``device``, timed."""
+    np = _np()
+    from ibscope.infobounds import identification_bounds, kt_bounds
+
+    rng = np.random.default_rng(0)
+    refs = rng.standard_normal((n, d))
+    if kind == "kt":
+        (lo, up), dt = _timed(lambda: kt_bounds(0.3 * refs, 1.0, device=device))
+        return {"values": {"kt_lower": lo, "kt_upper": up}, "time_s": dt}
+    labels = rng.integers(0, n, m)
+    y = rng.integers(0, 10, n)
+    samples = refs[labels] + 0.7 * rng.standard_normal((m, d))
+    res, dt = _timed(lambda: identification_bounds(samples, labels, refs, y, device=device))
+    return {"values": {k: res[k] for k in ("errors_x", "errors_y", "fano_x", "fano_y", "ba_x", "ba_y")},
+            "time_s": dt}
+
+
 _DATA_CACHE: dict = {}
 
 
@@ -484,13 +572,15 @@ def task_speed(n: int, d: int, mi: float, side: str, device: str, block_entries:
         mod = _torch_backend_module()
         if mod is None:
             raise RuntimeError("this ibscope has no torch-backend _BLOCK_ENTRIES to change")
-        saved = mod._BLOCK_ENTRIES
-        mod._BLOCK_ENTRIES = int(block_entries)
+        # since the free-memory sizing on CUDA, _CUDA_BLOCK_ENTRIES fixes the CUDA blocks; before, _BLOCK_ENTRIES did
+        attr = "_CUDA_BLOCK_ENTRIES" if hasattr(mod, "_CUDA_BLOCK_ENTRIES") and device != "cpu" else "_BLOCK_ENTRIES"
+        saved = getattr(mod, attr)
+        setattr(mod, attr, int(block_entries))
         try:
             return {**task_speed(n, d, mi, side, device), "block_entries": int(block_entries),
-                    "default_block_entries": saved}
+                    "default_block_entries": saved, "attribute": attr}
         finally:
-            mod._BLOCK_ENTRIES = saved
+            setattr(mod, attr, saved)
     import ibscope
     from ibscope.synthetic import correlated_gaussian
 
@@ -513,7 +603,8 @@ def task_speed(n: int, d: int, mi: float, side: str, device: str, block_entries:
 
 
 TASKS = {"env": task_env, "warmup": task_warmup, "knn_cell": task_knn_cell, "estimate": task_estimate,
-         "train": task_train, "bad_device": task_bad_device, "oom": task_oom, "speed": task_speed}
+         "train": task_train, "bad_device": task_bad_device, "oom": task_oom, "speed": task_speed,
+         "flow": task_flow, "brackets": task_brackets, "identify": task_identify}
 
 
 def worker_main() -> int:
@@ -953,6 +1044,275 @@ def section_training(chk: Check, worker: Worker, budget: Budget) -> None:
     chk.section("5. Training on the device", body, data)
 
 
+def _run_plan(worker, budget, end, task, plan, **params) -> dict:
+    """Run ``task`` once per ``(label, device)`` of ``plan`` within the section's end time; label -> message."""
+    out = {}
+    for label, dev in plan:
+        left = end - budget.elapsed()
+        if left < 3:
+            out[label] = {"status": "skipped", "error": "no time left in the section"}
+            continue
+        out[label] = worker.call(task, timeout=left, device=dev, **params)
+    return out
+
+
+def _repeat_text(a, b) -> tuple[bool, str]:
+    """Whether two flat dicts of numbers are bitwise equal, and the largest difference."""
+    diffs = []
+    for key in a:
+        u, v = a.get(key), b.get(key)
+        if u == v or (isinstance(u, float) and isinstance(v, float) and math.isnan(u) and math.isnan(v)):
+            continue
+        if isinstance(u, (int, float)) and isinstance(v, (int, float)):
+            diffs.append((abs(u - v), key))
+        else:
+            diffs.append((math.inf, key))
+    if not diffs:
+        return True, "exact (bitwise)"
+    worst = max(diffs)
+    return False, f"not exact: {len(diffs)} value(s) differ, largest |diff| {worst[0]:.3g} ({worst[1]})"
+
+
+def section_flow(chk: Check, worker: Worker, budget: Budget) -> None:
+    """The flow estimator and the default "auto" estimator (which may run it) on the device and the CPU."""
+    args = chk.args
+    cuda = args.run_device != "cpu"
+    end = budget.elapsed() + budget.allowance("flow")
+    rows, checks, data = [], [], {}
+    for est in ("flow", "auto"):
+        if cuda:  # the comparison first, the repeat with the time left
+            plan = [("device run 1", args.run_device), ("CPU", "cpu"), ("device run 2", args.run_device)]
+        else:
+            plan = [("CPU run 1", "cpu"), ("CPU run 2", "cpu")] if est == "flow" else [("CPU", "cpu")]
+        msgs = _run_plan(worker, budget, end, "flow", plan, estimator=est, quick=args.quick)
+        data[est] = msgs
+        for label, msg in msgs.items():
+            if msg.get("status") != "ok":
+                rows.append((est, label, "-", "-", "-", "-", _status_text(msg)))
+                if msg.get("status") not in ("timeout", "skipped"):
+                    chk.fail(f"flow section: {est} {label}")
+                continue
+            fv = msg.get("flow_value")
+            what = (f"chose {msg['chosen']}; flow candidate {'-' if fv is None else f'{fv:.6g}'}, "
+                    f"{msg['flow_steps']} steps ({msg['flow_stop']}) on {msg['flow_device']}" if est == "auto" else
+                    f"{msg['flow_steps']} steps ({msg['flow_stop']}) on {msg['flow_device']}")
+            se = msg.get("std_err")
+            rows.append((est, label, f"{msg['n']:,} rows, {msg['dims']}, true MI {msg['true_mi']:.3g}",
+                         f"{msg['value']:.10g}", "-" if se is None else f"{se:.3g}", fmt_s(msg["time_s"]), what))
+        ok = {k: m for k, m in msgs.items() if m.get("status") == "ok"}
+        first, second = (("device run 1", "device run 2") if cuda else ("CPU run 1", "CPU run 2"))
+        if first in ok and second in ok:
+            same = ok[first]["value"] == ok[second]["value"]
+            text = "exact (bitwise)" if same else f"not exact: |diff| {abs(ok[first]['value'] - ok[second]['value']):.3g} nats"
+            checks.append((est, f"repeat with one seed on {'CUDA' if cuda else 'the CPU'}", text,
+                           "reported" if cuda else ("ok" if same else "FAILED")))
+            if not cuda and not same:
+                chk.fail(f"flow section: {est} does not repeat on the CPU")
+        dev_key = "device run 1" if cuda else None
+        if not cuda:
+            checks.append((est, "device against CPU", "skipped: no CUDA", "-"))
+        elif dev_key in ok and "CPU" in ok:
+            a, b = ok[dev_key], ok["CPU"]
+            ses = [s for s in (a.get("std_err"), b.get("std_err")) if s is not None]
+            tol = max(TOL_FLOW_ABS, 3.0 * math.sqrt(sum(s * s for s in ses))) if ses else TOL_FLOW_ABS
+            diff = abs(a["value"] - b["value"])
+            good = diff <= tol
+            chosen = ""
+            if est == "auto":
+                fa, fb = a.get("flow_value"), b.get("flow_value")
+                fdiff = "-" if fa is None or fb is None else f"{abs(fa - fb):.3g}"
+                chosen = f" (device chose {a['chosen']}, CPU chose {b['chosen']}; flow candidates |diff| {fdiff})"
+            t_dev = min(m["time_s"] for k, m in ok.items() if k.startswith("device"))  # the warm run
+            checks.append((est, "device against CPU",
+                           f"|diff| {diff:.3g} nats, tolerance {tol:.3g}{chosen}; time CPU / device (faster run) "
+                           f"{fmt_s(b['time_s'])} / {fmt_s(t_dev)} ({b['time_s'] / t_dev:.2f}x)",
+                           "ok" if good else "MISMATCH"))
+            if not good:
+                chk.fail(f"flow section: {est} device against CPU")
+    dev = "CUDA" if cuda else "the CPU (CUDA: skipped: no CUDA)"
+    body = (f"`ibscope.mutual_information(x, y, estimator=..., device=..., random_state=0)` on "
+            f"`correlated_gaussian(n, dim_x=d, dim_y=d, mi=1.0, random_state=0)`, on {dev}. \"flow\" is "
+            "`FlowMI` with its defaults; \"auto\" is the default estimator, whose held-out flow candidate runs at "
+            "n >= 1000 (its KSG uses the torch backend on a GPU). Tolerance of device against CPU: "
+            f"max({TOL_FLOW_ABS:g} nats, 3 x the two runs' held-out standard errors combined): the flows train in "
+            "float32, the GPU's kernels round differently, and training amplifies rounding into a different "
+            "optimum (early stopping may pick another step), which moves the held-out estimate on the scale of "
+            "its own standard error; \"auto\" is identical when both sides choose KSG or the copula.\n\n"
+            + md_table(["estimator", "run", "data", "estimate (nats)", "std err", "time", "training"], rows)
+            + "\n\n" + md_table(["estimator", "check", "result", "verdict"], checks))
+    chk.section("6. Flow estimator and the default auto estimator", body, data)
+
+
+def _flat_brackets(layers: dict) -> dict:
+    """``{layer.key: value}`` of a bracket result, the upper-bound candidates expanded."""
+    flat = {}
+    for name, row in layers.items():
+        for key, value in row.items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    flat[f"{name}.{key}.{sub}"] = v
+            else:
+                flat[f"{name}.{key}"] = value
+    return flat
+
+
+#: bracket quantities that are exact functions of the noise-free pass (the rest are Monte-Carlo)
+_DETERMINISTIC = ("xl_upper", "ly_upper", "upper_bounds", "kt_input_lower")
+
+
+def section_brackets(chk: Check, worker: Worker, budget: Budget) -> None:
+    """``xl_brackets`` on a small noisy MLP, model and distances on the device, against the CPU."""
+    args = chk.args
+    cuda = args.run_device != "cpu"
+    end = budget.elapsed() + budget.allowance("brackets")
+    plan = ([("device run 1", args.run_device), ("CPU", "cpu"), ("device run 2", args.run_device)] if cuda
+            else [("CPU run 1", "cpu"), ("CPU run 2", "cpu")])
+    msgs = _run_plan(worker, budget, end, "brackets", plan, quick=args.quick)
+    ok = {k: m for k, m in msgs.items() if m.get("status") == "ok"}
+    parts, checks = [], []
+    for label, msg in msgs.items():
+        if msg.get("status") != "ok":
+            parts.append(f"**{label}**: {_status_text(msg)}")
+            if msg.get("status") not in ("timeout", "skipped"):
+                chk.fail(f"brackets {label}")
+    first, second = ("device run 1", "device run 2") if cuda else ("CPU run 1", "CPU run 2")
+    if first in ok and second in ok:
+        same, text = _repeat_text(_flat_brackets(ok[first]["layers"]), _flat_brackets(ok[second]["layers"]))
+        checks.append((f"repeat with one seed on {'CUDA' if cuda else 'the CPU'}", text,
+                       "reported" if cuda else ("ok" if same else "FAILED")))
+        if not cuda and not same:
+            chk.fail("brackets do not repeat on the CPU")
+    rows = []
+    ref = ok.get("CPU") or ok.get(first)
+    n_probes = ref["n_probes"] if ref else 0
+    m = ref["n_trials"] if ref else 0
+    tol_mc = 2.0 * math.sqrt(2.0) * math.log(max(n_probes, 2)) / math.sqrt(max(m, 1))
+    if not cuda:
+        checks.append(("device against CPU", "skipped: no CUDA", "-"))
+    elif first in ok and "CPU" in ok:
+        a, b = _flat_brackets(ok[first]["layers"]), _flat_brackets(ok["CPU"]["layers"])
+        bad = 0
+        for key in a:
+            u, v = a[key], b.get(key)
+            if not isinstance(u, (int, float)) or isinstance(u, bool) or not isinstance(v, (int, float)):
+                if u != v:
+                    rows.append((key, u, v, "-", "-", "differs (reported)"))
+                continue
+            if key.endswith(("errors_x", "errors_y", "i_xl_se")):
+                rows.append((key, u, v, f"{abs(u - v):.3g}", "-", "reported (Monte-Carlo)"))
+                continue
+            if u is None or v is None or (isinstance(u, float) and math.isnan(u)) or (
+                    isinstance(v, float) and math.isnan(v)):
+                good = (u is None or math.isnan(u)) == (v is None or math.isnan(v))
+                rows.append((key, u, v, "-", "both NaN or neither", "ok" if good else "MISMATCH"))
+                bad += not good
+                continue
+            diff = abs(u - v)
+            layer = key.split(".")[0]
+            if any(f".{d}" in key for d in _DETERMINISTIC):
+                tol, why = RTOL_BRACKET_UPPER * max(abs(u), abs(v), 1.0), f"rel {RTOL_BRACKET_UPPER:g}"
+            elif key.endswith(".i_xl"):
+                se_a = ok[first]["layers"][layer].get("i_xl_se") or 0.0
+                se_b = ok["CPU"]["layers"][layer].get("i_xl_se") or 0.0
+                tol = 4.0 * math.sqrt(se_a ** 2 + se_b ** 2)
+                why = "4 x combined SE"
+            else:
+                tol, why = tol_mc, f"Monte-Carlo {tol_mc:.2f}"
+            good = diff <= tol
+            bad += not good
+            rows.append((key, f"{u:.10g}", f"{v:.10g}", f"{diff:.3g}", why, "ok" if good else "MISMATCH"))
+        checks.append(("device against CPU", f"{len(rows)} values compared, {bad} outside tolerance",
+                       "ok" if not bad else "MISMATCH"))
+        if bad:
+            chk.fail("brackets: device against CPU")
+    times = "; ".join(f"{k} {fmt_s(v['time_s'])}" for k, v in ok.items())
+    if cuda and first in ok and "CPU" in ok:
+        t_dev = min(v["time_s"] for k, v in ok.items() if k.startswith("device"))  # the warm run
+        times += f" (speed-up CPU / faster device run {ok['CPU']['time_s'] / t_dev:.2f}x)"
+    net = ", ".join(f"{k}={v}" for k, v in BRACKET_NET.items())
+    body = (f"`xl_brackets(model, x, y, n_trials={m}, n_estimate=..., n_replicas=8, random_state=0, device=...)` "
+            f"with the model on the same device (as `ib/recorder.py` calls it), on `MLP({net})` (untrained) and "
+            f"{n_probes} standard-normal probes with random labels; {'CUDA' if cuda else 'the CPU only (CUDA: skipped: no CUDA)'}."
+            " Tolerances: the upper bounds (ln N, the Kolchinsky-Tracey and Gaussian-channel bounds on the first "
+            f"noisy variable, its KT lower bound) are deterministic float64 functions of the noise-free pass: rel "
+            f"{RTOL_BRACKET_UPPER:g} (float32 forward passes, another reduction order). The lower bounds and the "
+            "estimate are Monte-Carlo quantities, and CUDA draws the noise from its own generator (Philox, not the "
+            "CPU's Mersenne twister), so the same seed gives other draws: the lower bounds within "
+            f"2 sqrt(2) ln N / sqrt(M) = {tol_mc:.2f} nats (4 standard deviations of the difference of two "
+            "independent Fano bounds at the worst error rate 1/2), the estimate within 4 combined standard "
+            f"errors.\n\nTimes: {times}.\n\n" + "\n\n".join(parts)
+            + ("\n\n" if parts else "") + md_table(["check", "result", "verdict"], checks))
+    if rows:
+        body += "\n\n" + md_table(["layer.quantity", "device", "CPU", "|diff|", "tolerance", "result"], rows)
+    elif ref:
+        flat = _flat_brackets(ref["layers"])
+        body += "\n\n" + md_table(["layer.quantity", "CPU value"],
+                                  [(k, f"{v:.10g}" if isinstance(v, float) else v) for k, v in flat.items()])
+    chk.section("7. I(X;L) brackets on a small noisy net", body, msgs)
+
+
+def section_identify(chk: Check, worker: Worker, budget: Budget) -> None:
+    """The identification bound and the KT pairwise bounds at larger N: device against CPU, time and values."""
+    args = chk.args
+    cuda = args.run_device != "cpu"
+    end = budget.elapsed() + budget.allowance("identify")
+    cells = ([("ident", 4000, 1000, 32), ("kt", 1500, 0, 32)] if args.quick else
+             [("ident", 20000, 4000, 64), ("kt", 8000, 0, 64)])
+    rows, data = [], []
+    for kind, n, m, d in cells:
+        plan = ([("device", args.run_device), ("CPU", "cpu")] if cuda else [("CPU", "cpu")])
+        msgs = _run_plan(worker, budget, end, "identify", plan, kind=kind, n=n, m=m, d=d)
+        data.append({"kind": kind, "n": n, "m": m, "d": d, **msgs})
+        size = f"N={n:,}, M={m:,}, d={d}" if kind == "ident" else f"N={n:,}, d={d}"
+        name = "identification_bounds" if kind == "ident" else "kt_bounds (isotropic)"
+        for label, msg in msgs.items():
+            if msg.get("status") != "ok" and msg.get("status") not in ("timeout", "skipped"):
+                chk.fail(f"identify {kind} {label}")
+        dv, cp = msgs.get("device", {}), msgs["CPU"]
+        t_dev = fmt_s(dv["time_s"]) if dv.get("status") == "ok" else (_status_text(dv) if cuda else "skipped: no CUDA")
+        t_cpu = fmt_s(cp["time_s"]) if cp.get("status") == "ok" else _status_text(cp)
+        shown = cp.get("values") or dv.get("values") or {}
+        values = ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+        if not cuda:
+            verdict = "device side skipped: no CUDA"
+        elif dv.get("status") == "ok" and cp.get("status") == "ok":
+            a, b = dv["values"], cp["values"]
+            probs = []
+            if kind == "kt":
+                for k in a:
+                    if abs(a[k] - b[k]) > RTOL_KT * max(abs(b[k]), 1e-300):
+                        probs.append(f"{k} {a[k]:.12g} vs {b[k]:.12g}")
+            else:
+                for k in ("errors_x", "errors_y"):
+                    if abs(a[k] - b[k]) > 1:
+                        probs.append(f"{k} {a[k]} vs {b[k]}")
+                for k in ("ba_x", "ba_y"):
+                    if abs(a[k] - b[k]) > TOL_BA:
+                        probs.append(f"{k} {a[k]:.10g} vs {b[k]:.10g}")
+                for k, e in (("fano_x", "errors_x"), ("fano_y", "errors_y")):
+                    if a[e] == b[e] and abs(a[k] - b[k]) > 1e-12:
+                        probs.append(f"{k} {a[k]:.12g} vs {b[k]:.12g} with equal error counts")
+            same = all(a[k] == b[k] for k in a)
+            verdict = ("identical" if same else "ok (within tolerance)") if not probs else "MISMATCH: " + "; ".join(probs)
+            if probs:
+                chk.fail(f"identify {kind}: device against CPU")
+            if dv["time_s"] > 0:
+                verdict += f"; speed-up {cp['time_s'] / dv['time_s']:.2f}x"
+        else:
+            verdict = "-"
+        rows.append((name, size, t_dev, t_cpu, values, verdict))
+    body = ("Distance-matrix work of the brackets at a larger N, on the device and on the CPU, same data "
+            "(references N(0, I), trials = a reference plus 0.7 N(0, I) noise, 10 random labels; KT means 0.3 "
+            "N(0, I) with unit variance). Tolerances: the CPU computes the identification distances in float32 "
+            "and a GPU in float64, so a trial at a near-tie of two references may decode differently (error "
+            f"counts within 1; Fano identical when the counts are), Barber-Agakov bounds within {TOL_BA:g} nats "
+            "(measured float32 against float64 on the CPU: about 1e-8); the KT bounds are float64 on both sides, "
+            f"rel {RTOL_KT:g}.\n\n"
+            + md_table(["bound", "size", f"time on {args.run_device if cuda else 'the device'}", "time on the CPU",
+                        "values", "device against CPU"], rows))
+    chk.section("8. Identification and pairwise bounds at larger N", body, data)
+
+
 def section_bad_input(chk: Check, worker: Worker, budget: Budget, python: str, env: dict, cuda: bool) -> None:
     """No CUDA, a missing GPU index, too little GPU memory: what each entry point says."""
     end = budget.elapsed() + budget.allowance("bad-input")
@@ -998,7 +1358,7 @@ def section_bad_input(chk: Check, worker: Worker, budget: Budget, python: str, e
     body = ("What each entry point does with a bad device: \"clear error\" is a ValueError/MemoryError from "
             "ibscope naming the problem; \"CRASH inside torch\" is torch's own exception escaping (a bug to fix "
             "in src); a fallback must be recorded in the result's warnings.\n\n" + "\n\n".join(parts))
-    chk.section("6. Bad input", body, data)
+    chk.section("9. Bad input", body, data)
 
 
 def _speed_side(chk, worker, budget, end, last, n, d, mi, side) -> dict:
@@ -1029,8 +1389,9 @@ def _speed_side(chk, worker, budget, end, last, n, d, mi, side) -> dict:
     return {**msg, "text": _status_text(msg)[:120]}
 
 
-#: distance entries per block for the diagnostic rows (1 GiB per float64 block; a few blocks live at once)
-DIAG_BLOCK = 1 << 27
+#: distance entries per block for the diagnostic rows: the old fixed CUDA blocks (2**21 entries, 16 MiB of float64),
+#: against the default blocks sized from the free GPU memory (at most 2**27 entries per array)
+DIAG_BLOCK = 1 << 21
 
 
 def _speed_block_diagnostic(chk, worker, budget, end, cells) -> str:
@@ -1064,10 +1425,11 @@ def _speed_block_diagnostic(chk, worker, budget, end, cells) -> str:
         if same.startswith("DIFFER"):
             chk.fail(f"speed diagnostic n={n}: value differs")
         rows.append((f"{n:,}", fmt_s(prev[1]), same))
-    return ("Block-size diagnostic: the same 4+4 call on CUDA with the torch backend's `_BLOCK_ENTRIES` set to "
-            "2**27 for the call (the default 2**21 gives blocks of 2**21 // (3 n) rows: 6 rows at n = 1e5, one row "
-            "from n = 7e5, so the GPU runs many tiny kernels):\n\n"
-            + md_table(["n", "torch on CUDA, 2**27-entry blocks", "value vs numba CPU"], rows))
+    return ("Block-size diagnostic: the same 4+4 call on CUDA with the torch backend's blocks fixed at the old "
+            "2**21 entries (`_CUDA_BLOCK_ENTRIES`: 2**21 // (3 n) rows, 6 rows at n = 1e5, one row from n = 7e5, "
+            "many tiny kernels), against the default above (blocks sized from the free GPU memory, at most 2**27 "
+            "entries per array):\n\n"
+            + md_table(["n", "torch on CUDA, fixed 2**21-entry blocks", "value vs numba CPU"], rows))
 
 
 def section_speed(chk: Check, worker: Worker, budget: Budget) -> None:
@@ -1115,7 +1477,7 @@ def section_speed(chk: Check, worker: Worker, budget: Budget) -> None:
         body += ("\n\nCUDA: skipped: no CUDA. The device column is the torch backend on the CPU (a CPU-against-CPU "
                  "reference timing of the brute-force path).")
     body += "\n\n" + diag
-    chk.section("7. Speed: KSG on the device against the numba CPU path", body, {"cells": data, "block_diagnostic": diag})
+    chk.section("10. Speed: KSG on the device against the numba CPU path", body, {"cells": data, "block_diagnostic": diag})
 
 
 def _num(text: str) -> str:
@@ -1129,7 +1491,7 @@ def _num(text: str) -> str:
 
 def section_ib(chk: Check, budget: Budget, python: str, env: dict) -> None:
     args = chk.args
-    title = f"8. ibscope ib --dataset mnist --device {args.run_device}"
+    title = f"11. ibscope ib --dataset mnist --device {args.run_device}"
     data_dir = args.data_dir
     if not data_dir or not Path(data_dir).is_dir():
         chk.section(title, f"skipped: no MNIST folder (--data-dir {data_dir!r} does not exist).",
@@ -1253,6 +1615,9 @@ def main(argv=None) -> int:
             "knn": lambda: section_knn(chk, worker, budget),
             "estimates": lambda: section_estimates(chk, worker, budget),
             "training": lambda: section_training(chk, worker, budget),
+            "flow": lambda: section_flow(chk, worker, budget),
+            "brackets": lambda: section_brackets(chk, worker, budget),
+            "identify": lambda: section_identify(chk, worker, budget),
             "bad-input": lambda: section_bad_input(chk, worker, budget, args.python, env, cuda),
             "speed": lambda: section_speed(chk, worker, budget),
             "ib": lambda: section_ib(chk, budget, args.python, env),

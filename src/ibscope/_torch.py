@@ -17,14 +17,85 @@ Initialisation
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the distribution of PyTorch's default
 initialisation) from a caller's :class:`torch.Generator`, in module order, so the
 same seed gives the same weights and the global torch RNG is never touched.
+
+Out of memory
+-------------
+:func:`is_out_of_memory` recognises torch's allocator failure (``torch.cuda.OutOfMemoryError``,
+or a ``RuntimeError`` saying "out of memory" on older torch); :func:`memory_error` turns it
+into a :class:`MemoryError` naming GPU memory, the sizes and what to change.
+Code that recovers (smaller blocks) says so with :func:`note_memory`; an
+estimator's ``estimate`` collects those notes (:func:`collect_memory_notes`)
+into the result's ``warnings``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["resolve_device", "init_weights_", "cuda_available"]
+__all__ = ["resolve_device", "init_weights_", "cuda_available", "is_out_of_memory", "memory_error",
+           "free_cached_memory", "note_memory", "collect_memory_notes"]
+
+#: notes of the current ``estimate`` call about memory (None: nobody collects them)
+_MEMORY_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("ibscope_memory_notes", default=None)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch running out of device memory.
+
+    ``torch.cuda.OutOfMemoryError`` (torch >= 1.13; also ``torch.OutOfMemoryError``),
+    or, for older torch and other backends, a ``RuntimeError`` whose message says
+    "out of memory" (CUDA, MPS).
+    """
+    try:
+        import torch
+
+        oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        oom_type = None
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def free_cached_memory(device: Any) -> None:
+    """Give the CUDA caching allocator's unused blocks back (nothing on other devices)."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def memory_error(owner: str, device: Any, what: str, advice: str, exc: BaseException | None = None) -> MemoryError:
+    """A :class:`MemoryError` saying ``owner`` ran out of memory on ``device`` doing ``what``; ``advice``
+    ends it. torch's own message (its first line) is quoted for the numbers it gives."""
+    where = "GPU memory" if str(device).startswith("cuda") else f"memory on device {str(device)!r}"
+    cause = ""
+    if exc is not None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = f" (torch: {first[:300]})"
+    return MemoryError(f"{owner}: out of {where} while {what}{cause}. {advice}")
+
+
+def note_memory(text: str) -> None:
+    """Record ``text`` for the warnings of the ``estimate`` call in progress (if any collects them)."""
+    notes = _MEMORY_NOTES.get()
+    if notes is not None and text not in notes:
+        notes.append(text)
+
+
+@contextlib.contextmanager
+def collect_memory_notes() -> Iterator[list[str]]:
+    """Collect the :func:`note_memory` notes made inside the block into the list it yields."""
+    notes: list[str] = []
+    token = _MEMORY_NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _MEMORY_NOTES.reset(token)
 
 
 def cuda_available() -> bool:

@@ -29,6 +29,7 @@ import numpy as np
 from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
+from .._torch import collect_memory_notes, free_cached_memory, is_out_of_memory, memory_error
 from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length, constant_columns, scale_free
 from . import _plausibility
 
@@ -250,7 +251,9 @@ class MIEstimator(_Configurable):
         else:
             xp, yp = self._prepare(x, y, call)
             _plausibility.announce_cost(self, xp, yp, level, call)
-            raw, se, lo, hi = self._estimate_prepared(xp, yp, level, call)
+            with collect_memory_notes() as memory_notes:
+                raw, se, lo, hi = _out_of_memory_guard(self, lambda: self._estimate_prepared(xp, yp, level, call))
+            call.warnings.extend(memory_notes)
             self._post_warnings(raw, xp, yp, call)
             # what the number can and cannot be trusted for: tiny n, identical sides, ties, dimension, far below 0
             fired = _plausibility.check(_plausibility.Facts(self, x, y, xp, yp, raw, se, call))
@@ -261,6 +264,22 @@ class MIEstimator(_Configurable):
             extra["plausibility"] = fired
         return MIResult(raw_value=convert(raw, units), dim_x=dim_x, dim_y=dim_y, extra=extra,
                         **_result_fields(self, value, units, level, se, lo, hi, n, call, t0))
+
+
+def _out_of_memory_guard(est, fn):
+    """``fn()``, with torch's out-of-memory error turned into a :class:`MemoryError` that names the estimator,
+    its device and what to change (an estimator with its own, more specific message raises that first)."""
+    oom = None
+    try:
+        return fn()
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        oom = RuntimeError(str(exc))  # the text only: the traceback holds the device's tensors
+    device = getattr(est, "device", None) or "cpu"
+    free_cached_memory(device)
+    raise memory_error(est._owner, device, "estimating", "Use fewer samples or a smaller batch_size, or pass "
+                       "device='cpu'.", oom)
 
 
 def check_entropy_defined(x: np.ndarray, name: str) -> None:
@@ -326,7 +345,9 @@ class EntropyEstimator(_Configurable):
         rng, seed = make_rng(getattr(self, "random_state", None))
         call = Call(rng=rng, seed=seed)
         xp = self._prepare(x, call)
-        value = float(self._core(xp, call))
+        with collect_memory_notes() as memory_notes:
+            value = float(_out_of_memory_guard(self, lambda: self._core(xp, call)))
+        call.warnings.extend(memory_notes)
         if not math.isfinite(value):
             raise ValueError(f"The {self.name!r} entropy estimate of 'x' is not finite ({value}) for this sample of "
                              f"shape {tuple(x.shape)}. Check it for repeated or degenerate rows, or use another "

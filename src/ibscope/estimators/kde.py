@@ -25,25 +25,69 @@ from .base import EntropyEstimator, MIEstimator, jitter_ties
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
+#: distance entries per block of the leave-one-out sums (halved on out-of-memory)
+_KDE_BLOCK_ENTRIES = 1 << 21
+
+
 def _loo_entropies(z: np.ndarray, log_hs: np.ndarray, device=None) -> np.ndarray:
-    """Leave-one-out resubstitution entropy (nats) for each log-bandwidth in ``log_hs``."""
+    """Leave-one-out resubstitution entropy (nats) for each log-bandwidth in ``log_hs``.
+
+    Blocks of rows against all points; when a block runs out of (GPU) memory the
+    cache is emptied and the block halved, down to one row, and a memory note goes
+    to the call's warnings (:func:`ibscope._torch.note_memory`); the sums then run
+    in another order (a rounding-level change, within the 1e-8 relative GPU
+    tolerance). One row that does not fit raises a :class:`MemoryError`.
+    """
     import torch
 
-    from .._torch import resolve_device
+    from .._torch import free_cached_memory, is_out_of_memory, memory_error, note_memory, resolve_device
 
     dev = resolve_device(device, "KDE")
     n, d = z.shape
-    pts = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float64)).to(dev)
-    hs2 = torch.from_numpy(np.exp(2.0 * np.asarray(log_hs, dtype=np.float64))).to(dev)
-    chunk = max(1, min(n, (1 << 21) // max(n, 1)))
+    advice = "Use fewer samples, or pass device='cpu'."
+    oom = None
+    try:
+        pts = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float64)).to(dev)
+        hs2 = torch.from_numpy(np.exp(2.0 * np.asarray(log_hs, dtype=np.float64))).to(dev)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        oom = RuntimeError(str(exc))
+    if oom is not None:
+        free_cached_memory(dev)
+        raise memory_error("KDE", dev, f"copying {n} x {d} points to the device", advice, oom)
+    chunk = first = max(1, min(n, _KDE_BLOCK_ENTRIES // max(n, 1)))
     total = torch.zeros(len(log_hs), dtype=torch.float64, device=dev)
-    for start in range(0, n, chunk):
-        block = pts[start:start + chunk]
+
+    def block_sums(start: int, stop: int):
+        block = pts[start:stop]
         d2 = torch.cdist(block, pts, compute_mode="donot_use_mm_for_euclid_dist") ** 2  # (c, n)
         rows = torch.arange(block.shape[0], device=dev)
         d2[rows, rows + start] = float("inf")  # leave one out
-        for b, h2 in enumerate(hs2):
-            total[b] += torch.logsumexp(-d2 / (2.0 * h2), dim=1).sum()
+        return torch.stack([torch.logsumexp(-d2 / (2.0 * h2), dim=1).sum() for h2 in hs2])
+
+    start = 0
+    while start < n:
+        oom = None
+        try:
+            total += block_sums(start, start + chunk)  # all bandwidths at once: a retried block never counts twice
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            oom = RuntimeError(str(exc))  # the text only: the traceback holds the block's tensors
+        if oom is None:
+            start += chunk
+            continue
+        free_cached_memory(dev)
+        if chunk == 1:
+            raise memory_error("KDE", dev, f"summing kernels for n={n} points: even one row of distances against "
+                               f"all points (about {3 * 8 * n / 2**20:.1f} MiB with temporaries) does not fit",
+                               advice, oom)
+        chunk = max(1, chunk // 2)
+    if chunk < first:
+        where = "GPU memory" if str(dev).startswith("cuda") else f"memory on {dev}"
+        note_memory(f"KDE ran out of {where} with blocks of {first} rows x {n} points and went on with blocks of "
+                    f"{chunk} rows (the sums run in another order: rounding-level changes only).")
     log_norm = np.log(n - 1.0) + 0.5 * d * (_LOG_2PI + 2.0 * np.asarray(log_hs))
     return -(total.cpu().numpy() / n) + log_norm
 
