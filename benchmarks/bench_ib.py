@@ -60,6 +60,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-subsamples", type=int, default=10, help="half-samples per CI (run default 10)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", default=None, help="keep the run folder here instead of a temporary one")
+    ap.add_argument("--bracket-trials", type=int, default=1000, help="identification trials of the brackets")
+    ap.add_argument("--no-xl-estimate", action="store_true", help="brackets without the I(X;L) estimate")
+    ap.add_argument("--no-brackets", action="store_true", help="no brackets (the analysis before they existed)")
     ap.add_argument("--phases", action="store_true", help="time the parts of every analysis (wall and CPU)")
     ap.add_argument("--background", action="store_true",
                     help="also run with the background analysis worker; compare the loop's waits and CPU per epoch")
@@ -79,7 +82,8 @@ def main(argv=None) -> int:
           f"cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
     cfg = IBConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, refit=args.refit,
                    estimator=args.estimator, compress_x=args.compress_x, n_subsamples=args.n_subsamples,
-                   seed=args.seed, plots=False)
+                   seed=args.seed, plots=False, bracket_trials=args.bracket_trials, xl_estimate=not args.no_xl_estimate,
+                   brackets=not args.no_brackets)
     tmp = None
     if args.keep:
         out = Path(args.keep)
@@ -101,7 +105,7 @@ def main(argv=None) -> int:
     print(f"set-up before epoch 1 (data, model, X compressor fit on the train images): {setup:.1f} s\n")
 
     print(f"X compressor fit and X code (before epoch 1): CPU {cpu['prepare'][1]:.1f} s, wall {cpu['prepare'][0]:.1f} s\n")
-    print("| epoch | train epoch [s] | test eval [s] | analysis [s] | of which probe pass [s] | "
+    print("| epoch | train epoch [s] | test eval [s] | analysis [s] | of which probe pass, decoders, brackets [s] | "
           "of which estimates+codes [s] | analysis / train (wall) | train CPU [s] | analysis CPU [s] | "
           "analysis / train (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -114,12 +118,13 @@ def main(argv=None) -> int:
         print(f"| {e} | {m['train_s']:.1f} | {m['eval_s']:.1f} | {m['analysis_s']:.1f} | "
               f"{float(m['analysis_s']) - est:.1f} | {est:.1f} | {ratio:.2f} | {tc:.1f} | {ac:.1f} | {ac / tc:.2f} |")
     last = info[info["epoch"] == info["epoch"].max()]
-    print("\nper layer, last epoch (compression + both estimates with CIs):")
-    print("| layer | dim | code | I(X;L) [nats] | I(L;Y) [nats] | time [s] |")
-    print("|---|---|---|---|---|---|")
+    print("\nper layer, last epoch (nats; time: the layer's code MI with its checks and its decoders):")
+    print("| layer | dim | I(X;L) bracket | I(X;L) estimate | code MI [95 % CI] | I(L;Y), own probe | time [s] |")
+    print("|---|---|---|---|---|---|---|")
     for _, r in last.iterrows():
-        print(f"| {r['layer']} | {int(r['dim_layer'])} | {int(r['dim_code'])} | "
-              f"{r['i_xl']:.2f} [{r['i_xl_lo']:.2f}, {r['i_xl_hi']:.2f}] | "
+        est = f"{r['i_xl']:.2f}" if np.isfinite(r["i_xl"]) else str(r["i_xl_method"])
+        print(f"| {r['layer']} | {int(r['dim_layer'])} | [{r['xl_lower']:.2f}, {r['xl_upper']:.2f}] | {est} | "
+              f"{r['i_xl_code']:.2f} [{r['i_xl_code_lo']:.2f}, {r['i_xl_code_hi']:.2f}] | "
               f"{r['i_ly']:.2f} [{r['i_ly_lo']:.2f}, {r['i_ly_hi']:.2f}] | {r['time_s']:.2f} |")
     steady = met[met["epoch"] > 1]
     if len(steady):

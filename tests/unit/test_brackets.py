@@ -431,3 +431,22 @@ def test_cuda_matches_cpu():
         assert gpu[k]["xl_lower"] == pytest.approx(cpu[k]["xl_lower"], abs=1e-3)
         assert gpu[k]["xl_upper"] == pytest.approx(cpu[k]["xl_upper"], abs=1e-6)
         assert gpu[k]["errors_x"] == cpu[k]["errors_x"]
+
+
+def test_a_decoder_bound_above_the_identification_bound_raises_the_lower_bound_on_i_xl():
+    """I(X;L) >= I(L;Y) >= ly_lower (Y is a function of X): the row's xl_lower is the larger of the two,
+    and says which; a smaller decoder bound leaves the identification bound alone."""
+    from types import SimpleNamespace
+
+    from ibscope.ib.analysis import _AnalysisSteps
+
+    b = {"i_xl": float("nan"), "i_xl_lo": float("nan"), "i_xl_hi": float("nan"), "i_xl_method": "unresolved",
+         "xl_lower": 1.5, "xl_upper": 9.21, "xl_lower_by": "fano_x", "xl_upper_by": "ln N",
+         "ly_lower_ident": 0.4, "ly_upper": 2.3, "notes": []}
+    rec = SimpleNamespace(h_y_=2.3)
+    cells, _ = _AnalysisSteps._bracket_cells(rec, {"L5": b}, "L5", 1.9, 1.0)
+    assert cells["xl_lower"] == 1.9 and cells["ly_lower"] == 1.9
+    assert cells["xl_bounds_by"] == "I(L;Y) lower bound / ln N"
+    cells, _ = _AnalysisSteps._bracket_cells(rec, {"L5": b}, "L5", 1.2, 1.0 / math.log(2))  # bits
+    assert cells["xl_lower"] == pytest.approx(1.5 / math.log(2)) and cells["xl_bounds_by"] == "fano_x / ln N"
+    assert cells["ly_lower"] == pytest.approx(1.2 / math.log(2))

@@ -531,6 +531,7 @@ run_ib(cfg, out=sys.argv[1], resume=True, callbacks=[Hold()])
 """
 
 
+@pytest.mark.slow
 def test_two_resume_processes_on_one_folder_the_second_is_refused(tmp_path):
     """Two ``--resume`` runs into one folder: the second stops at once, naming the first; no row is doubled."""
     out, holding, release = tmp_path / "run", tmp_path / "holding", tmp_path / "release"

@@ -346,6 +346,7 @@ def test_lightning_bad_input_at_construction(tmp_path, digits, monkeypatch):
         importlib.import_module("ibscope.integrations.lightning")
 
 
+@pytest.mark.slow
 def test_lightning_resume_from_checkpoint(tmp_path, digits, lightning_fits):
     L = _lightning()
     from lightning.pytorch.callbacks import ModelCheckpoint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ibscope.ib import IBConfig, run_ib
 
 
@@ -9,6 +11,7 @@ def _cfg(**kw):
     return IBConfig(dataset="digits", epochs=1, ci=0, plots=False, probe_size=300, **kw)
 
 
+@pytest.mark.slow
 def test_autoencoder_fit_announces_its_cost(tmp_path, capsys):
     run_ib(_cfg(compress_x="ae:4"), out=tmp_path / "a", progress=True)
     err = capsys.readouterr().err
@@ -16,6 +19,7 @@ def test_autoencoder_fit_announces_its_cost(tmp_path, capsys):
     assert "DenseAutoencoder fit" in err  # the bar
 
 
+@pytest.mark.slow
 def test_no_note_without_progress_or_for_pca(tmp_path, capsys):
     run_ib(_cfg(compress_x="ae:4"), out=tmp_path / "b", progress=False)
     run_ib(_cfg(), out=tmp_path / "c", progress=True)

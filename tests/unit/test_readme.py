@@ -58,6 +58,7 @@ def run_blocks(path: Path, capsys) -> list[tuple[str, list[str]]]:
     return done
 
 
+@pytest.mark.slow
 def test_readme_snippets_run_and_print_what_they_say(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # snippets that write run folders write them here
     done = run_blocks(README, capsys)
@@ -68,6 +69,7 @@ def test_readme_snippets_run_and_print_what_they_say(tmp_path, monkeypatch, caps
     assert out[:len(promised)] == promised
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", GUIDE, ids=[p.stem for p in GUIDE])
 def test_guide_snippets_run_and_print_what_they_say(page, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -190,6 +190,7 @@ def test_logged_epochs_without_a_checkpoint_are_refused(tmp_path):
     assert len(_rows(out / "metrics.csv")) == 2  # nothing was touched
 
 
+@pytest.mark.slow
 def test_without_its_last_checkpoint_a_run_resumes_from_its_start_state_with_the_same_numbers(tmp_path):
     ref = tmp_path / "ref"
     run_ib(_tiny(epochs=3), out=ref)
@@ -201,6 +202,7 @@ def test_without_its_last_checkpoint_a_run_resumes_from_its_start_state_with_the
     assert res.epochs_run == [1, 2, 3] and _key(_rows(out / "info.csv")) == _key(_rows(ref / "info.csv"))
 
 
+@pytest.mark.slow
 def test_a_row_lost_after_its_checkpoint_is_redone_and_the_run_continues_unchanged(tmp_path):
     ref = tmp_path / "ref"
     run_ib(_tiny(epochs=3), out=ref)

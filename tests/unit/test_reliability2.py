@@ -309,6 +309,7 @@ def test_log_probabilities_are_accepted_as_they_are(models):
 
 
 # ------------------------------------------------------------------------------------ progress: cost forecast
+@pytest.mark.slow
 def test_a_long_estimate_is_announced_before_it_starts_and_the_pilot_changes_nothing(monkeypatch):
     from ibscope.estimators import _plausibility
 

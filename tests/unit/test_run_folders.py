@@ -157,17 +157,32 @@ def _writers() -> list[Writer]:
 
 
 WRITERS = {w.name: w for w in _writers()}
+#: writers whose contract tests run in the slow tier (``--run-slow``; CI runs it): the others share their
+#: code paths (the lifecycle, the schema) and keep the default suite short
+SLOW_WRITERS = ("lightning", "study")
+
+
+def _writer_params():
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_WRITERS else n for n in WRITERS]
+
+
+class _References(dict):
+    """The rows of one uninterrupted run of a writer, and how many writes it made; computed on first use."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name):
+        w = WRITERS[name]
+        counts = _count_writes(w.start, self.root / name)
+        self[name] = (w.rows(self.root / name), counts)
+        return self[name]
 
 
 @pytest.fixture(scope="module")
 def references(tmp_path_factory):
-    """The rows of one uninterrupted run of every writer, and how many writes it made."""
-    root = tmp_path_factory.mktemp("ref")
-    refs = {}
-    for name, w in WRITERS.items():
-        counts = _count_writes(w.start, root / name)
-        refs[name] = (w.rows(root / name), counts)
-    return refs
+    return _References(tmp_path_factory.mktemp("ref"))
 
 
 class _Kill(BaseException):
@@ -237,7 +252,7 @@ def _points(counts: dict, every: bool) -> list[tuple[str, int]]:
     return [(p, max(1, n // 2)) for p, n in counts.items() if n]
 
 
-@pytest.mark.parametrize("name", list(WRITERS))
+@pytest.mark.parametrize("name", _writer_params())
 def test_a_kill_at_a_write_point_then_continuing_gives_the_uninterrupted_rows(tmp_path, name, references, request):
     w = WRITERS[name]
     want, counts = references[name]
@@ -252,7 +267,7 @@ def test_a_kill_at_a_write_point_then_continuing_gives_the_uninterrupted_rows(tm
         assert _same(w, w.rows(out), want), (name, point, call)
 
 
-@pytest.mark.parametrize("name", list(WRITERS))
+@pytest.mark.parametrize("name", _writer_params())
 def test_a_torn_last_line_is_dropped_and_redone(tmp_path, name, references):
     w = WRITERS[name]
     want, _ = references[name]
@@ -273,7 +288,7 @@ def _digest(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".ibscope.lock"}
 
 
-@pytest.mark.parametrize("name", list(WRITERS))
+@pytest.mark.parametrize("name", _writer_params())
 def test_foreign_folders_are_refused_with_one_exception_per_condition(tmp_path, name, references):
     w = WRITERS[name]
     out = tmp_path / "run"
@@ -305,6 +320,7 @@ def test_foreign_folders_are_refused_with_one_exception_per_condition(tmp_path, 
     assert isinstance(info.value, OSError) and blocker.read_text() == "x"
 
 
+@pytest.mark.slow
 def test_load_run_reads_every_ib_writer(tmp_path, references):
     for name in ("run_ib", "lightning", "study"):
         if name not in WRITERS:

@@ -267,13 +267,19 @@ class _AnalysisSteps:
             return cells, []
         raw = b["i_xl"]
         lower_y = [v for v in (b.get("ly_lower_ident"), decoder_lower) if v is not None and math.isfinite(v)]
+        # Y is a function of X, so I(X;L) >= I(L;Y) >= ly_lower: a decoder that reads more of Y than the
+        # identification trials can show of X raises the lower bound on I(X;L) too
+        xl_lower, xl_by = _finite(b["xl_lower"]), b.get("xl_lower_by") or "-"
+        ly_lower = max(max(lower_y), 0.0) if lower_y else None
+        if ly_lower is not None and (xl_lower is None or ly_lower > xl_lower):
+            xl_lower, xl_by = ly_lower, "I(L;Y) lower bound"
         cells = {
             "i_xl": None if not math.isfinite(raw) else max(raw, 0.0) * factor,
             "i_xl_lo": _times(_finite(b["i_xl_lo"]), factor), "i_xl_hi": _times(_finite(b["i_xl_hi"]), factor),
             "i_xl_raw": None if not math.isfinite(raw) else raw * factor, "i_xl_method": b["i_xl_method"],
-            "xl_lower": _times(_finite(b["xl_lower"]), factor), "xl_upper": _times(_finite(b["xl_upper"]), factor),
-            "xl_bounds_by": f"{b.get('xl_lower_by') or '-'} / {b.get('xl_upper_by') or '-'}",
-            "ly_lower": max(max(lower_y), 0.0) * factor if lower_y else None,
+            "xl_lower": _times(xl_lower, factor), "xl_upper": _times(_finite(b["xl_upper"]), factor),
+            "xl_bounds_by": f"{xl_by} / {b.get('xl_upper_by') or '-'}",
+            "ly_lower": _times(ly_lower, factor),
             "ly_upper": _times(_finite(b["ly_upper"]), factor),
         }
         notes = [f"brackets: {n}" for n in b.get("notes", [])]

@@ -232,7 +232,7 @@ INFO = Schema("info.csv", [
     Column("i_xl_method", "str", "how i_xl was obtained: 'sample-propagation', 'pinned' (bracket narrower than "
                                  "0.1 nats), 'unresolved' or 'none'"),
     Column("xl_lower", "float", "provable lower bound on I(X;L) (identification: Fano or Barber-Agakov, jointly "
-                                "at 95 %)", summary=True),
+                                "at 95 %; or ly_lower where that is larger, since I(X;L) >= I(L;Y))", summary=True),
     Column("xl_upper", "float", "upper bound on I(X;L) (ln N, the distinct probes' entropy, Kolchinsky-Tracey and "
                                 "Gaussian-channel bounds on the first noisy variable)", summary=True),
     Column("xl_bounds_by", "str", "which bounds attain xl_lower and xl_upper"),
