@@ -332,3 +332,28 @@ def test_small_inputs_run_no_pilot():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         ibscope.mutual_information(rng.normal(size=(1500, 2)), rng.normal(size=(1500, 2)), random_state=0)
+
+
+def test_pilots_too_short_to_time_are_grown_before_a_long_run_is_announced(monkeypatch):
+    """Millisecond pilots time overheads, not growth: a 1+1 KSG on 2e6 rows whose 2000-row pilot ran from a
+    warm cache (0.1 ms) and whose 8000-row pilot took 2 ms would be forecast at n^2 (two minutes). The pilots
+    grow until the forecast is short or they take long enough, and the forecast follows the measured linear growth: no announcement."""
+    from ibscope.estimators import KSG, _plausibility
+    from ibscope.estimators.base import Call
+
+    timed = []
+
+    def fake(core, xp, yp, idx, call):
+        rows = len(idx)
+        timed.append(rows)
+        return 1e-4 if rows <= 2000 else 2.5e-7 * rows  # linear in n, overheads hide it below 8000 rows
+
+    monkeypatch.setattr(_plausibility, "_time_core", fake)
+    x = np.zeros((2_000_000, 1))
+    call = Call(rng=np.random.default_rng(0), seed=0, warnings=[], notes={})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        forecast = _plausibility.announce_cost(KSG(), x, x, None, call)
+    # one growth step: 8000 -> 32 000 rows grows linearly, and the forecast is no longer long
+    assert timed == [100, 2000, 2000, 8000, 32_000]
+    assert forecast == pytest.approx(2.5e-7 * 32_000 * 2_000_000 / 32_000)  # 0.5 s

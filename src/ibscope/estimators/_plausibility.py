@@ -76,6 +76,8 @@ DISAGREE_FRACTION = 0.15
 COST_MIN_ROWS = 50_000
 COST_PILOT_ROWS = 8_000
 COST_ANNOUNCE_S = 60.0
+#: a pilot shorter than this says little about growth; it is grown before a long run is announced
+COST_PILOT_MIN_S = 0.25
 
 
 @dataclasses.dataclass
@@ -426,25 +428,38 @@ def announce_cost(est, xp, yp, level, call) -> float | None:
     rng = np.random.default_rng([int(call.seed), 0xC057])
     idx = np.sort(rng.choice(n, COST_PILOT_ROWS, replace=False))
     small = np.sort(rng.choice(idx, COST_PILOT_ROWS // 4, replace=False))
+    pilot = COST_PILOT_ROWS
+
+    def scaled(took: float, t_small: float, rows: int) -> tuple[float, float]:
+        exponent = min(max(math.log(max(took, 1e-9) / max(t_small, 1e-9)) / math.log(4.0), 1.0), float(worst))
+        forecast = took * (n / rows) ** exponent
+        if level is not None:  # half-samples of n/2 rows
+            forecast *= 1.0 + int(getattr(est, "n_subsamples", 30)) * 0.5 ** exponent
+        return forecast, exponent
+
     try:
         _time_core(core, xp, yp, idx[:100], call)  # warm-up: compiled kernels load on the first call
         # the smaller pilot twice (its time is the one that noise on a busy machine distorts most)
         t_small = min(_time_core(core, xp, yp, small, call) for _ in range(2))
         took = _time_core(core, xp, yp, idx, call)
+        forecast, exponent = scaled(took, t_small, pilot)
+        # Pilots of milliseconds time thread start-up and caches, not growth: before a long run is announced,
+        # grow them (x4 rows each) until the larger one takes COST_PILOT_MIN_S, or reaches n / 4.
+        while forecast >= COST_ANNOUNCE_S and took < COST_PILOT_MIN_S and 4 * pilot <= n // 4:
+            pilot *= 4
+            rows = np.sort(rng.choice(n, pilot, replace=False))
+            t_small, took = took, _time_core(core, xp, yp, rows, call)
+            forecast, exponent = scaled(took, t_small, pilot)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return None
-    exponent = min(max(math.log(max(took, 1e-9) / max(t_small, 1e-9)) / math.log(4.0), 1.0), float(worst))
-    forecast = took * (n / COST_PILOT_ROWS) ** exponent
-    if level is not None:  # half-samples of n/2 rows
-        forecast *= 1.0 + int(getattr(est, "n_subsamples", 30)) * 0.5 ** exponent
     call.notes["cost_forecast_s"] = forecast
     if forecast >= COST_ANNOUNCE_S:
         dims = f"{xp.shape[1] if xp.ndim > 1 else 1}+{yp.shape[1] if yp.ndim > 1 else 1}"
         sub = max(COST_MIN_ROWS // 5, 10_000)
         _warnings.warn(
             f"Estimating I(X;Y) with '{est.name}' on n={n:,} rows ({dims} dimensions) will take roughly "
-            f"{_duration(forecast)} on this machine (forecast from pilots on {COST_PILOT_ROWS // 4} and "
-            f"{COST_PILOT_ROWS} rows, the larger taking {took:.2g} s, scaled as n^{exponent:.2f}"
+            f"{_duration(forecast)} on this machine (forecast from pilots on {pilot // 4} and "
+            f"{pilot} rows, the larger taking {took:.2g} s, scaled as n^{exponent:.2f}"
             f"{', interval included' if level is not None else ''}). For a quick look, estimate on a subsample "
             f"first (x[:{sub}], y[:{sub}]); device='cuda' runs the neighbour search on a GPU.",
             RuntimeWarning, stacklevel=_caller_level())
