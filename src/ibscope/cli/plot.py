@@ -98,7 +98,7 @@ def register(sub) -> None:
     p.add_argument("--out", help="folder for figures over several runs (default: <common parent>/ib-aggregate)")
     p.add_argument("--smooth", default=None, help="savgol or paper (default: off, raw estimates only)")
     p.add_argument("--format", default="png,pdf", help="comma-separated figure formats (default png,pdf)")
-    p.add_argument("--values", default="raw", help="raw (default, the CI centre) or clipped (at 0)")
+    p.add_argument("--values", default="clipped", help="clipped (default: at 0, where MI lies) or raw (the CI centre)")
     p.set_defaults(func=run)
 
 

@@ -208,18 +208,22 @@ def _value_cols(values: str) -> tuple[str, str]:
     raise ValueError(f"The 'values' argument must be 'raw' or 'clipped'. Got {values!r}.")
 
 
-def _err(df, col, lo, hi):
+def _err(df, col, lo, hi, floor=None):
+    """Error bars of ``col`` from its interval columns; ``floor``: the interval's ends clipped there first."""
     if lo not in df or hi not in df:
         return None
     v = df[col].to_numpy(float)
-    low = np.clip(v - df[lo].to_numpy(float), 0, None)
-    high = np.clip(df[hi].to_numpy(float) - v, 0, None)
+    lo_v, hi_v = df[lo].to_numpy(float), df[hi].to_numpy(float)
+    if floor is not None:
+        lo_v, hi_v = np.maximum(lo_v, floor), np.maximum(hi_v, floor)
+    low = np.clip(v - lo_v, 0, None)
+    high = np.clip(hi_v - v, 0, None)
     if not (np.isfinite(low).any() or np.isfinite(high).any()):
         return None
     return np.vstack([np.nan_to_num(low), np.nan_to_num(high)])
 
 
-def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smooth=None, cmap="viridis",
+def plot_information_plane(info, layer, *, ax=None, values="clipped", ci=True, smooth=None, cmap="viridis",
                            colorbar=True, title=None, vmin=None, vmax=None, x="auto"):
     """Draw one layer's information plane: x = I(X;L), y = I(L;Y), coloured by epoch.
 
@@ -231,8 +235,9 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
         Layer name, e.g. "L3".
     ax : matplotlib.axes.Axes or None
         Axes to draw on; None makes a new figure.
-    values : {"raw", "clipped"}, default="raw"
-        Plot the raw estimates (the centre of the CIs) or the values clipped at 0.
+    values : {"clipped", "raw"}, default="clipped"
+        Plot the values clipped at 0, where every MI and every bound on one lies, or the raw estimates
+        (the centre of the CIs, negative where an estimator undershoots).
     ci : bool, default=True
         Draw the confidence intervals as grey bars in both directions.
     smooth : {None, "savgol", "paper"}, default=None
@@ -291,9 +296,9 @@ def plot_information_plane(info, layer, *, ax=None, values="raw", ci=True, smoot
         xerr = None
     else:
         x = xv
-        xerr = _err(df, cx, "i_xl_code_lo", "i_xl_code_hi")
+        xerr = _err(df, cx, "i_xl_code_lo", "i_xl_code_hi", floor=0.0 if values == "clipped" else None)
     if ci:
-        yerr = _err(df, cy, "i_ly_lo", "i_ly_hi")
+        yerr = _err(df, cy, "i_ly_lo", "i_ly_hi", floor=0.0 if values == "clipped" else None)
         if xerr is not None or yerr is not None:
             ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=0.8, zorder=1)
     sc = ax.scatter(x, y, c=ep, cmap=cmap, norm=norm, s=22, zorder=2, edgecolors="none")
@@ -383,7 +388,7 @@ def _runs_text(n: int, what: str = "runs") -> str:
     return f"mean ± std over {n} {what}" if n != 1 else f"1 {what.rstrip('s')}"
 
 
-def plot_information_planes(info, *, layers=None, axes=None, values="raw", ci=True, smooth=None, cmap="viridis",
+def plot_information_planes(info, *, layers=None, axes=None, values="clipped", ci=True, smooth=None, cmap="viridis",
                             ncols=None, x="auto"):
     """One information plane per layer, sharing the epoch colour scale (the paper's Fig. 5).
 
@@ -444,7 +449,7 @@ def _new_figure_grid(n: int, ncols=None, size=(3.6, 3.0)):
 # ---------------------------------------------------------------------------------------------------------------
 # MI and loss against epoch
 # ---------------------------------------------------------------------------------------------------------------
-def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw", ci=True, smooth=None,
+def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="clipped", ci=True, smooth=None,
                      legend=True):
     """I(X;L) or I(L;Y) against epoch, one line per layer, with CI bands.
 
@@ -454,7 +459,8 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
     quantity : {"i_xl", "i_ly"}, default="i_xl"
     layers : list of str or None
     ax : Axes or None
-    values : {"raw", "clipped"}, default="raw"
+    values : {"clipped", "raw"}, default="clipped"
+        The values clipped at 0 (MI is never negative), or the raw estimates.
     ci : bool, default=True
         Shade each layer's confidence interval.
     smooth : {None, "savgol", "paper"}, default=None
@@ -485,6 +491,8 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
                             color=line.get_color(), alpha=0.08, lw=0)
         if ci and f"{quantity}_lo" in df:
             lo, hi = df[f"{quantity}_lo"].to_numpy(float), df[f"{quantity}_hi"].to_numpy(float)
+            if values == "clipped":
+                lo, hi = np.maximum(lo, 0.0), np.maximum(hi, 0.0)
             if np.isfinite(lo).any():
                 ax.fill_between(ep, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
         if smooth is not None and len(df) >= 5:
@@ -504,7 +512,7 @@ def plot_mi_vs_epoch(info, quantity="i_xl", *, layers=None, ax=None, values="raw
     return ax
 
 
-def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, values="raw") -> list[Path]:
+def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, values="clipped") -> list[Path]:
     """Draw every figure of one IB run folder.
 
     Writes ``info_plane``, ``mi_vs_epoch`` (I(X;L) and I(L;Y) with the loss
@@ -518,7 +526,8 @@ def plot_ib_run(run_dir, *, out=None, formats=("png", "pdf"), smooth=None, value
         Output folder (default ``RUN_DIR/figures``, created if needed).
     formats : sequence of str, default=("png", "pdf")
     smooth : {None, "savgol", "paper"}, default=None
-    values : {"raw", "clipped"}, default="raw"
+    values : {"clipped", "raw"}, default="clipped"
+        The values clipped at 0 (MI is never negative), or the raw estimates.
 
     Returns
     -------

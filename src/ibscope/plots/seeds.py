@@ -49,7 +49,7 @@ def _run_frames(run_dirs):
     return pd.concat(infos, ignore_index=True), pd.concat(mets, ignore_index=True)
 
 
-def bands_from_table(table, *, values="raw"):
+def bands_from_table(table, *, values="clipped"):
     """The band frames of :func:`aggregate_runs` from a mean +- std table over seeds.
 
     Parameters
@@ -57,7 +57,8 @@ def bands_from_table(table, *, values="raw"):
     table : pandas.DataFrame
         One group of :func:`ibscope.runs.aggregate.seed_table` (e.g. one point of a study's
         ``summary.csv``).
-    values : {"raw", "clipped"}, default="raw"
+    values : {"clipped", "raw"}, default="clipped"
+        The values clipped at 0 (MI is never negative), or the raw estimates.
 
     Returns
     -------
@@ -85,14 +86,15 @@ def bands_from_table(table, *, values="raw"):
     return agg, magg.sort_values("epoch").reset_index(drop=True)
 
 
-def aggregate_runs(run_dirs, *, values="raw"):
+def aggregate_runs(run_dirs, *, values="clipped"):
     """Mean and standard deviation over runs (e.g. seeds), per epoch and layer.
 
     Parameters
     ----------
     run_dirs : sequence of path-like
         IB run folders with the same layers and units.
-    values : {"raw", "clipped"}, default="raw"
+    values : {"clipped", "raw"}, default="clipped"
+        The values clipped at 0 (MI is never negative), or the raw estimates.
 
     Returns
     -------
@@ -190,7 +192,7 @@ def _plane_bands(agg, layer, ax, vmin, vmax, cmap="viridis"):
 # ---------------------------------------------------------------------------------------------------------------
 # Whole-folder figures
 # ---------------------------------------------------------------------------------------------------------------
-def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw", label=None) -> list[Path]:
+def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="clipped", label=None) -> list[Path]:
     """Figures over several runs (e.g. seeds): mean +- std bands and mean information planes.
 
     Parameters
@@ -200,7 +202,8 @@ def plot_ib_runs(run_dirs, *, out, formats=("png", "pdf"), values="raw", label=N
     out : path-like
         Output folder (created if needed).
     formats : sequence of str, default=("png", "pdf")
-    values : {"raw", "clipped"}, default="raw"
+    values : {"clipped", "raw"}, default="clipped"
+        The values clipped at 0 (MI is never negative), or the raw estimates.
     label : str or None, default=None
         What the runs are (e.g. a study's grid point, ``"noise=0.01"``), put before the figure titles.
 
