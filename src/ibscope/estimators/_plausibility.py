@@ -412,7 +412,8 @@ def announce_cost(est, xp, yp, level, call) -> float | None:
     """Forecast the cost of a large estimate from timed pilots; announce it when long (RuntimeWarning).
 
     For ``n >= COST_MIN_ROWS`` the estimator's core (or the costly part it names, ``_cost_core``) runs on
-    seeded subsamples of ``COST_PILOT_ROWS / 4`` (twice, the faster time kept) and ``COST_PILOT_ROWS`` rows,
+    seeded subsamples of ``COST_PILOT_ROWS / 4`` (twice, the faster time kept) and, unless the smaller pilot
+    scaled at the worst exponent already stays below ``COST_ANNOUNCE_S``, ``COST_PILOT_ROWS`` rows,
     after an untimed warm-up on 100 rows (compiled kernels load on the first call). The growth between the
     two pilots gives the exponent (clamped to [1, ``est._cost_exponent``], the estimator's worst case: 2 for
     a k-NN search that degenerates to a scan in many dimensions), and the larger pilot's time is scaled to
@@ -441,6 +442,13 @@ def announce_cost(est, xp, yp, level, call) -> float | None:
         _time_core(core, xp, yp, idx[:100], call)  # warm-up: compiled kernels load on the first call
         # the smaller pilot twice (its time is the one that noise on a busy machine distorts most)
         t_small = min(_time_core(core, xp, yp, small, call) for _ in range(2))
+        # at the worst exponent from the small pilot alone: short runs need no larger pilot
+        bound = t_small * (n / len(small)) ** float(worst)
+        if level is not None:
+            bound *= 1.0 + int(getattr(est, "n_subsamples", 30)) * 0.5 ** float(worst)
+        if bound < COST_ANNOUNCE_S:
+            call.notes["cost_forecast_s"] = bound
+            return bound
         took = _time_core(core, xp, yp, idx, call)
         forecast, exponent = scaled(took, t_small, pilot)
         # Pilots of milliseconds time thread start-up and caches, not growth: before a long run is announced,
