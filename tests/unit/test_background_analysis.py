@@ -145,6 +145,7 @@ def _count_and_kill(m, point: str, call: int | None, counts: dict) -> None:
     m.setattr(atomic.os, "replace", replace)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["append", "replace"])
 def test_a_kill_at_a_write_point_of_a_background_run_resumes_to_the_same_rows(tmp_path, reference, point, request):
     counts: dict = {}

@@ -236,6 +236,7 @@ def _folded(n, seed):
     return x, y
 
 
+@pytest.mark.slow
 def test_held_out_candidates_are_recorded_and_chosen_only_by_two_standard_errors():
     x, y = _folded(2000, 16)
     r = ibscope.mutual_information(x, y, random_state=0, ci=0.9, n_subsamples=6)
