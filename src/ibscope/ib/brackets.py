@@ -1,7 +1,11 @@
-"""Alias of :mod:`ibscope.plane.brackets`, where this module lives (the same module object)."""
+"""Alias of :mod:`ibscope.plane.brackets`, where this module lives: every name resolves there."""
 
-import sys
+from typing import Any
 
 from ..plane import brackets as _home
 
-sys.modules[__name__] = _home
+__all__ = list(getattr(_home, "__all__", []))
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_home, name)

@@ -12,7 +12,7 @@ The measuring side of an information-bottleneck analysis, apart from training:
 
 :class:`ibscope.ib.IBRecorder` calls them every analysed epoch. These modules were
 ``ibscope.ib.capture``, ``ibscope.ib.brackets``, ``ibscope.ib.bounds``, ``ibscope.ib.decoders`` and
-``ibscope.ib.flags``; those names still import, as the same module objects.
+``ibscope.ib.flags``; those modules remain, and every name in them resolves here.
 """
 
 __all__: list[str] = []
