@@ -450,3 +450,14 @@ def test_a_decoder_bound_above_the_identification_bound_raises_the_lower_bound_o
     cells, _ = _AnalysisSteps._bracket_cells(rec, {"L5": b}, "L5", 1.2, 1.0 / math.log(2))  # bits
     assert cells["xl_lower"] == pytest.approx(1.5 / math.log(2)) and cells["xl_bounds_by"] == "fano_x / ln N"
     assert cells["ly_lower"] == pytest.approx(1.2 / math.log(2))
+
+
+def test_a_runs_flag_line_puts_contradictions_of_a_bound_before_notes():
+    from ibscope.plane.flags import CONTRADICTIONS, FLAG_NAMES, flag_summary
+
+    assert set(CONTRADICTIONS) <= set(FLAG_NAMES)
+    assert flag_summary({}) == "sanity flags: no value contradicts a bound"
+    line = flag_summary({"code_below_ly": 83, "xl_outside": 2, "below_bound": 74})
+    assert line.startswith("sanity flags: values that contradict a bound: xl_outside: 2 rows; notes: ")
+    assert "below_bound: 74, code_below_ly: 83" in line
+    assert flag_summary({"saturated": 8}).startswith("sanity flags: no value contradicts a bound; notes: saturated: 8")

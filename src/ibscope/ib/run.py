@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._random import child_seed
 from .._torch import resolve_device
+from ..plane.flags import flag_summary
 from ..runs import RunFolderError, package_versions, utc_now
 from ..runs.errors import ConfigMismatchError, DamagedFolderError, ForeignFolderError
 from ..runs.ibrun import CHECKPOINT, COMPRESSORS, CONFIG_FILE, FORMAT, FORMAT_VERSION, RunArtefact, count_flags
@@ -152,8 +153,7 @@ class IBRunResult:
                 f"epoch {m.get('epoch')}: train loss {_fmt(m.get('train_loss'))}, test loss {_fmt(m.get('test_loss'))},"
                 f" test accuracy {_fmt(m.get('test_acc'), pct=True)}"
             )
-        flags = ", ".join(f"{k}: {v}" for k, v in sorted(self.flag_counts.items())) or "none"
-        lines.append(f"info rows with sanity flags: {self.n_flagged} ({flags})")
+        lines.append(flag_summary(self.flag_counts))
         if self.figures:
             lines.append(f"figures: {Path(self.figures[0]).parent}")
         lines.append(f"time: {self.time_s:.1f} s for {len(self.epochs_run)} epoch(s)")

@@ -35,6 +35,13 @@ Sanity flags (recorded with each row, ``;``-separated in the ``flags`` column)
 ``nonfinite``
     An estimate was NaN or infinite.
 
+Two kinds: ``xl_outside``, ``xl_below_ly``, ``ly_above_hy``, ``ly_above_bracket``, ``dpi_xl`` and
+``nonfinite`` (:data:`CONTRADICTIONS`) say that a reported value contradicts what is proven; the others
+are notes on values that may legitimately look so (the code MI is not I(X;L); a linear probe may read less
+than the network's head, and the usable information of one decoder family need not respect data
+processing; a negative raw estimate was clipped; a bracket is pinned at ln N). :func:`flag_summary`
+writes a run's flags in that order.
+
 Raw values are always kept (``i_xl_raw``, ``i_xl_code_raw``, ``i_ly_raw``) next to the clipped
 values; nothing is hidden.
 """
@@ -46,11 +53,16 @@ import math
 from ..runs.ibrun import count_flags
 from ..runs.schema import number_or_nan as _num
 
-__all__ = ["FLAG_NAMES", "flag_rows", "count_flags", "SATURATION_TOL"]
+__all__ = ["FLAG_NAMES", "CONTRADICTIONS", "flag_rows", "count_flags", "flag_summary", "SATURATION_TOL"]
 
 #: Sanity flags that may appear in the ``flags`` column.
 FLAG_NAMES = ("xl_outside", "code_above_bracket", "xl_below_ly", "code_below_ly", "ly_above_hy", "ly_above_bracket",
               "below_bound", "saturated", "xl_negative", "ly_negative", "dpi_xl", "dpi_code", "dpi_ly", "nonfinite")
+
+#: Flags that say a reported value contradicts what is proven (a bound, an ordering, finiteness); the other
+#: flags are notes on values that may legitimately look so (the code MI is not I(X;L), a linear probe may read
+#: less than the head and need not respect data processing, a raw estimate below 0 was clipped, a bracket pinned).
+CONTRADICTIONS = ("xl_outside", "xl_below_ly", "ly_above_hy", "ly_above_bracket", "dpi_xl", "nonfinite")
 
 #: A lower bound within this many nats of ln N marks a row ``saturated``.
 SATURATION_TOL = 0.1
@@ -133,3 +145,14 @@ def flag_rows(rows: list[dict], h_y: float | None = None, *, ln_n: float | None 
         row["flags"] = ";".join(flags)
         prev = row
     return rows
+
+
+def flag_summary(counts: dict) -> str:
+    """One line on a run's flags (``{flag: rows}``): the values that contradict a bound first, then the notes."""
+    bad = {k: v for k, v in sorted(counts.items()) if k in CONTRADICTIONS}
+    notes = {k: v for k, v in sorted(counts.items()) if k not in CONTRADICTIONS}
+    line = ("sanity flags: no value contradicts a bound" if not bad else
+            "sanity flags: values that contradict a bound: " + ", ".join(f"{k}: {v} rows" for k, v in bad.items()))
+    if notes:
+        line += "; notes: " + ", ".join(f"{k}: {v}" for k, v in notes.items()) + " (see ibscope.plane.flags)"
+    return line
