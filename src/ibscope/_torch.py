@@ -33,11 +33,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["resolve_device", "init_weights_", "cuda_available", "is_out_of_memory", "memory_error",
-           "free_cached_memory", "note_memory", "collect_memory_notes"]
+           "free_cached_memory", "memory_guarded", "note_memory", "collect_memory_notes"]
 
 #: notes of the current ``estimate`` call about memory (None: nobody collects them)
 _MEMORY_NOTES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("ibscope_memory_notes", default=None)
@@ -78,6 +78,20 @@ def memory_error(owner: str, device: Any, what: str, advice: str, exc: BaseExcep
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         cause = f" (torch: {first[:300]})"
     return MemoryError(f"{owner}: out of {where} while {what}{cause}. {advice}")
+
+
+def memory_guarded(fn: Callable[[], Any], owner: str, device: Any, what: str, advice: str) -> Any:
+    """``fn()``; torch running out of device memory becomes :func:`memory_error` (``owner`` doing ``what`` on
+    ``device``, then ``advice``), after the allocator's cache is given back. Other errors pass unchanged."""
+    oom = None
+    try:
+        return fn()
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        oom = RuntimeError(str(exc))  # the text only: the traceback holds the device's tensors
+    free_cached_memory(device)
+    raise memory_error(owner, device, what, advice, oom)
 
 
 def note_memory(text: str) -> None:

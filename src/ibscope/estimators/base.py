@@ -29,7 +29,7 @@ import numpy as np
 from .._params import Configurable
 from .._random import make_rng
 from .._result import EntropyResult, MIResult, check_units, convert
-from .._torch import collect_memory_notes, free_cached_memory, is_out_of_memory, memory_error
+from .._torch import collect_memory_notes, memory_guarded
 from .._validation import as_labels, as_samples, check_ci, check_int, check_same_length, constant_columns, scale_free
 from . import _plausibility
 
@@ -269,17 +269,8 @@ class MIEstimator(_Configurable):
 def _out_of_memory_guard(est, fn):
     """``fn()``, with torch's out-of-memory error turned into a :class:`MemoryError` that names the estimator,
     its device and what to change (an estimator with its own, more specific message raises that first)."""
-    oom = None
-    try:
-        return fn()
-    except Exception as exc:
-        if not is_out_of_memory(exc):
-            raise
-        oom = RuntimeError(str(exc))  # the text only: the traceback holds the device's tensors
-    device = getattr(est, "device", None) or "cpu"
-    free_cached_memory(device)
-    raise memory_error(est._owner, device, "estimating", "Use fewer samples or a smaller batch_size, or pass "
-                       "device='cpu'.", oom)
+    return memory_guarded(fn, est._owner, getattr(est, "device", None) or "cpu", "estimating",
+                          "Use fewer samples or a smaller batch_size, or pass device='cpu'.")
 
 
 def check_entropy_defined(x: np.ndarray, name: str) -> None:

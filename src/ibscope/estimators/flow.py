@@ -324,26 +324,18 @@ def fit_flow(x: np.ndarray, y: np.ndarray, **kwargs: Any) -> dict:
     """Train the flows of :class:`FlowMI` on prepared (normal-score) arrays and evaluate them on held-out rows;
     on the CPU with one torch thread (:func:`ibscope.estimators.neural._optim.cpu_threads`). See
     :func:`_fit_flow` for the arguments."""
-    from .._torch import free_cached_memory, is_out_of_memory, memory_error, resolve_device
+    from .._torch import memory_guarded, resolve_device
     from .neural._optim import cpu_threads
 
     owner = kwargs.get("owner", "FlowMI")
     dev = resolve_device(kwargs.get("device"), owner)
-    oom = None
-    with cpu_threads(dev):
-        try:
-            return _fit_flow(x, y, **kwargs)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            oom = RuntimeError(str(exc))  # the text only: the traceback holds the device's tensors
-    free_cached_memory(dev)
     data_mib = (x.nbytes + y.nbytes) / 2**20
-    raise memory_error(
-        owner, dev,
-        f"training the flows (the data, {len(x)} rows, {data_mib:.1f} MiB as float64 on the host, live on the device "
-        f"with batches of {kwargs.get('batch_size')} rows)",
-        "Use a smaller batch_size, fewer samples or a smaller flow (blocks, hidden), or pass device='cpu'.", oom)
+    with cpu_threads(dev):
+        return memory_guarded(
+            lambda: _fit_flow(x, y, **kwargs), owner, dev,
+            f"training the flows (the data, {len(x)} rows, {data_mib:.1f} MiB as float64 on the host, live on the "
+            f"device with batches of {kwargs.get('batch_size')} rows)",
+            "Use a smaller batch_size, fewer samples or a smaller flow (blocks, hidden), or pass device='cpu'.")
 
 
 def _fit_flow(x: np.ndarray, y: np.ndarray, *, seed: int, warnings: list, blocks: int, hidden: int, lr: float,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..._torch import free_cached_memory, is_out_of_memory, memory_error
+from ..._torch import memory_guarded
 from ._optim import Adam, cpu_threads
 from .critics import score_matrix
 
@@ -58,21 +58,13 @@ def train(est, x: np.ndarray, y: np.ndarray, seed: int, warnings: list) -> dict:
     ``estimate`` reports (see the module notes). On the CPU it runs on one torch thread
     (:func:`._optim.cpu_threads`)."""
     dev = est._device()
-    oom = None
-    with cpu_threads(dev):
-        try:
-            return _train(est, x, y, seed, warnings)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            oom = RuntimeError(str(exc))  # the text only: the traceback holds the device's tensors
-    free_cached_memory(dev)
     data_mib = (x.nbytes + y.nbytes) / 2**20
-    raise memory_error(
-        est._owner, dev,
-        f"training the critic (the data, {len(x)} rows, {data_mib:.1f} MiB for x and y, live on the device with the "
-        f"critic and batches of {est.batch_size} rows)",
-        "Use a smaller batch_size, fewer samples or a smaller critic (hidden), or pass device='cpu'.", oom)
+    with cpu_threads(dev):
+        return memory_guarded(
+            lambda: _train(est, x, y, seed, warnings), est._owner, dev,
+            f"training the critic (the data, {len(x)} rows, {data_mib:.1f} MiB for x and y, live on the device with "
+            f"the critic and batches of {est.batch_size} rows)",
+            "Use a smaller batch_size, fewer samples or a smaller critic (hidden), or pass device='cpu'.")
 
 
 def _train(est, x: np.ndarray, y: np.ndarray, seed: int, warnings: list) -> dict:
