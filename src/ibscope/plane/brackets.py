@@ -189,6 +189,19 @@ def _empty_row(name, n, ln_n, h_y, n_classes, level, notes, variable, population
     }
 
 
+def _read_out_draw(values, kind, sigma: float, device, seed: int):
+    """``values`` (float64 on ``device``) seen once more through the read-out channel, with noise drawn from a
+    generator seeded by ``seed``; unchanged without a channel (``kind`` None)."""
+    torch = _torch()
+    lt = _as64(values, device)
+    if kind is None:
+        return lt
+    mean, var = _read_out(lt, kind, sigma, device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    noise = torch.randn(mean.shape, generator=g, device=device, dtype=torch.float64)
+    return mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
+
+
 def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n_replicas: int = 8,
                 n_inner: int = 2000, n_estimate: int = 256, references: dict | None = None, readout="auto",
                 force_noise: bool = False, level: float = 0.95, pin_tol: float = 0.1, top_k: int = 256,
@@ -490,21 +503,11 @@ def xl_brackets(model, probe_x, probe_y, layers=None, *, n_trials: int = 1000, n
                     results[nm] = row
                     continue
                 ref_mean, _ = _read_out(refs[nm], kind, sigma, cdev)
-                lt = _as64(trial[nm], cdev)
-                if kind is not None:
-                    mean, var = _read_out(lt, kind, sigma, cdev)
-                    g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 3, li, bits=63))
-                    noise = torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
-                    lt = mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
+                lt = _read_out_draw(trial[nm], kind, sigma, cdev, child_seed(seed, 3, li, bits=63))
                 samples[nm] = lt
                 metric = None
                 if n_calibration >= 2:
-                    lc = _as64(cal[nm], cdev)
-                    if kind is not None:
-                        mean, var = _read_out(lc, kind, sigma, cdev)
-                        g = torch.Generator(device=cdev).manual_seed(child_seed(seed, 8, li, bits=63))
-                        noise = torch.randn(mean.shape, generator=g, device=cdev, dtype=torch.float64)
-                        lc = mean + (math.sqrt(var) * noise if isinstance(var, float) else var.sqrt() * noise)
+                    lc = _read_out_draw(cal[nm], kind, sigma, cdev, child_seed(seed, 8, li, bits=63))
                     cal_t = torch.as_tensor(cal_idx, device=cdev)
                     metric = whitener(lc - ref_mean[cal_t])
                     # keep the Mahalanobis metric only where it decodes the calibration draws at least as well
