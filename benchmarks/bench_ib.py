@@ -240,9 +240,8 @@ PHASES = (
     ("decoder features (basis fit + transform)", "ibscope.plane.decoders", "LinearProbes", "features"),
     ("decoder L-BFGS fits", "ibscope.plane.decoders", None, "_fit_softmax"),
     ("decoders in all", "ibscope.plane.decoders", "LinearProbes", "cross_entropies"),
-    ("I(X;L) estimates with intervals", "ibscope.estimators.base", "MIEstimator", "estimate"),
+    ("estimates: code MI with intervals, its checks", "ibscope.estimators.base", "MIEstimator", "estimate"),
     ("of which the half-sample intervals", "ibscope.estimators.base", None, "_half_sample_interval"),
-    ("brackets (noisy passes and bounds)", "ibscope.ib.recorder", "IBRecorder", "_brackets"),
 )
 
 

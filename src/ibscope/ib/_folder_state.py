@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runs import atomic_write_json
 
@@ -22,8 +22,8 @@ class _FolderState:
     layer_compressors_: dict
     probes_: Any
 
-    def _code_x(self, comp) -> None:  # pragma: no cover - IBRecorder defines it
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        def _code_x(self, comp) -> None: ...  # IBRecorder's
 
     def save_state(self, folder) -> None:
         """Write the fitted compressors to ``folder`` (``x.npz``, ``layer-<name>.npz``, the decoders' bases
