@@ -102,3 +102,18 @@ def test_every_subcommand_is_registered():
     assert list(sub.choices) == ["estimate", "demo", "bench", "ib", "plot"]
     for name, subparser in sub.choices.items():
         assert subparser.get_default("func") is importlib.import_module(f"ibscope.cli.{name}").run
+
+
+def test_ib_bracket_flags_reach_the_config_and_a_bad_trial_count_is_named(capsys, tmp_path):
+    from ibscope.cli.ib import build_config
+
+    parser = build_parser()
+    cfg = build_config(parser.parse_args(["ib", "--no-brackets", "--no-xl-estimate", "--bracket-trials", "200",
+                                          "--background-analysis", "--out", str(tmp_path / "r")]))
+    assert (cfg.brackets, cfg.xl_estimate, cfg.bracket_trials, cfg.background_analysis) == (False, False, 200, True)
+    default = build_config(parser.parse_args(["ib", "--out", str(tmp_path / "r")]))
+    assert (default.brackets, default.xl_estimate, default.bracket_trials, default.background_analysis) == \
+        (True, True, 1000, False)
+    assert main(["ib", "--bracket-trials", "5", "--out", str(tmp_path / "bad")]) != 0
+    assert "The 'bracket_trials' field of IBConfig must be an int >= 10. Got 5 instead." in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

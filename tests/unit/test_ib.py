@@ -559,3 +559,23 @@ def test_two_resume_processes_on_one_folder_the_second_is_refused(tmp_path):
     # once the first run has ended, its lock is free again: a resume finds the run complete
     res = run_ib(_tiny(), out=out, resume=True)
     assert res.epochs_run == [] and res.resumed_from == 2
+
+
+def test_recorder_state_in_the_format_1_folder_layout_round_trips(probe, tmp_path):
+    """``save_state`` writes the compressors in the layout of format-1 run folders; ``load_state`` restores them
+    (codes identical), and ignores layer compressors fitted after ``max_fit_epoch``."""
+    x, y = probe
+    model = MLP((1, 8, 8), hidden=(16, 8), random_state=0)
+    rec = IBRecorder(x, y, compress="pca:3", compress_x="pca:3", ci=None, random_state=0)
+    rec.on_epoch_end(model, 1)
+    rec.save_state(tmp_path / "compressors")
+    assert (tmp_path / "compressors" / "state.json").is_file()
+    again = IBRecorder(x, y, compress="pca:3", compress_x="pca:3", ci=None, random_state=0)
+    assert again.load_state(tmp_path / "compressors")
+    assert again.fit_epoch_ == 1 and set(again.layer_compressors_) == set(rec.layer_compressors_)
+    acts = rec.capture(model)[1]
+    for name, comp in rec.layer_compressors_.items():
+        layer = np.asarray(acts.layers[name], dtype=np.float64)
+        assert np.array_equal(again.layer_compressors_[name].transform(layer), comp.transform(layer))
+    assert not IBRecorder(x, y, compress="pca:3", ci=None, random_state=0).load_state(tmp_path / "compressors",
+                                                                                     max_fit_epoch=0)
