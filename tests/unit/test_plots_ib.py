@@ -198,3 +198,27 @@ def test_sweep_figure_says_single_seed():
     plot_estimate_vs_true(results([0, 1, 2]), ax=ax)
     assert ax.get_title().endswith("estimate vs truth (mean ± std over 3 seeds)")
     assert "ksg (3 seeds)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_seed_bands_name_the_decoder_bound_on_the_y_axis():
+    """With decoder rows (the best decoder's bound recorded beside the layer's probe), the seed figures say
+    that the y-axis is a linear probe's lower bound on I(L;Y); without them, plain I(L;Y)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from ibscope.plots.seeds import _plane_bands, bands_from_table, plot_mi_bands
+
+    table = pd.DataFrame({"epoch": [1, 2], "layer": ["L1", "L1"], "layer_index": [0, 0], "n_seeds": [2, 2],
+                          "units": ["nats", "nats"], "h_y_mean": [2.3, 2.3], "xl_lower_mean": [1.0, 1.2],
+                          "xl_lower_std": [0.1, 0.1], "i_ly_mean": [0.5, 0.7], "i_ly_std": [0.1, 0.1],
+                          "i_ly_best_mean": [0.6, 0.8]})
+    agg, _ = bands_from_table(table)
+    fig, (a1, a2) = plt.subplots(1, 2)
+    _plane_bands(agg, "L1", a1, 1, 2)
+    plot_mi_bands(agg, "i_ly", ax=a2)
+    assert a1.get_ylabel() == "I(L;Y) >= linear probe [nats]" and a1.get_xlabel() == "lower bound on I(X;L) [nats]"
+    assert a2.get_ylabel() == "I(L;Y) >= linear probe [nats] (mean ± std, 2 runs)"
+    agg, _ = bands_from_table(table.drop(columns="i_ly_best_mean"))
+    _plane_bands(agg, "L1", a1, 1, 2)
+    assert a1.get_ylabel() == "I(L;Y) [nats]"
+    plt.close(fig)

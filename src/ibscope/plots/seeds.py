@@ -76,6 +76,9 @@ def bands_from_table(table, *, values="clipped"):
     for name, col in (("i_xl", cx), ("i_ly", cy)):
         agg[f"{name}_mean"], agg[f"{name}_std"] = table[f"{col}_mean"], table[f"{col}_std"]
     agg["x_quantity"] = quantity
+    # decoder mode records the best decoder's bound beside the layer's own probe
+    decoder = "i_ly_best_mean" in table and np.isfinite(table["i_ly_best_mean"].to_numpy(float)).any()
+    agg["y_quantity"] = "I(L;Y) >= linear probe" if decoder else "I(L;Y)"
     agg["h_y"] = table["h_y_mean"] if "h_y_mean" in table else np.nan
     agg["n_runs"] = table["n_seeds"]
     agg["units"] = table["units"] if "units" in table else "nats"
@@ -160,8 +163,8 @@ def plot_mi_bands(agg, quantity="i_xl", *, layers=None, ax=None, legend=True):
         _ceiling(ax, h_y)
     ax.set_xlabel("epoch")
     spread = f"mean ± std, {n} runs" if n != 1 else "1 run"
-    what = str(agg["x_quantity"].iloc[0]) if quantity == "i_xl" and "x_quantity" in agg and len(agg) \
-        else _QUANTITY[quantity]
+    column = "x_quantity" if quantity == "i_xl" else "y_quantity"
+    what = str(agg[column].iloc[0]) if column in agg and len(agg) else _QUANTITY[quantity]
     ax.set_ylabel(f"{what} [{units}] ({spread})", fontsize="small")
     if legend:
         _legend_outside(ax)
@@ -182,7 +185,8 @@ def _plane_bands(agg, layer, ax, vmin, vmax, cmap="viridis"):
         _ceiling(ax, h_y)
     what = str(df["x_quantity"].iloc[0]) if "x_quantity" in df and len(df) else "I(X;L)"
     ax.set_xlabel(f"{what} [{units}]", fontsize="small")
-    ax.set_ylabel(f"I(L;Y) [{units}]", fontsize="small")
+    y_what = str(df["y_quantity"].iloc[0]) if "y_quantity" in df and len(df) else "I(L;Y)"
+    ax.set_ylabel(f"{y_what} [{units}]", fontsize="small")
     n = int(df["n_runs"].max()) if "n_runs" in df and len(df) else 0
     ax.set_title(f"{layer} (mean ± std)" if n > 1 else str(layer))
     ax.figure.colorbar(sc, ax=ax).set_label("epoch")
